@@ -1,0 +1,104 @@
+"""The exceptions medbridge raises, one tree with one root.
+
+::
+
+    MedbridgeError
+    ├── InvalidDicomError (ValueError)      a file or dataset is not readable DICOM
+    ├── UnsupportedTransferSyntax           pixels in a syntax no installed plugin decodes
+    ├── MissingDependencyError (ImportError) an optional package is not installed
+    ├── GeometryError (ValueError)          slices do not form a volume with a sane affine
+    ├── ConversionError                     a series cannot be converted correctly
+    └── ArchiveError
+        ├── DuplicateInstance               same SOP Instance UID, different content
+        └── StorageError                    the bytes could not be stored or read back
+
+Each class derives from a builtin where one fits, so ``except ValueError`` keeps working
+for callers who do not know medbridge (nibabel's ``AffineError`` does the same). Context
+travels as attributes (``path``, ``sop_instance_uid``) so the edges (CLI, DIMSE status,
+HTTP status) can say which input failed without parsing the message.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "ArchiveError",
+    "ConversionError",
+    "DuplicateInstance",
+    "GeometryError",
+    "InvalidDicomError",
+    "MedbridgeError",
+    "MissingDependencyError",
+    "StorageError",
+    "UnsupportedTransferSyntax",
+]
+
+
+class MedbridgeError(Exception):
+    """Root of every error medbridge raises on purpose."""
+
+
+class InvalidDicomError(MedbridgeError, ValueError):
+    """A file or dataset cannot be read as DICOM.
+
+    Parameters
+    ----------
+    reason:
+        What is wrong, in words a user can act on ("truncated in (0010,0010) 'Patient's
+        Name'", "not a DICOM file: no 'DICM' prefix and no valid first element").
+    path:
+        The file, when the input was a file.
+    """
+
+    def __init__(self, reason: str, *, path: str | os.PathLike[str] | None = None) -> None:
+        self.reason = reason
+        self.path = os.fspath(path) if path is not None else None
+        super().__init__(f"{self.path}: {reason}" if self.path else reason)
+
+
+class UnsupportedTransferSyntax(MedbridgeError):
+    """Pixel data uses a transfer syntax that no installed decoder handles."""
+
+    def __init__(self, uid: str, name: str, *, path: str | None = None, hint: str = "") -> None:
+        self.uid = uid
+        self.path = path
+        where = f"{path}: " if path else ""
+        tail = f" ({hint})" if hint else ""
+        super().__init__(f"{where}cannot decode pixel data in {name} [{uid}]{tail}")
+
+
+class MissingDependencyError(MedbridgeError, ImportError):
+    """An optional package needed for a feature is not installed."""
+
+    def __init__(self, package: str, feature: str, extra: str) -> None:
+        self.package = package
+        self.feature = feature
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the '{package}' package: pip install 'medbridge[{extra}]'"
+        )
+
+
+class GeometryError(MedbridgeError, ValueError):
+    """Slices do not form a volume whose affine can be trusted."""
+
+
+class ConversionError(MedbridgeError):
+    """A series cannot be converted correctly; nothing is written for it."""
+
+
+class ArchiveError(MedbridgeError):
+    """The archive could not do what was asked."""
+
+
+class DuplicateInstance(ArchiveError):
+    """An instance with this SOP Instance UID is stored already with other content."""
+
+    def __init__(self, sop_instance_uid: str) -> None:
+        self.sop_instance_uid = sop_instance_uid
+        super().__init__(f"SOP Instance UID {sop_instance_uid} is already stored with other content")
+
+
+class StorageError(ArchiveError):
+    """Bytes could not be written durably or read back."""
