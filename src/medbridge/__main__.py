@@ -1,0 +1,3 @@
+from medbridge.cli import main
+
+main()

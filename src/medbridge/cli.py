@@ -1,0 +1,205 @@
+"""The ``medbridge`` command line: parses options, calls one library function, prints.
+
+Logic lives in the layers; this module only turns their results into text (rich for
+people, JSON Lines for machines) and their outcomes into :class:`ExitCode` values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+import click
+from pydicom.uid import UID
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.tree import Tree
+
+from medbridge import __version__
+from medbridge.dicom import (
+    InstanceRecord,
+    Patient,
+    ScanFailure,
+    build_hierarchy,
+    collect_files,
+    dump_file,
+    scan_files,
+    series_summaries,
+)
+from medbridge.errors import MedbridgeError
+from medbridge.exitcodes import ExitCode
+from medbridge.formats.nifti_header import describe_nifti, looks_like_nifti
+
+__all__ = ["main"]
+
+_PROGRESS_MIN_FILES = 200
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="medbridge")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """medbridge: read, convert, de-identify and serve medical images."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command("ls")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines, one object per series.")
+def ls_command(paths: Sequence[str], as_json: bool) -> None:
+    """List the Patient → Study → Series tree of the DICOM under PATHS.
+
+    PATHS may be files, folders (walked recursively) and DICOMDIR files. Files that
+    cannot be read are listed at the end with the reason; they never stop the scan.
+    Exit status: 0 all read, 3 some files skipped or read with warnings, 1 nothing read.
+    """
+    err = Console(stderr=True)
+    records, failures = _scan_with_progress(paths, err)
+    patients = build_hierarchy(records)
+    if as_json:
+        for row in series_summaries(patients):
+            click.echo(json.dumps(row, ensure_ascii=False))
+        for failure in failures:
+            click.echo(json.dumps({"Path": failure.path, "Error": failure.reason}), err=True)
+    else:
+        out = Console(soft_wrap=True)
+        for patient in patients:
+            out.print(_patient_tree(patient))
+        _print_problems(out, failures, records)
+    sys.exit(_scan_exit(records, failures))
+
+
+@main.command("info")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+def info_command(paths: Sequence[str]) -> None:
+    """Show the header of DICOM or NIfTI files: every element, or every header field.
+
+    DICOM: tag, VR, name (private tags with their creator), value, nested sequences.
+    NIfTI-1/2: dims, datatype, pixdim, qform/sform codes and matrices, scaling, extensions.
+    """
+    out = Console(highlight=False, soft_wrap=True)
+    status = ExitCode.OK
+    for path in paths:
+        if len(paths) > 1:
+            out.print(f"[bold]# {escape(path)}[/bold]")
+        try:
+            if looks_like_nifti(path):
+                for key, value in describe_nifti(path):
+                    out.print(f"{key:<24} {escape(value)}")
+            else:
+                for line in dump_file(path):
+                    out.print(escape(str(line)))
+        except (MedbridgeError, OSError) as exc:
+            click.echo(f"medbridge info: {_error_text(path, exc)}", err=True)
+            status = ExitCode.ERROR if len(paths) == 1 else ExitCode.PARTIAL
+    sys.exit(status)
+
+
+def _scan_with_progress(
+    paths: Sequence[str], err: Console
+) -> tuple[list[InstanceRecord], list[ScanFailure]]:
+    found = collect_files(paths)
+    records: list[InstanceRecord] = []
+    failures = list(found.failures)
+    show = err.is_terminal and len(found.files) >= _PROGRESS_MIN_FILES
+    with Progress(
+        TextColumn("scanning"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not show,
+    ) as progress:
+        task = progress.add_task("scan", total=len(found.files))
+        for result in scan_files(found.files, on_file=lambda _: progress.advance(task)):
+            if isinstance(result, ScanFailure):
+                failures.append(result)
+            else:
+                records.append(result)
+    return records, failures
+
+
+def _scan_exit(records: list[InstanceRecord], failures: list[ScanFailure]) -> ExitCode:
+    if not records:
+        if not failures:
+            click.echo("medbridge ls: no DICOM files found", err=True)
+        return ExitCode.ERROR
+    if failures or any(r.warnings for r in records):
+        return ExitCode.PARTIAL
+    return ExitCode.OK
+
+
+def _patient_tree(patient: Patient) -> Tree:
+    name = patient.patient_name or "(no name)"
+    facts = [f"ID {patient.patient_id or '(none)'}"]
+    if patient.patient_birth_date:
+        facts.append(f"born {_date(patient.patient_birth_date)}")
+    if patient.patient_sex:
+        facts.append(patient.patient_sex)
+    facts.append(_count(len(patient.studies), "study", "studies"))
+    facts.append(_count(patient.number_of_instances, "instance"))
+    root = Tree(f"[bold]{escape(name)}[/bold]  " + escape(", ".join(facts)))
+    for study in patient.studies.values():
+        label = " ".join(
+            p for p in (_date(study.study_date), study.study_description or "(no description)") if p
+        )
+        extra = [_count(len(study.series), "series", "series")]
+        if study.accession_number:
+            extra.append(f"accession {study.accession_number}")
+        extra.append(study.study_instance_uid or "(no Study Instance UID)")
+        branch = root.add(f"[cyan]{escape(label)}[/cyan]  " + escape(", ".join(extra)))
+        for series in study.series.values():
+            number = "" if series.series_number is None else f"#{series.series_number} "
+            syntaxes = ", ".join(UID(ts).name for ts in series.transfer_syntaxes)
+            description = series.series_description or "(no description)"
+            text = (
+                f"{number}{series.modality or '??'} {description}"
+                f"  {_count(series.number_of_instances, 'instance')}, "
+                f"{_count(series.number_of_frames, 'frame')}  [{syntaxes}]"
+            )
+            if series.duplicates:
+                text += f"  ({len(series.duplicates)} more files repeat a SOP Instance UID)"
+            branch.add(escape(text))
+    return root
+
+
+def _print_problems(
+    out: Console, failures: list[ScanFailure], records: list[InstanceRecord]
+) -> None:
+    if failures:
+        out.print(f"\n[bold red]Skipped {_count(len(failures), 'file')}:[/bold red]")
+        for failure in failures:
+            out.print(f"  {escape(failure.path)}: {escape(failure.reason)}")
+    warned = [r for r in records if r.warnings]
+    if warned:
+        out.print(
+            f"\n[bold yellow]Read with warnings ({_count(len(warned), 'file')}):[/bold yellow]"
+        )
+        for record in warned:
+            out.print(f"  {escape(record.path)}: {escape('; '.join(record.warnings))}")
+
+
+def _error_text(path: str, exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    return text if path in text else f"{path}: {text}"
+
+
+def _date(value: str) -> str:
+    return (
+        f"{value[:4]}-{value[4:6]}-{value[6:8]}" if len(value) == 8 and value.isdigit() else value
+    )
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Research formats: read and write a Volume by file type."""
