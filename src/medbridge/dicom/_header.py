@@ -353,6 +353,8 @@ def _walk(src: _Source, has_preamble: bool, has_meta: bool, pos: int) -> RawHead
                 encodings = _encodings(str(values[name]))
         if tag >= _FLOAT_PIXEL_DATA and tag in (_PIXEL_DATA, _FLOAT_PIXEL_DATA, _DOUBLE_PIXEL_DATA):
             pixel_offset, pixel_length = value_pos, length
+        if tag == 0xFFFCFFFC:  # Data Set Trailing Padding: meaningless, even when cut short
+            break
         if length == _UNDEFINED:
             pos = walker.skip_undefined(value_pos, implicit_items=vr == b"UN")
             buf, start = src.buf, src.start
@@ -360,8 +362,6 @@ def _walk(src: _Source, has_preamble: bool, has_meta: bool, pos: int) -> RawHead
             pos = value_pos + length
         if pos > size:
             raise _Truncated(value_pos - hlen, tag)
-        if tag == 0xFFFCFFFC:  # Data Set Trailing Padding: the rest is padding
-            break
     return RawHeader(
         values=values,
         has_preamble=has_preamble,

@@ -162,6 +162,11 @@ def _to_record(path: str, raw: RawHeader, notes: list[str]) -> InstanceRecord:
         if not (sop_uid if field_name == "sop_instance_uid" else values.get(field_name)):
             notes.append(f"no {label} (type 1, PS3.3): listed apart from its study")
     frames = _int(values.get("number_of_frames"))
+    if frames is None and values.get("number_of_frames"):
+        notes.append(
+            f"(0028,0008) 'Number of Frames' is {values['number_of_frames']!r}, not a number; "
+            "taken as 1"
+        )
     return InstanceRecord(
         path=path,
         transfer_syntax_uid=raw.transfer_syntax_uid,
