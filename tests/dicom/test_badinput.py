@@ -154,7 +154,13 @@ class TestFileSystem:
             if os.geteuid() == 0:  # root reads everything: drop to nobody for this check
                 if shutil.which("setpriv") is None:
                     pytest.skip("running as root without setpriv")
-                command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
+                command = [
+                    "setpriv",
+                    "--reuid=nobody",
+                    "--regid=nogroup",
+                    "--clear-groups",
+                    *command,
+                ]
             out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
             assert json.loads(out) == {"ok.dcm": "ok", "secret.dcm": "permission denied"}
         finally:
@@ -176,9 +182,7 @@ class TestDicomdir:
     def test_dicomdir_alone_finds_its_files(self, media: Path, name: str) -> None:
         """Pointing at the DICOMDIR file alone lists every file it references."""
         referenced = pydicom.dcmread(media / name).DirectoryRecordSequence
-        expected = {
-            str(r.ReferencedFileID[-1]) for r in referenced if "ReferencedFileID" in r
-        }
+        expected = {str(r.ReferencedFileID[-1]) for r in referenced if "ReferencedFileID" in r}
         records, failures = _results([media / name])
         assert failures == {}
         assert set(records) == expected
@@ -218,7 +222,8 @@ class TestCliExitStatus:
         (tmp_path / "cut.dcm").write_bytes(mr_small.read_bytes()[:3000])
         proc = subprocess.run(
             [sys.executable, "-m", "medbridge", "ls", str(tmp_path)],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         assert proc.returncode == ExitCode.PARTIAL, proc.stderr
         assert "Skipped 2 files" in proc.stdout
@@ -230,7 +235,8 @@ class TestCliExitStatus:
         (tmp_path / "a.dcm").write_text("hello")
         proc = subprocess.run(
             [sys.executable, "-m", "medbridge", "ls", "--json", str(tmp_path)],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         assert proc.returncode == ExitCode.ERROR
         assert proc.stdout == ""

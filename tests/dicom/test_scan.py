@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from conftest import require_tool
 
+from conftest import require_tool
 from medbridge.dicom import InstanceRecord, ScanFailure, build_hierarchy, scan
 
 # Every file in pydicom's test data that a scan must refuse, with the reason it must
@@ -33,7 +33,9 @@ EXPECTED_PYDICOM_FAILURES = {
 }
 
 
-def _split(results: list[InstanceRecord | ScanFailure]) -> tuple[list[InstanceRecord], list[ScanFailure]]:
+def _split(
+    results: list[InstanceRecord | ScanFailure],
+) -> tuple[list[InstanceRecord], list[ScanFailure]]:
     records = [r for r in results if isinstance(r, InstanceRecord)]
     failures = [r for r in results if isinstance(r, ScanFailure)]
     assert len(records) + len(failures) == len(results)
@@ -106,7 +108,9 @@ class TestScanPydicomData:
                 warnings.simplefilter("ignore")  # pydicom warns on values it must convert
                 _assert_same_as_pydicom(record, _pydicom_read(record.path))
 
-    def test_non_conformant_files_are_read_with_warnings(self, pydicom_data: Path, results: list) -> None:
+    def test_non_conformant_files_are_read_with_warnings(
+        self, pydicom_data: Path, results: list
+    ) -> None:
         """Files without preamble or File Meta Information are read, and say so."""
         records, _ = _split(results)
         by_name = {Path(r.path).name: r for r in records}
@@ -192,7 +196,9 @@ class TestScanDcmQa:
             }
             for p in patients
         }
-        assert got == {k: {s: dict(v) for s, v in studies.items()} for k, studies in expected.items()}
+        assert got == {
+            k: {s: dict(v) for s, v in studies.items()} for k, studies in expected.items()
+        }
 
     def test_series_and_instances_match_dcmtk(self, dcm_qa_oracle: dict, scanned: tuple) -> None:
         """DCMTK's dcmdump, a parser written apart from pydicom, finds the same UIDs."""
@@ -202,9 +208,20 @@ class TestScanDcmQa:
         inputs = sorted(dcm_qa_oracle)
         for start in range(0, len(inputs), 500):
             out = subprocess.run(
-                [dcmdump, "-q", "+F", "+p", "+P", "0020,000e", "+P", "0008,0018",
-                 *inputs[start : start + 500]],
-                capture_output=True, text=True, check=True,
+                [
+                    dcmdump,
+                    "-q",
+                    "+F",
+                    "+p",
+                    "+P",
+                    "0020,000e",
+                    "+P",
+                    "0008,0018",
+                    *inputs[start : start + 500],
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout
             current = ""
             for line in out.splitlines():

@@ -25,7 +25,7 @@ from pydicom.datadict import dictionary_description
 
 from medbridge.errors import InvalidDicomError
 
-__all__ = ["NeedsFullParse", "RawHeader", "read_raw_header", "tag_label"]
+__all__ = ["NeedsFullParse", "RawHeader", "read_raw_header", "sniff", "tag_label"]
 
 _CHUNK = 64 * 1024
 _UNDEFINED = 0xFFFFFFFF
@@ -236,6 +236,18 @@ def _decode(raw: bytes, how: str, encodings: list[str]) -> object:
     else:
         text = raw.decode("ascii", "replace")
     return text.rstrip("\x00 ").lstrip(" ")
+
+
+def sniff(path: str | os.PathLike[str]) -> None:
+    """Raise InvalidDicomError unless the file starts the way DICOM files start."""
+    with open(path, "rb") as fp:
+        head = fp.read(140)
+    try:
+        _find_meta_start(head)
+    except NeedsFullParse:
+        pass
+    except InvalidDicomError as exc:
+        raise InvalidDicomError(exc.reason, path=path) from None
 
 
 def _find_meta_start(head: bytes) -> tuple[bool, bool, int]:

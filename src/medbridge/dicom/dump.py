@@ -12,6 +12,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from medbridge.dicom._header import sniff
 from medbridge.errors import InvalidDicomError
 
 __all__ = ["DumpLine", "dump", "dump_file"]
@@ -49,18 +50,12 @@ def dump_file(path: str | os.PathLike[str]) -> Iterator[DumpLine]:
     """
     path = os.fspath(path)
     try:
+        sniff(path)  # pydicom's force mode would "read" any bytes at all
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, defer_size=_DEFER)
-    except pydicom.errors.InvalidDicomError:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(path, defer_size=_DEFER, force=True)
-        except Exception as exc:
-            raise InvalidDicomError(f"not readable as DICOM: {exc}", path=path) from exc
-        if len(ds) == 0:
-            raise InvalidDicomError("not a DICOM file", path=path) from None
+            ds = pydicom.dcmread(path, defer_size=_DEFER, force=True)
+    except InvalidDicomError:
+        raise
     except (OSError, EOFError, ValueError) as exc:
         raise InvalidDicomError(f"not readable as DICOM: {exc}", path=path) from exc
     meta = getattr(ds, "file_meta", None)

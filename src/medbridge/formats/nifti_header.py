@@ -7,6 +7,7 @@ import os
 import nibabel as nib
 import numpy as np
 from nibabel.filebasedimages import ImageFileError
+from nibabel.openers import ImageOpener
 
 from medbridge.errors import MedbridgeError
 
@@ -51,7 +52,8 @@ def describe_nifti(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
         raise NiftiHeaderError(f"{path}: not a readable NIfTI image: {exc}") from exc
     if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
         raise NiftiHeaderError(f"{path}: {type(img).__name__}, not NIfTI-1/2")
-    hdr = img.header
+    with ImageOpener(path) as fileobj:  # the header as stored: nibabel's copy resets scaling
+        hdr = type(img.header).from_fileobj(fileobj)
     kind = "NIfTI-2" if isinstance(img, nib.Nifti2Image) else "NIfTI-1"
     ndim = int(hdr["dim"][0])
     rows: list[tuple[str, str]] = [
@@ -62,7 +64,7 @@ def describe_nifti(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
         ("bitpix", str(int(hdr["bitpix"]))),
         ("pixdim", " ".join(f"{float(p):g}" for p in hdr["pixdim"][: ndim + 1])),
         ("xyzt_units", "{} / {}".format(*hdr.get_xyzt_units())),
-        ("vox_offset", str(getattr(img.dataobj, "offset", int(hdr["vox_offset"])))),
+        ("vox_offset", f"{float(hdr['vox_offset']):g}"),
         ("scl_slope / scl_inter", f"{float(hdr['scl_slope']):g} / {float(hdr['scl_inter']):g}"),
         ("cal_min / cal_max", f"{float(hdr['cal_min']):g} / {float(hdr['cal_max']):g}"),
         ("slice_code / dim_info", f"{int(hdr['slice_code'])} / {int(hdr['dim_info'])}"),

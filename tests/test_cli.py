@@ -1,0 +1,82 @@
+"""The command line as a user runs it: ``python -m medbridge`` in a process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from medbridge.exitcodes import ExitCode
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "medbridge", *args], capture_output=True, text=True
+    )
+
+
+class TestLs:
+    """``medbridge ls``."""
+
+    def test_json_lines_one_per_series(self, dcm_qa: Path) -> None:
+        """--json prints one object per series with the DICOM keywords scripts rely on."""
+        proc = _run("ls", "--json", str(dcm_qa / "dcm_qa_ts" / "In"))
+        assert proc.returncode == ExitCode.OK, proc.stderr
+        rows = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert len(rows) == 1
+        row = rows[0]
+        for key in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "Modality"):
+            assert row[key], key
+        assert row["NumberOfSeriesRelatedInstances"] == 9
+        assert len(row["TransferSyntaxUIDs"]) >= 7
+
+    def test_tree(self, pydicom_data: Path) -> None:
+        """The tree shows patient, study and series lines with counts."""
+        proc = _run("ls", str(pydicom_data / "dicomdirtests" / "DICOMDIR"))
+        assert proc.returncode == ExitCode.OK, proc.stderr
+        assert "Doe^Archibald  ID 77654033, 2 studies, 7 instances" in proc.stdout
+        assert (
+            "#2 CT Routine Brain  4 instances, 4 frames  [Explicit VR Little Endian]" in proc.stdout
+        )
+
+
+class TestInfo:
+    """``medbridge info``."""
+
+    def test_dicom(self, pydicom_data: Path) -> None:
+        """A DICOM file is listed element by element."""
+        proc = _run("info", str(pydicom_data / "CT_small.dcm"))
+        assert proc.returncode == ExitCode.OK
+        assert "(0010,0010) PN PatientName" in proc.stdout
+        assert "(0002,0010) UI TransferSyntaxUID" in proc.stdout
+
+    def test_nifti(self, tmp_path: Path) -> None:
+        """A NIfTI header shows dims, datatype, both transforms with codes, and scaling."""
+        affine = np.array([[-2.0, 0, 0, 90], [0, 2.5, 0, -126], [0, 0, 3, -72], [0, 0, 0, 1]])
+        img = nib.Nifti1Image(np.zeros((4, 5, 6, 2), np.int16), affine)
+        img.header.set_qform(affine, 1)
+        img.header.set_sform(affine, 2)
+        img.header.set_slope_inter(2.0, -10.0)
+        nib.save(img, tmp_path / "t.nii.gz")
+        proc = _run("info", str(tmp_path / "t.nii.gz"))
+        assert proc.returncode == ExitCode.OK, proc.stderr
+        out = proc.stdout
+        assert "NIfTI-1 (single file)" in out
+        assert "dim                      4 4 5 6 2" in out
+        assert "datatype                 4 (int16)" in out
+        assert "qform_code               1 (scanner)" in out
+        assert "sform_code               2 (aligned)" in out
+        assert "sform row 0              -2.000000  0.000000  0.000000  90.000000" in out
+        assert "scl_slope / scl_inter    2 / -10" in out
+        assert "vox_offset               352" in out
+
+    def test_missing_file(self, tmp_path: Path) -> None:
+        """A missing file is one line on stderr and a non-zero status."""
+        proc = _run("info", str(tmp_path / "nope.dcm"))
+        assert proc.returncode == ExitCode.ERROR
+        assert str(tmp_path / "nope.dcm") in proc.stderr
+        assert "Traceback" not in proc.stderr
