@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install -q -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
+# Until the server lands, the main job lists a sample CD: pydicom's bundled DICOMDIR media.
+SAMPLE = $$($(VENV)/bin/python -c 'import pydicom.data, pathlib; print(pathlib.Path(pydicom.data.get_testdata_file("CT_small.dcm")).parent / "dicomdirtests" / "DICOMDIR")')
+
 run: install
-	$(VENV)/bin/medbridge ls --sample
+	$(VENV)/bin/medbridge ls $(SAMPLE)
 
 test: install
 	$(VENV)/bin/python -m pytest -n 2 $(PYTEST_ARGS)

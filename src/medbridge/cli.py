@@ -66,7 +66,7 @@ def ls_command(paths: Sequence[str], as_json: bool) -> None:
         for failure in failures:
             click.echo(json.dumps({"Path": failure.path, "Error": failure.reason}), err=True)
     else:
-        out = Console(soft_wrap=True)
+        out = _stdout_console()
         for patient in patients:
             out.print(_patient_tree(patient))
         _print_problems(out, failures, records)
@@ -81,7 +81,7 @@ def info_command(paths: Sequence[str]) -> None:
     DICOM: tag, VR, name (private tags with their creator), value, nested sequences.
     NIfTI-1/2: dims, datatype, pixdim, qform/sform codes and matrices, scaling, extensions.
     """
-    out = Console(highlight=False, soft_wrap=True)
+    out = _stdout_console()
     status = ExitCode.OK
     for path in paths:
         if len(paths) > 1:
@@ -97,6 +97,13 @@ def info_command(paths: Sequence[str]) -> None:
             click.echo(f"medbridge info: {_error_text(path, exc)}", err=True)
             status = ExitCode.ERROR if len(paths) == 1 else ExitCode.PARTIAL
     sys.exit(status)
+
+
+def _stdout_console() -> Console:
+    """A console that never crops: piped output keeps whole lines for grep and less."""
+    probe = Console()
+    width = None if probe.is_terminal else 10_000
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 def _scan_with_progress(
