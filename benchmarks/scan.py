@@ -42,7 +42,11 @@ def generate(folder: Path, count: int, rows: int, template: Path) -> None:
     base = pydicom.dcmread(template)
     base.Rows = base.Columns = rows
     base.BitsAllocated, base.BitsStored, base.HighBit = 16, 12, 11
-    base.SamplesPerPixel, base.PhotometricInterpretation, base.PixelRepresentation = 1, "MONOCHROME2", 0
+    base.SamplesPerPixel, base.PhotometricInterpretation, base.PixelRepresentation = (
+        1,
+        "MONOCHROME2",
+        0,
+    )
     base.PixelData = np.random.default_rng(0).integers(0, 4096, (rows, rows), np.uint16).tobytes()
     base.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
     per_series = max(1, count // 100)
@@ -81,7 +85,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--rows", type=int, default=256)
-    parser.add_argument("--template", type=Path, default=Path(str(get_testdata_file("CT_small.dcm"))))
+    parser.add_argument(
+        "--template", type=Path, default=Path(str(get_testdata_file("CT_small.dcm")))
+    )
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--work", type=Path, default=HERE / "_work" / "scan")
     args = parser.parse_args()
