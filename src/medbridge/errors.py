@@ -7,6 +7,7 @@
     ├── UnsupportedTransferSyntax           pixels in a syntax no installed plugin decodes
     ├── MissingDependencyError (ImportError) an optional package is not installed
     ├── GeometryError (ValueError)          slices do not form a volume with a sane affine
+    │   └── IncompleteVolumeError           some slice positions miss frames
     ├── ConversionError                     a series cannot be converted correctly
     └── ArchiveError
         ├── DuplicateInstance               same SOP Instance UID, different content
@@ -27,6 +28,7 @@ __all__ = [
     "ConversionError",
     "DuplicateInstance",
     "GeometryError",
+    "IncompleteVolumeError",
     "InvalidDicomError",
     "MedbridgeError",
     "MissingDependencyError",
@@ -104,3 +106,11 @@ class DuplicateInstance(ArchiveError):
 
 class StorageError(ArchiveError):
     """Bytes could not be written durably or read back."""
+
+
+class IncompleteVolumeError(GeometryError):
+    """A volume misses slices: some positions hold fewer frames than others.
+
+    Kept apart from other geometry errors so the converter can report "incomplete
+    volume" (often an interrupted transfer) distinctly from data that is wrong.
+    """
