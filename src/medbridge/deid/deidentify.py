@@ -184,8 +184,7 @@ def _walk(ds: Dataset, ctx: _Context, *, top: bool, dummy: bool, clean_text: boo
             private.append(tag)
             continue
         if group in overlay_groups_removed:
-            del ds[tag]
-            continue
+            continue  # removed with its group below
         raw = ds.get_item(tag)
         if raw is None:
             continue
