@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
@@ -153,14 +154,17 @@ def anonymize_file(
             status: Status = "skipped" if isinstance(exc, InvalidDicomError) else "failed"
             reason = "not a DICOM file" if status == "skipped" else f"cannot read: {exc}"
             return FileResult(src, status, reason=reason)
+        problem = _truncation(ds, [str(w.message) for w in caught])
+        if problem:
+            return FileResult(src, "failed", reason=f"cannot read: {problem}")
         meta = getattr(ds, "file_meta", None)
         if meta is not None and meta.get("MediaStorageSOPClassUID", "") == _MEDIA_DIRECTORY:
             return FileResult(
                 src, "skipped", reason="a DICOMDIR is not copied; it names input paths"
             )
-        original = {k: str(ds.get(k, "") or "") for k in _LINKED}
-        patient_key = _patient_key(ds)
         try:
+            original = {k: str(ds.get(k, "") or "") for k in _LINKED}
+            patient_key = _patient_key(ds)
             deidentify(ds, policy, in_place=True, notes=notes)
         except MedbridgeError as exc:
             return FileResult(src, "failed", reason=str(exc))
@@ -195,6 +199,26 @@ def anonymize_file(
         notes=tuple(notes),
         _partial=partial,
     )
+
+
+def _truncation(ds: Dataset, warned: list[str]) -> str:
+    """Why ``ds`` was read only in part, or "": pydicom stops quietly at a short file."""
+    for message in warned:
+        if "end of file" in message.lower() or "EOF" in message:
+            return message
+    for tag in list(ds.keys()):  # tags: iterating a Dataset would decode every element
+        raw = ds.get_item(tag)
+        if (
+            isinstance(raw, RawDataElement)
+            and isinstance(raw.value, bytes)
+            and raw.length != 0xFFFFFFFF
+            and len(raw.value) < raw.length
+        ):
+            return (
+                f"truncated in ({tag >> 16:04X},{tag & 0xFFFF:04X}): "
+                f"{len(raw.value)} of {raw.length} bytes"
+            )
+    return ""
 
 
 def _work(args: tuple[str, str, Policy]) -> FileResult:
