@@ -9,6 +9,7 @@
     ├── GeometryError (ValueError)          slices do not form a volume with a sane affine
     │   └── IncompleteVolumeError           some slice positions miss frames
     ├── ConversionError                     a series cannot be converted correctly
+    ├── DeidentificationError (ValueError)  a dataset cannot be de-identified safely
     └── ArchiveError
         ├── DuplicateInstance               same SOP Instance UID, different content
         └── StorageError                    the bytes could not be stored or read back
@@ -26,6 +27,7 @@ import os
 __all__ = [
     "ArchiveError",
     "ConversionError",
+    "DeidentificationError",
     "DuplicateInstance",
     "GeometryError",
     "IncompleteVolumeError",
@@ -88,6 +90,19 @@ class GeometryError(MedbridgeError, ValueError):
 
 class ConversionError(MedbridgeError):
     """A series cannot be converted correctly; nothing is written for it."""
+
+
+class DeidentificationError(MedbridgeError, ValueError):
+    """A dataset cannot be de-identified without leaving identity behind.
+
+    Raised, for example, for burned-in annotation without a pixel mask (PS3.15 E.3.1).
+    Nothing is written for such a dataset.
+    """
+
+    def __init__(self, reason: str, *, path: str | os.PathLike[str] | None = None) -> None:
+        self.reason = reason
+        self.path = os.fspath(path) if path is not None else None
+        super().__init__(f"{self.path}: {reason}" if self.path else reason)
 
 
 class ArchiveError(MedbridgeError):

@@ -1,0 +1,393 @@
+"""Apply the Basic Application Level Confidentiality Profile to one dataset.
+
+:func:`deidentify` walks every element of a dataset and of every item of every sequence,
+looks each attribute up in Table E.1-1 (compiled for the policy's options, see
+:mod:`medbridge.deid.table`) and applies its action. Attributes the table does not list
+are kept, as the profile allows (PS3.15 E.1.1), with four safeguards for values that
+name a person or an instance wherever they sit: private attributes are removed unless
+kept as safe (E.3.10), instance UIDs are remapped (U), dates follow the policy's date
+handling (E.3.6) and person names are removed. Finally the dataset is marked as
+de-identified (E.1.1 step 4) and its File Meta Information made consistent.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+
+from medbridge.deid._actions import dummy_value, required_type, resolve
+from medbridge.deid.dates import date_offset_days, shift_da, shift_dt
+from medbridge.deid.pixels import blank_regions
+from medbridge.deid.policy import BASIC_PROFILE_CODE, Option, Policy
+from medbridge.deid.private import holds_identity, is_safe_private
+from medbridge.deid.table import Profile, load_table, profile_for
+from medbridge.deid.uids import remap_uid
+from medbridge.errors import DeidentificationError
+
+__all__ = ["deidentify", "patient_pseudonym"]
+
+_PATIENT_ID = 0x00100020
+_PATIENT_NAME = 0x00100010
+_BURNED_IN = 0x00280301
+_TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "AE"})
+_NEEDLE_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "DA", "DT", "UI"})
+_MIN_NEEDLE = 4
+_IMPLEMENTATION_VERSION = "MEDBRIDGE_010"
+
+
+def patient_pseudonym(patient_id: str, key: bytes) -> str:
+    """The Patient ID and Patient's Name written for ``patient_id`` under ``key``.
+
+    Table E.1-1 gives both attributes Z, which allows "a dummy value consistent with the
+    VR"; a keyed pseudonym is such a value and lets a recipient group one patient's
+    studies without learning who it is.
+    """
+    digest = hmac.new(key, b"patient:" + patient_id.encode("utf-8"), hashlib.sha256)
+    return "MB" + digest.hexdigest()[:14].upper()
+
+
+@dataclass
+class _Context:
+    """What the walk needs besides the element at hand; built once per dataset."""
+
+    policy: Policy
+    profile: Profile
+    top: Dataset
+    patient_key: str
+    _offset: int | None = None
+    _needles: tuple[str, ...] | None = None
+    _pattern: re.Pattern[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def day_offset(self) -> int:
+        if self._offset is None:
+            self._offset = date_offset_days(self.patient_key, self.policy.key)
+        return self._offset
+
+    @property
+    def needles(self) -> tuple[str, ...]:
+        """Identifying values of the dataset, longest first (see :func:`_identity_values`)."""
+        if self._needles is None:
+            self._needles = _identity_values(self.top, self.profile, self.policy)
+        return self._needles
+
+    def scrub(self, text: str) -> str:
+        """Cut every identifying value of the dataset out of ``text`` (action C)."""
+        if not self.needles:
+            return text
+        if self._pattern is None:
+            self._pattern = re.compile("|".join(map(re.escape, self.needles)), re.IGNORECASE)
+        return self._pattern.sub("", text)
+
+
+@functools.cache
+def _descriptor_tags() -> frozenset[int]:
+    return frozenset(
+        t
+        for r in load_table()
+        if Option.CLEAN_DESCRIPTORS in r.options
+        if (t := r.tag_int) is not None
+    )
+
+
+def _identity_values(top: Dataset, profile: Profile, policy: Policy) -> tuple[str, ...]:
+    """Values in ``top`` that identify the patient, a person, a place or an instance.
+
+    They are the values of top-level attributes that the policy does not keep (names,
+    IDs, dates, addresses, UIDs), leaving out the descriptions that the Clean Descriptors
+    Option exists to keep. Person names also count by component. Values shorter than 4
+    characters are left out: they would match by chance.
+    """
+    descriptors = _descriptor_tags()
+    found: set[str] = set()
+    for tag in list(top.keys()):
+        if (tag >> 16) & 1 or tag in descriptors:
+            continue
+        raw = top.get_item(tag)
+        if raw is None:
+            continue
+        vr = _vr_of(raw, tag)
+        if vr not in _NEEDLE_VRS:
+            continue
+        action = profile.action(tag) or _default_action(vr, policy)
+        if action == "K":
+            continue
+        value = top[tag].value
+        values: Iterable[object] = value if isinstance(value, (list, MultiValue)) else [value]
+        for item in values:
+            text = str(item if item is not None else "").strip("\x00 ")
+            parts = [text]
+            if vr == "PN":
+                parts += re.split(r"[\\^=]", text)
+            found.update(p.strip() for p in parts if len(p.strip()) >= _MIN_NEEDLE)
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def _vr_of(raw: DataElement | RawDataElement, tag: int) -> str:
+    vr = raw.VR
+    if vr is None or vr == "UN":
+        try:
+            return str(dictionary_VR(tag))
+        except KeyError:
+            return "UN"
+    return str(vr)
+
+
+def _default_action(vr: str, policy: Policy) -> str:
+    """The action for an attribute Table E.1-1 does not list (see the module docstring)."""
+    if vr == "SQ":
+        return "K"
+    if vr == "UI":
+        return "K" if policy.retain_uids else "U"
+    if vr in ("DA", "DT"):
+        return {"remove": "X", "keep": "K", "shift": "C"}[policy.dates]
+    if vr == "PN":
+        return "X"
+    return "K"
+
+
+def _set_value(ds: Dataset, tag: int, vr: str, value: object) -> None:
+    ds[tag] = DataElement(tag, vr, value)
+
+
+def _map_values(value: object, fn: object) -> object:
+    assert callable(fn)
+    if isinstance(value, (list, MultiValue)):
+        return [fn(str(v)) for v in value]
+    return fn(str(value)) if value is not None else value
+
+
+def _walk(ds: Dataset, ctx: _Context, *, top: bool, dummy: bool, clean_text: bool) -> None:
+    """Apply the profile to every element of ``ds`` and, recursively, of its sequences."""
+    policy = ctx.policy
+    private: list[int] = []
+    overlay_groups_removed: set[int] = set()
+    for tag in list(ds.keys()):
+        group, element = tag >> 16, tag & 0xFFFF
+        if element == 0 or group in (0x0000, 0x0002):
+            del ds[tag]  # group lengths go stale; command and meta groups do not belong
+            continue
+        if group & 1:
+            private.append(tag)
+            continue
+        if group in overlay_groups_removed:
+            continue  # removed with its group below
+        raw = ds.get_item(tag)
+        if raw is None:
+            continue
+        vr = _vr_of(raw, tag)
+        action = ctx.profile.action(tag)
+        if action is None:
+            action = _default_action(vr, policy)
+            if dummy and action in ("K", "C") and vr not in ("SQ", "UI"):
+                action = "D"
+            elif clean_text and action == "K" and vr in _TEXT_VRS:
+                action = "C"
+        elif "/" in action:
+            action = resolve(action, required_type(tag, ctx.top) if top else None)
+        if 0x6000 <= group <= 0x601E and element == 0x3000 and action == "X":
+            # an overlay without its data is not an overlay: drop the whole group
+            overlay_groups_removed.add(group)
+            for other in [t for t in list(ds.keys()) if t >> 16 == group]:
+                del ds[other]
+            continue
+        _apply(ds, tag, vr, action, ctx, dummy=dummy, clean_text=clean_text)
+    _private(ds, private, ctx)
+
+
+def _apply(
+    ds: Dataset, tag: int, vr: str, action: str, ctx: _Context, *, dummy: bool, clean_text: bool
+) -> None:
+    """Carry out one simple action on one element."""
+    if action == "X":
+        del ds[tag]
+        return
+    if vr == "SQ":
+        if action == "Z":
+            ds[tag].value = Sequence()
+            return
+        struct = clean_text or (action == "C")
+        for item in ds[tag].value:
+            _walk(item, ctx, top=False, dummy=dummy or action == "D", clean_text=struct)
+        return
+    if action == "K":
+        return
+    elem = ds[tag]
+    if action == "U" or vr == "UI":
+        key = ctx.policy.key
+        elem.value = _map_values(elem.value, lambda u: remap_uid(u, key))
+        return
+    if action == "Z":
+        if tag in (_PATIENT_ID, _PATIENT_NAME):
+            elem.value = patient_pseudonym(ctx.patient_key, ctx.policy.key)
+        else:
+            elem.value = empty_value_for_VR(vr)
+        return
+    if action == "D":
+        dummy_val = dummy_value(vr)
+        elem.value = dummy_val if dummy_val is not None else empty_value_for_VR(vr)
+        return
+    # action C: shift dates, clean text, keep the rest (graphics kept as drawn)
+    if vr == "DA" and ctx.policy.dates == "shift":
+        days = ctx.day_offset
+        elem.value = _map_values(elem.value, lambda v: shift_da(v, days))
+    elif vr == "DT" and ctx.policy.dates == "shift":
+        days = ctx.day_offset
+        elem.value = _map_values(elem.value, lambda v: shift_dt(v, days))
+    elif vr in ("DA", "DT"):
+        elem.value = empty_value_for_VR(vr)
+    elif vr in _TEXT_VRS and elem.value is not None:
+        elem.value = _map_values(elem.value, ctx.scrub)
+
+
+def _private(ds: Dataset, tags: list[int], ctx: _Context) -> None:
+    """Remove private attributes, keeping safe ones under Retain Safe Private (E.3.10)."""
+    if not tags:
+        return
+    kept: set[int] = set()
+    if ctx.policy.retain_safe_private:
+        needles = [n.encode("utf-8", "replace") for n in ctx.needles]
+        for tag in tags:
+            if (tag & 0xFFFF) < 0x1000 or not is_safe_private(ds, tag):
+                continue
+            raw = ds.get_item(tag)
+            value = raw.value if raw is not None else None
+            data = value if isinstance(value, bytes) else str(value).encode("utf-8", "replace")
+            if holds_identity(data, needles):
+                ctx.notes.append(f"removed safe private {tag:08X}: it holds an identifying value")
+                continue
+            kept.add(tag)
+        kept |= {((t >> 16) << 16) | ((t & 0xFFFF) >> 8) for t in kept}
+    for tag in tags:
+        if tag not in kept:
+            del ds[tag]
+
+
+def _check_burned_in(ds: Dataset, policy: Policy) -> None:
+    value = ds.get(_BURNED_IN)
+    flag = str(value.value).strip().upper() if value is not None else ""
+    if flag == "YES" and not policy.pixel_mask:
+        raise DeidentificationError(
+            "(0028,0301) 'Burned In Annotation' is YES: the pixels may show identity; "
+            "give the region(s) to blank (--mask x,y,width,height) or leave the image out"
+        )
+
+
+def _mark(ds: Dataset, policy: Policy) -> None:
+    """Record what was done (PS3.15 E.1.1 step 4, E.3.6)."""
+    options = policy.options
+    codes = [BASIC_PROFILE_CODE] + [(o.code, o.meaning) for o in sorted(options, key=_code)]
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = ["medbridge PS3.15 Annex E"] + [m for _, m in codes]
+    items = []
+    for value, meaning in codes:
+        item = Dataset()
+        item.CodeValue = value
+        item.CodingSchemeDesignator = "DCM"
+        item.CodeMeaning = meaning
+        items.append(item)
+    ds.DeidentificationMethodCodeSequence = Sequence(items)
+    ds.LongitudinalTemporalInformationModified = {
+        "remove": "REMOVED",
+        "keep": "UNMODIFIED",
+        "shift": "MODIFIED",
+    }[policy.dates]
+    if policy.pixel_mask and _BURNED_IN in ds:
+        ds.BurnedInAnnotation = "NO"
+
+
+def _code(option: Option) -> str:
+    return option.code
+
+
+def _update_file_meta(ds: Dataset) -> None:
+    """Make the File Meta Information name the new instance and nothing else (PS3.10 7.1)."""
+    old = getattr(ds, "file_meta", None)
+    meta = FileMetaDataset()
+    meta.FileMetaInformationVersion = b"\x00\x01"
+    if "SOPClassUID" in ds:
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    if "SOPInstanceUID" in ds:
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if old is not None and "TransferSyntaxUID" in old:
+        meta.TransferSyntaxUID = old.TransferSyntaxUID
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = _IMPLEMENTATION_VERSION
+    ds.file_meta = meta
+
+
+def _patient_key(ds: Dataset) -> str:
+    """What identifies the patient for pseudonyms and date offsets.
+
+    Patient ID when present; else Patient's Name; else the Study Instance UID, so that a
+    dataset without either still gets one consistent offset per study.
+    """
+    for keyword in ("PatientID", "PatientName", "StudyInstanceUID"):
+        value = str(ds.get(keyword, "") or "").strip()
+        if value:
+            return f"{keyword}={value}"
+    return ""
+
+
+def deidentify(
+    dataset: Dataset, policy: Policy, *, in_place: bool = False, notes: list[str] | None = None
+) -> Dataset:
+    """De-identify ``dataset`` per PS3.15 Annex E under ``policy``.
+
+    Parameters
+    ----------
+    dataset:
+        The dataset, as read by pydicom (File Meta Information included when present).
+    policy:
+        The options and key (:class:`~medbridge.deid.policy.Policy`).
+    in_place:
+        Change ``dataset`` itself instead of a deep copy: faster, for callers that
+        discard the original (the file runner does).
+    notes:
+        When given, receives one line per decision worth reporting (a safe private
+        element removed because it held identity).
+
+    Returns
+    -------
+    Dataset
+        The de-identified dataset, marked with (0012,0062) 'Patient Identity Removed',
+        (0012,0063) 'De-identification Method' and (0012,0064) 'De-identification Method
+        Code Sequence', with its File Meta Information naming the new SOP Instance UID.
+
+    Raises
+    ------
+    DeidentificationError
+        When the image has burned-in annotation and the policy gives no pixel mask; the
+        input is left unchanged.
+    """
+    _check_burned_in(dataset, policy)
+    ds = dataset if in_place else copy.deepcopy(dataset)
+    ctx = _Context(
+        policy=policy,
+        profile=profile_for(policy.options),
+        top=ds,
+        patient_key=_patient_key(ds),
+    )
+    if policy.clean_descriptors or policy.clean_structured_content or policy.retain_safe_private:
+        ctx.needles  # noqa: B018 - gather identity before the walk changes the values
+    if policy.pixel_mask:
+        blank_regions(ds, policy.pixel_mask)
+    _walk(ds, ctx, top=True, dummy=False, clean_text=False)
+    _mark(ds, policy)
+    _update_file_meta(ds)
+    if notes is not None:
+        notes.extend(ctx.notes)
+    return ds

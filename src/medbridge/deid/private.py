@@ -1,0 +1,93 @@
+"""Private attributes: removed, or kept by private creator under Retain Safe Private.
+
+The Basic Profile removes every private attribute (odd group; Table E.1-1 row
+"(gggg,eeee) where gggg is odd", action X). The Retain Safe Private Option (PS3.15 E.3.10)
+keeps private attributes "known to be safe from identity leakage"; medbridge's list
+(``data/safe_private.csv``) holds only what conversion needs: Siemens CSA headers and
+mosaic/diffusion fields, Philips scaling and diffusion fields, GE diffusion fields. An
+element is found by its private creator and element byte, never by its block, because a
+vendor may place its block anywhere in (gggg,0010-00FF) (PS3.5 7.8.1).
+
+Safety is also checked per dataset: a kept value that contains any identifying value of
+its own dataset (see :func:`holds_identity`) is removed after all.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+
+from pydicom.dataset import Dataset
+
+__all__ = ["SafePrivateRule", "holds_identity", "is_safe_private", "safe_private_rules"]
+
+
+@dataclass(frozen=True, slots=True)
+class SafePrivateRule:
+    """One private element kept under Retain Safe Private.
+
+    Attributes
+    ----------
+    creator:
+        The private creator string, e.g. ``"SIEMENS CSA HEADER"``.
+    group:
+        The odd group, e.g. ``0x0029``.
+    element:
+        The low byte of the element, e.g. ``0x10`` for (0029,xx10).
+    vr, name, why:
+        As pydicom's private dictionary names it, and what conversion reads from it.
+    """
+
+    creator: str
+    group: int
+    element: int
+    vr: str
+    name: str
+    why: str
+
+
+@functools.cache
+def safe_private_rules() -> tuple[SafePrivateRule, ...]:
+    """Read the safe private list from the package data."""
+    path = resources.files("medbridge.deid").joinpath("data/safe_private.csv")
+    return tuple(
+        SafePrivateRule(
+            creator=row["creator"],
+            group=int(row["group"], 16),
+            element=int(row["element"], 16),
+            vr=row["vr"],
+            name=row["name"],
+            why=row["why"],
+        )
+        for row in csv.DictReader(path.read_text(encoding="utf-8").splitlines())
+    )
+
+
+@functools.cache
+def _safe_keys() -> frozenset[tuple[str, int, int]]:
+    return frozenset((r.creator, r.group, r.element) for r in safe_private_rules())
+
+
+def is_safe_private(ds: Dataset, tag: int) -> bool:
+    """Whether private data element ``tag`` of ``ds`` is on the safe list.
+
+    Private creator elements themselves, (gggg,0010-00FF), are not judged here: they are
+    kept exactly when one of their block's elements is.
+    """
+    group, element = tag >> 16, tag & 0xFFFF
+    block = element >> 8
+    if block < 0x10:
+        return False
+    creator_elem = ds.get((group << 16) | block)
+    if creator_elem is None or not isinstance(creator_elem.value, str):
+        return False
+    creator = creator_elem.value.strip()
+    return (creator, group, element & 0xFF) in _safe_keys()
+
+
+def holds_identity(value: bytes, needles: Iterable[bytes]) -> bool:
+    """Whether any identifying value (encoded as in the file) occurs in ``value``."""
+    return any(needle in value for needle in needles)

@@ -1,0 +1,200 @@
+"""Tests for medbridge.deid.deidentify: no planted identity survives, options act as told."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import numpy as np
+import pytest
+from planted_data import KEY, PLANTED
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+
+from medbridge.deid import Option, PixelRegion, Policy, deidentify, remap_uid
+from medbridge.errors import DeidentificationError
+
+
+def _written(ds: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _leaks(data: bytes, categories: tuple[str, ...]) -> list[str]:
+    return [
+        value
+        for category in categories
+        for value in PLANTED[category]
+        if value.encode() in data or value.upper().encode() in data
+    ]
+
+
+ALL = tuple(PLANTED)
+POLICIES = {
+    "basic": (Policy(key=KEY), ALL),
+    "shift-dates": (Policy(key=KEY, dates="shift"), ALL),
+    "clean-everything-keep-safe-private": (
+        Policy(
+            key=KEY,
+            dates="shift",
+            clean_descriptors=True,
+            clean_structured_content=True,
+            clean_graphics=True,
+            retain_safe_private=True,
+        ),
+        ("names", "ids", "places", "device", "dates", "uids"),
+    ),
+    "keep-uids-dates-device-institution": (
+        Policy(
+            key=KEY,
+            dates="keep",
+            retain_uids=True,
+            retain_device_identity=True,
+            retain_institution_identity=True,
+            retain_patient_characteristics=True,
+        ),
+        ("names", "ids", "free_text"),
+    ),
+}
+
+
+class TestPhiLeak:
+    @pytest.mark.parametrize("name", list(POLICIES))
+    def test_no_planted_value_in_output_bytes(self, planted, name):
+        """Every byte of the written output is free of every value the policy must remove."""
+        policy, categories = POLICIES[name]
+        data = _written(deidentify(planted(), policy))
+        assert _leaks(data, categories) == []
+
+    def test_scan_finds_planted_values_in_input(self, planted):
+        """The scan itself sees the planted values when nothing is removed."""
+        data = _written(planted())
+        assert sorted(_leaks(data, ALL)) == sorted(v for c in ALL for v in PLANTED[c])
+
+    def test_input_unchanged_unless_in_place(self, planted, policy):
+        """The default works on a copy; the caller's dataset keeps its values."""
+        ds = planted()
+        deidentify(ds, policy)
+        assert ds.PatientID == "PLANTID-93847"
+        deidentify(ds, policy, in_place=True)
+        assert ds.PatientID != "PLANTID-93847"
+
+
+class TestMarking:
+    def test_identity_removed_and_method_codes(self, planted):
+        """(0012,0062) is YES and (0012,0064) lists the Basic Profile and each option."""
+        policy = Policy(key=KEY, dates="shift", retain_device_identity=True)
+        ds = deidentify(planted(), policy)
+        assert ds.PatientIdentityRemoved == "YES"
+        codes = [
+            (i.CodeValue, i.CodingSchemeDesignator) for i in ds.DeidentificationMethodCodeSequence
+        ]
+        assert codes == [("113100", "DCM"), ("113107", "DCM"), ("113109", "DCM")]
+        assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
+
+    def test_every_option_has_its_cid_7050_code(self):
+        """The options carry CID 7050 codes 113101-113112, each once."""
+        codes = sorted(o.code for o in Option)
+        assert codes == sorted(set(codes))
+        assert set(codes) <= {str(c) for c in range(113101, 113113)}
+
+    def test_file_meta_names_new_instance(self, planted, policy):
+        """Media Storage SOP Instance UID follows the new SOP Instance UID."""
+        ds = deidentify(planted(), policy)
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        assert ds.SOPInstanceUID == remap_uid("1.2.3.999.3", KEY)
+        assert "SourceApplicationEntityTitle" not in ds.file_meta
+
+
+class TestActions:
+    def test_patient_pseudonym_replaces_name_and_id(self, planted, policy):
+        """Z on Patient ID/Name writes the keyed pseudonym, the same for both."""
+        ds = deidentify(planted(), policy)
+        assert ds.PatientID.startswith("MB") and ds.PatientName == ds.PatientID
+
+    def test_sex_kept_only_with_patient_characteristics(self, planted):
+        """Patient's Sex/Age follow the Retain Patient Characteristics Option (E.3.3)."""
+        plain = deidentify(planted(), Policy(key=KEY))
+        kept = deidentify(planted(), Policy(key=KEY, retain_patient_characteristics=True))
+        assert plain.PatientSex == "" and "PatientAge" not in plain
+        assert kept.PatientSex == "F" and kept.PatientAge == "071Y"
+
+    def test_references_remapped_consistently(self, planted, policy):
+        """Nested Referenced SOP Instance UIDs get the same mapping as top-level UIDs."""
+        ds = deidentify(planted(), policy)
+        assert ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID == remap_uid(
+            "1.2.3.999.77", KEY
+        )
+        nested = ds.ReferencedSeriesSequence[0]
+        assert nested.SeriesInstanceUID == remap_uid("1.2.3.999.55", KEY)
+        assert nested.ReferencedInstanceSequence[0].ReferencedSOPInstanceUID == remap_uid(
+            "1.2.3.999.66", KEY
+        )
+        assert ds.ReferencedImageSequence[0].ReferencedSOPClassUID == "1.2.840.10008.5.1.4.1.1.4"
+
+    def test_shifted_dates_keep_intervals(self, planted):
+        """Dates move by one per-patient offset, so intervals stay exact (E.3.6)."""
+        ds = deidentify(planted(), Policy(key=KEY, dates="shift"))
+        assert ds.StudyDate != "20190314"
+        assert ds.StudyDate == ds.SeriesDate == ds.AcquisitionDateTime[:8]
+        created = datetime.strptime(ds.InstanceCreationDate, "%Y%m%d")
+        study = datetime.strptime(ds.StudyDate, "%Y%m%d")
+        assert (created - study).days == 1
+
+    def test_private_removed_by_default(self, planted, policy):
+        """The Basic Profile removes every private attribute."""
+        ds = deidentify(planted(), policy)
+        assert not [e for e in ds if e.tag.is_private]
+
+    def test_safe_private_kept_unless_it_holds_identity(self, planted):
+        """A CSA header is kept under Retain Safe Private, but not when it holds the ID."""
+        notes: list[str] = []
+        ds = deidentify(planted(), Policy(key=KEY, retain_safe_private=True), notes=notes)
+        assert 0x00291010 not in ds and any("00291010" in n for n in notes)
+        clean = planted()
+        clean[0x00291010].value = b"SV10\x04\x03\x02\x01slice timing\x00"
+        ds = deidentify(clean, Policy(key=KEY, retain_safe_private=True))
+        assert ds[0x00291010].value.endswith(b"slice timing\x00")
+        assert ds[0x00290010].value == "SIEMENS CSA HEADER"
+        assert 0x00091001 not in ds and 0x00090010 not in ds
+
+    def test_overlay_group_removed_whole(self, planted, policy):
+        """Removing (60xx,3000) removes the rest of its overlay group too."""
+        ds = deidentify(planted(), policy)
+        assert not [e for e in ds if 0x6000 <= e.tag.group <= 0x601E]
+        assert not [e for e in ds if 0x5000 <= e.tag.group <= 0x501E]
+
+    def test_content_date_dummy_in_multiframe(self, planted, policy):
+        """Z/D Content Date becomes a dummy where the Multi-frame module needs it (Type 1)."""
+        plain = planted()
+        del plain.ContentSequence  # SR content also makes Content Date Type 1
+        assert deidentify(plain, policy).ContentDate == ""
+        plain.SharedFunctionalGroupsSequence = [Dataset()]
+        assert deidentify(plain, policy).ContentDate == "19000101"
+
+    def test_clean_descriptors_cuts_identity_out(self, planted):
+        """Clean Descriptors keeps the description without the patient's name and ID."""
+        ds = deidentify(planted(), Policy(key=KEY, clean_descriptors=True))
+        assert ds.StudyDescription.strip() == "MR head for"
+
+
+class TestBurnedInAnnotation:
+    def test_refused_without_mask(self, planted, policy):
+        """Burned In Annotation YES without a mask raises and names the way out."""
+        ds = planted()
+        ds.BurnedInAnnotation = "YES"
+        with pytest.raises(DeidentificationError, match="--mask"):
+            deidentify(ds, policy)
+
+    def test_mask_blanks_region(self, planted):
+        """With a mask the region is zeroed, the rest kept, and the flag becomes NO."""
+        ds = planted()
+        ds.BurnedInAnnotation = "YES"
+        out = deidentify(ds, Policy(key=KEY, pixel_mask=(PixelRegion(0, 0, 2, 1),)))
+        back = dcmread(io.BytesIO(_written(out)))
+        expected = np.arange(16, dtype="<u2").reshape(4, 4)
+        expected[0, 0:2] = 0
+        assert np.array_equal(back.pixel_array, expected)
+        assert back.BurnedInAnnotation == "NO"
+        assert "113101" in [i.CodeValue for i in back.DeidentificationMethodCodeSequence]

@@ -1,0 +1,215 @@
+"""Tests for medbridge.deid.runner: whole outputs or none, links kept, repeatable."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+from planted_data import KEY, build_planted
+from pydicom import dcmread
+
+from medbridge.deid import Policy, anonymize_paths, remap_uid
+from medbridge.errors import DeidentificationError
+
+
+def _write(ds, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _outputs(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.dcm"))
+
+
+def _study(tmp_path: Path, patient: str, study: str, date: str, series: int, images: int) -> None:
+    """Write one study: ``series`` series of ``images`` images, each image referencing
+    the first image of its series and the series sharing one frame of reference."""
+    for s in range(1, series + 1):
+        for i in range(1, images + 1):
+            ds = build_planted(
+                patient_id=patient,
+                study_uid=study,
+                series_uid=f"{study}.{s}",
+                sop_uid=f"{study}.{s}.{i}",
+                study_date=date,
+            )
+            ds.FrameOfReferenceUID = f"{study}.0"
+            ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID = f"{study}.{s}.1"
+            _write(ds, tmp_path / "in" / f"DOE_JOHN_{study}" / f"s{s}" / f"i{i}.dcm")
+
+
+class TestReferentialIntegrity:
+    def test_multi_series_and_two_studies_of_one_patient(self, tmp_path):
+        """References resolve inside the output; one patient keeps one pseudonym and offset."""
+        _study(tmp_path, "PAT-1", "1.2.3.4.100", "20190314", series=3, images=3)
+        _study(tmp_path, "PAT-1", "1.2.3.4.200", "20200101", series=2, images=2)
+        summary = anonymize_paths(
+            [tmp_path / "in"], tmp_path / "out", Policy(key=KEY, dates="shift"), jobs=1
+        )
+        assert summary.count("written") == 13
+        out = [dcmread(p) for p in _outputs(tmp_path / "out")]
+        sops = {ds.SOPInstanceUID for ds in out}
+        for ds in out:
+            ref = ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID
+            assert ref in sops, "a reference points outside the de-identified set"
+            same_series = [o for o in out if o.SeriesInstanceUID == ds.SeriesInstanceUID]
+            assert ref in {o.SOPInstanceUID for o in same_series}
+        assert len({ds.StudyInstanceUID for ds in out}) == 2
+        assert len({ds.SeriesInstanceUID for ds in out}) == 5
+        assert len({ds.PatientID for ds in out}) == 1
+        by_study = {ds.StudyInstanceUID: ds for ds in out}
+        dates = sorted(ds.StudyDate for ds in by_study.values())
+        from datetime import datetime
+
+        gap = datetime.strptime(dates[1], "%Y%m%d") - datetime.strptime(dates[0], "%Y%m%d")
+        assert gap.days == 293  # 2019-03-14 .. 2020-01-01
+        for ds in out:
+            assert (
+                len(
+                    {
+                        o.FrameOfReferenceUID
+                        for o in out
+                        if o.StudyInstanceUID == ds.StudyInstanceUID
+                    }
+                )
+                == 1
+            )
+
+    def test_studies_run_apart_still_link(self, tmp_path):
+        """Two runs with the same key give the same UIDs for the same originals."""
+        _study(tmp_path, "PAT-1", "1.2.3.4.100", "20190314", series=1, images=2)
+        first = anonymize_paths([tmp_path / "in"], tmp_path / "a", Policy(key=KEY), jobs=1)
+        second = anonymize_paths([tmp_path / "in"], tmp_path / "b", Policy(key=KEY), jobs=1)
+        assert first.count("written") == second.count("written") == 2
+        names_a = [p.relative_to(tmp_path / "a") for p in _outputs(tmp_path / "a")]
+        names_b = [p.relative_to(tmp_path / "b") for p in _outputs(tmp_path / "b")]
+        assert names_a == names_b
+        assert str(names_a[0].parts[0]) == remap_uid("1.2.3.4.100", KEY)
+
+
+class TestDeterminism:
+    def test_same_key_same_bytes(self, tmp_path):
+        """Same input and key give byte-identical output, serial or parallel."""
+        _study(tmp_path, "PAT-1", "1.2.3.4.100", "20190314", series=2, images=5)
+        anonymize_paths([tmp_path / "in"], tmp_path / "a", Policy(key=KEY, dates="shift"), jobs=1)
+        anonymize_paths([tmp_path / "in"], tmp_path / "b", Policy(key=KEY, dates="shift"), jobs=2)
+        a, b = _outputs(tmp_path / "a"), _outputs(tmp_path / "b")
+        assert len(a) == 10
+        assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+
+    def test_other_key_other_uids(self, tmp_path):
+        """A different key gives unrelated UIDs."""
+        _study(tmp_path, "PAT-1", "1.2.3.4.100", "20190314", series=1, images=1)
+        anonymize_paths([tmp_path / "in"], tmp_path / "a", Policy(key=KEY), jobs=1)
+        anonymize_paths(
+            [tmp_path / "in"],
+            tmp_path / "b",
+            Policy(key=b"another key, 32 bytes long....."),
+            jobs=1,
+        )
+        a, b = _outputs(tmp_path / "a"), _outputs(tmp_path / "b")
+        assert a[0].name != b[0].name
+
+
+class TestBadInput:
+    def _inputs(self, tmp_path: Path) -> Path:
+        good = _write(build_planted(), tmp_path / "in" / "good.dcm")
+        data = good.read_bytes()
+        # the broken copies hold other instances, so none is skipped as a duplicate
+        data = data.replace(b"1.2.3.999.3", b"1.2.3.999.5")
+        (tmp_path / "in" / "truncated.dcm").write_bytes(data[: len(data) // 3])
+        (tmp_path / "in" / "notes.txt").write_text("not dicom")
+        # an element with a VR no standard defines, in an explicit VR file
+        bad_vr = data[:132] + data[132:].replace(
+            b"LO\x0e\x00PLANTID-93847", b"QQ\x0e\x00PLANTID-93847", 1
+        )
+        assert bad_vr != data
+        (tmp_path / "in" / "unknown_vr.dcm").write_bytes(bad_vr)
+        # a sequence claiming more bytes than the file holds
+        huge = build_planted()
+        _write(huge, tmp_path / "huge.dcm")
+        raw = (tmp_path / "huge.dcm").read_bytes()
+        at = raw.index(b"\x08\x00\x40\x11SQ\x00\x00")  # Referenced Image Sequence
+        raw = raw[: at + 8] + struct.pack("<I", 0x7FFFFFF0) + raw[at + 12 :]
+        (tmp_path / "in" / "huge_sequence.dcm").write_bytes(raw)
+        burned = build_planted(sop_uid="1.2.3.999.9")
+        burned.BurnedInAnnotation = "YES"
+        _write(burned, tmp_path / "in" / "burned.dcm")
+        return tmp_path / "in"
+
+    def test_bad_files_reported_and_nothing_partial(self, tmp_path):
+        """Broken files are reported; the output holds the good file only, no partials."""
+        summary = anonymize_paths(
+            [self._inputs(tmp_path)], tmp_path / "out", Policy(key=KEY), jobs=1
+        )
+        by_name = {Path(r.source).name: r for r in summary.results}
+        assert by_name["good.dcm"].status == "written"
+        assert by_name["notes.txt"].status == "skipped"
+        for name in ("truncated.dcm", "unknown_vr.dcm", "huge_sequence.dcm", "burned.dcm"):
+            assert by_name[name].status == "failed", name
+            assert by_name[name].reason
+        assert "Burned In Annotation" in by_name["burned.dcm"].reason
+        files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+        assert files == [Path(by_name["good.dcm"].output)]
+
+    def test_failed_write_leaves_no_file(self, tmp_path, monkeypatch):
+        """A write that dies half-way leaves neither the output nor its partial file."""
+        _write(build_planted(), tmp_path / "in" / "good.dcm")
+        from pydicom.dataset import Dataset
+
+        def broken_save(self, fh, **kwargs):
+            fh.write(b"\0" * 200)
+            raise OSError("disk full")
+
+        monkeypatch.setattr(Dataset, "save_as", broken_save)
+        summary = anonymize_paths([tmp_path / "in"], tmp_path / "out", Policy(key=KEY), jobs=1)
+        assert summary.results[0].status == "failed"
+        assert "disk full" in summary.results[0].reason
+        assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+
+    def test_duplicate_instance_skipped(self, tmp_path):
+        """Two inputs holding one instance give one output and a skip naming the first."""
+        _write(build_planted(), tmp_path / "in" / "a.dcm")
+        _write(build_planted(), tmp_path / "in" / "b.dcm")
+        summary = anonymize_paths([tmp_path / "in"], tmp_path / "out", Policy(key=KEY), jobs=1)
+        assert [r.status for r in summary.results] == ["written", "skipped"]
+        assert "a.dcm" in summary.results[1].reason
+
+
+class TestLinkageMap:
+    def test_map_written_only_when_asked(self, tmp_path):
+        """The map lists original and pseudonym IDs; without --map nothing is written."""
+        _write(build_planted(), tmp_path / "in" / "a.dcm")
+        anonymize_paths([tmp_path / "in"], tmp_path / "out", Policy(key=KEY), jobs=1)
+        assert [p.suffix for p in (tmp_path / "out").rglob("*") if p.is_file()] == [".dcm"]
+        anonymize_paths(
+            [tmp_path / "in"],
+            tmp_path / "out2",
+            Policy(key=KEY),
+            jobs=1,
+            map_path=tmp_path / "map.csv",
+        )
+        text = (tmp_path / "map.csv").read_text()
+        assert "patient_id,PLANTID-93847,MB" in text
+        assert f"sop_instance_uid,1.2.3.999.3,{remap_uid('1.2.3.999.3', KEY)}" in text
+
+    def test_map_inside_output_refused(self, tmp_path):
+        """A map inside the output folder is refused before anything is written."""
+        _write(build_planted(), tmp_path / "in" / "a.dcm")
+        with pytest.raises(DeidentificationError, match="inside the output"):
+            anonymize_paths(
+                [tmp_path / "in"],
+                tmp_path / "out",
+                Policy(key=KEY),
+                map_path=tmp_path / "out" / "m.csv",
+            )
+        assert not (tmp_path / "out").exists()
+
+    def test_output_paths_hold_no_input_names(self, tmp_path):
+        """Output paths are built from new UIDs; input folder names never reach them."""
+        _study(tmp_path, "PAT-1", "1.2.3.4.100", "20190314", series=1, images=1)
+        anonymize_paths([tmp_path / "in"], tmp_path / "out", Policy(key=KEY), jobs=1)
+        for p in (tmp_path / "out").rglob("*"):
+            assert "DOE" not in str(p.relative_to(tmp_path / "out"))
