@@ -152,7 +152,13 @@ class Archive:
 
     # -- store ---------------------------------------------------------------------
 
-    def store(self, data: bytes, *, duplicates: DuplicatePolicy | None = None) -> StoreResult:
+    def store(
+        self,
+        data: bytes,
+        *,
+        duplicates: DuplicatePolicy | None = None,
+        expect_sop_instance_uid: str | None = None,
+    ) -> StoreResult:
         """Store one instance given as DICOM Part 10 bytes, exactly as received.
 
         When this returns, the file is fsync'ed and renamed into place and its index row
@@ -165,6 +171,9 @@ class Archive:
             ``pynetdicom``'s ``Event.encoded_dataset()`` returns them.
         duplicates:
             Overrides the archive's policy for this call.
+        expect_sop_instance_uid:
+            The UID the dataset must carry: a C-STORE request's (0000,1000) 'Affected
+            SOP Instance UID' (PS3.7 9.1.1.1), which must equal the dataset's.
 
         Raises
         ------
@@ -178,6 +187,12 @@ class Archive:
         """
         values = _header_values(data)
         sop_uid = values["SOPInstanceUID"]
+        expected = expect_sop_instance_uid
+        if expected is not None and expected.strip("\x00 ") != sop_uid:
+            raise InvalidDicomError(
+                f"(0008,0018) 'SOP Instance UID' {sop_uid} differs from the request's "
+                f"Affected SOP Instance UID {expect_sop_instance_uid}"
+            )
         policy = duplicates or self.duplicates
         digest = hashlib.sha256(data).hexdigest()
         relpath = self.storage.relpath_for(sop_uid)
@@ -263,8 +278,11 @@ class Archive:
                 for pk, n_st, n_se, n_in in conn.execute(stmt):
                     stats[pk] = (int(n_st), int(n_se or 0), int(n_in or 0))
             for i, kw in enumerate(
-                ["NumberOfPatientRelatedStudies", "NumberOfPatientRelatedSeries",
-                 "NumberOfPatientRelatedInstances"]
+                [
+                    "NumberOfPatientRelatedStudies",
+                    "NumberOfPatientRelatedSeries",
+                    "NumberOfPatientRelatedInstances",
+                ]
             ):
                 out[kw] = {pk: v[i] for pk, v in stats.items()}
         if "ModalitiesInStudy" in wanted or "SOPClassesInStudy" in wanted:
@@ -277,9 +295,7 @@ class Archive:
                 )
         return out
 
-    def _response(
-        self, spec: QuerySpec, row: Any, extras: dict[str, dict[int, Any]]
-    ) -> Dataset:
+    def _response(self, spec: QuerySpec, row: Any, extras: dict[str, dict[int, Any]]) -> Dataset:
         ds = Dataset()
         ds.SpecificCharacterSet = "ISO_IR 192"
         ds.QueryRetrieveLevel = spec.level.value
@@ -302,8 +318,11 @@ class Archive:
 
     def _fill_from_file(self, ds: Dataset, relpath: str, keywords: list[str]) -> None:
         try:
-            stored = dcmread(self.storage.path(relpath), stop_before_pixels=True,
-                             specific_tags=["SpecificCharacterSet", *keywords])
+            stored = dcmread(
+                self.storage.path(relpath),
+                stop_before_pixels=True,
+                specific_tags=["SpecificCharacterSet", *keywords],
+            )
         except (OSError, PydicomInvalidDicomError) as exc:
             LOGGER.error("cannot read %s for return keys: %s", relpath, exc)
             return
@@ -551,11 +570,14 @@ def _insert_row(conn: Connection, v: dict[str, str], relpath: str, size: int, sh
         )
     )
     conn.execute(
-        series.update().where(series.c.pk == series_pk)
+        series.update()
+        .where(series.c.pk == series_pk)
         .values(num_instances=series.c.num_instances + 1)
     )
     conn.execute(
-        study.update().where(study.c.pk == study_pk).values(
+        study.update()
+        .where(study.c.pk == study_pk)
+        .values(
             num_instances=study.c.num_instances + 1,
             num_series=study.c.num_series + (1 if new_series else 0),
         )
@@ -565,8 +587,13 @@ def _insert_row(conn: Connection, v: dict[str, str], relpath: str, size: int, sh
 def _delete_row(conn: Connection, sop_uid: str) -> str | None:
     """Delete an instance row, fix the counters, drop emptied parents; return its relpath."""
     row = conn.execute(
-        sa.select(instance.c.pk, instance.c.series_pk, instance.c.relpath, series.c.study_pk,
-                  study.c.patient_pk)
+        sa.select(
+            instance.c.pk,
+            instance.c.series_pk,
+            instance.c.relpath,
+            series.c.study_pk,
+            study.c.patient_pk,
+        )
         .select_from(instance.join(series).join(study))
         .where(instance.c.sop_instance_uid == sop_uid)
     ).first()
@@ -574,7 +601,8 @@ def _delete_row(conn: Connection, sop_uid: str) -> str | None:
         return None
     conn.execute(instance.delete().where(instance.c.pk == row.pk))
     left = conn.execute(
-        series.update().where(series.c.pk == row.series_pk)
+        series.update()
+        .where(series.c.pk == row.series_pk)
         .values(num_instances=series.c.num_instances - 1)
         .returning(series.c.num_instances)
     ).scalar_one()
@@ -582,7 +610,9 @@ def _delete_row(conn: Connection, sop_uid: str) -> str | None:
     if emptied:
         conn.execute(series.delete().where(series.c.pk == row.series_pk))
     conn.execute(
-        study.update().where(study.c.pk == row.study_pk).values(
+        study.update()
+        .where(study.c.pk == row.study_pk)
+        .values(
             num_instances=study.c.num_instances - 1,
             num_series=study.c.num_series - (1 if emptied else 0),
         )

@@ -59,8 +59,11 @@ class CheckReport:
     def ok(self) -> bool:
         """True when index and storage agree."""
         return not (
-            self.missing_files or self.unindexed_files or self.checksum_mismatches
-            or self.temp_files or self.unreadable_files
+            self.missing_files
+            or self.unindexed_files
+            or self.checksum_mismatches
+            or self.temp_files
+            or self.unreadable_files
         )
 
 
