@@ -119,27 +119,64 @@ def corpus() -> list[Spec]:
     specs += [Spec(number=n) for n in (1, 2, 3)]
     specs += [Spec(series=2, number=n, description="CHEST") for n in (1, 2)]
     specs += [
-        Spec(study=2, series=1, number=n, modality="MR", study_date="20240301",
-             study_time="083000", accession="ACC2", description="BRAIN")
+        Spec(
+            study=2,
+            series=1,
+            number=n,
+            modality="MR",
+            study_date="20240301",
+            study_time="083000",
+            accession="ACC2",
+            description="BRAIN",
+        )
         for n in (1, 2)
     ]
     # patient 2: one study, CT + SR series
     specs += [
-        Spec(patient_id="PAT2", patient_name="Smith^John", study=3, number=n,
-             study_date="20231224", study_time="235959", accession="ACC3",
-             description="ABDOMEN", birth_date="19800202", sex="M")
+        Spec(
+            patient_id="PAT2",
+            patient_name="Smith^John",
+            study=3,
+            number=n,
+            study_date="20231224",
+            study_time="235959",
+            accession="ACC3",
+            description="ABDOMEN",
+            birth_date="19800202",
+            sex="M",
+        )
         for n in (1, 2, 3)
     ]
     specs += [
-        Spec(patient_id="PAT2", patient_name="Smith^John", study=3, series=2, number=1,
-             modality="PT", study_date="20231224", study_time="235959", accession="ACC3",
-             description="ABDOMEN", birth_date="19800202", sex="M")
+        Spec(
+            patient_id="PAT2",
+            patient_name="Smith^John",
+            study=3,
+            series=2,
+            number=1,
+            modality="PT",
+            study_date="20231224",
+            study_time="235959",
+            accession="ACC3",
+            description="ABDOMEN",
+            birth_date="19800202",
+            sex="M",
+        )
     ]
     # patient 3: one study, lowercase name for PN case handling
     specs += [
-        Spec(patient_id="PAT3", patient_name="smithers^waylon", study=4, number=n,
-             study_date="20240115", study_time="120000", accession="ACC4",
-             description="HEAD", birth_date="19500505", sex="M")
+        Spec(
+            patient_id="PAT3",
+            patient_name="smithers^waylon",
+            study=4,
+            number=n,
+            study_date="20240115",
+            study_time="120000",
+            accession="ACC4",
+            description="HEAD",
+            birth_date="19500505",
+            sex="M",
+        )
         for n in (1, 2)
     ]
     return specs

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from medbridge.archive.index import instance, series, study
-from medbridge.errors import ArchiveError
+from medbridge.errors import ArchiveError, InvalidDicomError
 
 if TYPE_CHECKING:
     from medbridge.archive._archive import Archive
@@ -111,7 +111,7 @@ def check(archive: Archive, *, repair: bool = False, checksums: bool = True) -> 
         try:
             with archive.index.write() as conn:
                 archive.index_file(relpath, conn)
-        except ArchiveError as exc:
+        except (ArchiveError, InvalidDicomError) as exc:
             LOGGER.error("cannot re-index %s: %s", relpath, exc)
             report.unreadable_files.append(relpath)
     for tmp in report.temp_files:

@@ -14,6 +14,7 @@ wire is never used as a path unchecked (DESIGN.md, principle 7).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -147,7 +148,8 @@ class FileStorage:
             if self.fsync:
                 _fsync_dir(final.parent)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise StorageError(f"cannot store {relpath}: {exc.strerror or exc}") from exc
         return StoredFile(relpath=relpath, size=size, sha256=digest.hexdigest())
 
