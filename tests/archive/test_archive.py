@@ -69,8 +69,10 @@ class TestStore:
 
     def test_path_like_uid_is_refused(self, empty_archive):
         """A SOP Instance UID that is not a UID is refused before any write."""
-        ds_bytes = make_bytes(Spec()).replace(Spec().sop_uid.encode(), ("../" * 10 + "etc/x").encode())
-        with pytest.raises(InvalidDicomError, match="SOP Instance UID|VR UI"):
+        ds_bytes = make_bytes(Spec()).replace(
+            Spec().sop_uid.encode(), ("../" * 10 + "etc/x").encode()
+        )
+        with pytest.raises(InvalidDicomError, match=r"SOP Instance UID|VR UI"):
             empty_archive.store(ds_bytes)
 
     def test_expected_uid_must_match(self, empty_archive):

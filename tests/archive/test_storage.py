@@ -22,7 +22,7 @@ class TestValidateUid:
     )
     def test_refuses_invalid(self, uid):
         """Leading zeros, empty components, letters, slashes and >64 chars are refused."""
-        with pytest.raises(StorageError, match="not a PS3.5 9.1 UID"):
+        with pytest.raises(StorageError, match=r"not a PS3\.5 9\.1 UID"):
             validate_uid(uid)
 
 
