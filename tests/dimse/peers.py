@@ -103,7 +103,8 @@ class MedbridgeServer:
                     self.port = int(match.group(1))
                     ready.set()
 
-        threading.Thread(target=pump, daemon=True).start()
+        self._pump = threading.Thread(target=pump, daemon=True)
+        self._pump.start()
         if not ready.wait(timeout):
             self.kill()
             raise RuntimeError("server not ready:\n" + "".join(self.lines))
@@ -117,13 +118,21 @@ class MedbridgeServer:
         """SIGTERM and wait; returns the exit status."""
         assert self.proc is not None
         self.proc.terminate()
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        self._close()
+        return code
 
     def kill(self) -> None:
         """SIGKILL, the crash of the crash test."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        self._close()
+
+    def _close(self) -> None:
+        if self.proc is not None and self.proc.stderr is not None:
+            self._pump.join(10)
+            self.proc.stderr.close()
 
     def __enter__(self) -> MedbridgeServer:
         return self.start()
@@ -134,7 +143,9 @@ class MedbridgeServer:
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
-                self.kill()
+                self.proc.kill()
+                self.proc.wait(10)
+        self._close()
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.transport import ThreadedAssociationServer
 
@@ -39,6 +40,15 @@ QUERY_RETRIEVE_MODELS = (
 )
 
 
+#: Explicit VR Little Endian first: pynetdicom's acceptor takes the first of its own
+#: syntaxes the requestor proposed, and explicit VR keeps the stored bytes unchanged
+#: when a C-GET caller proposes several uncompressed syntaxes in one context.
+TRANSFER_SYNTAXES = [
+    ExplicitVRLittleEndian,
+    *(ts for ts in ALL_TRANSFER_SYNTAXES if ts != ExplicitVRLittleEndian),
+]
+
+
 def build_ae(config: ServerConfig) -> AE:
     """Return the pynetdicom AE with the contexts and limits of `config`."""
     ae = AE(ae_title=config.ae_title)
@@ -47,15 +57,15 @@ def build_ae(config: ServerConfig) -> AE:
     ae.network_timeout = 60
     ae.dimse_timeout = 60
     ae.acse_timeout = 30
-    ae.add_supported_context(VERIFICATION, ALL_TRANSFER_SYNTAXES)
+    ae.add_supported_context(VERIFICATION, TRANSFER_SYNTAXES)
     for cx in AllStoragePresentationContexts:
         if cx.abstract_syntax is None:
             continue
         ae.add_supported_context(
-            cx.abstract_syntax, ALL_TRANSFER_SYNTAXES, scp_role=True, scu_role=False
+            cx.abstract_syntax, TRANSFER_SYNTAXES, scp_role=True, scu_role=False
         )
     for uid in QUERY_RETRIEVE_MODELS:
-        ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(uid, TRANSFER_SYNTAXES)
     # C-MOVE sub-associations propose their own contexts (handlers._storage_contexts)
     if config.refuse_unknown:
         ae.require_calling_aet = [known.ae_title for known in config.known_aes] or ["\\"]
