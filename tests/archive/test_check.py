@@ -35,7 +35,7 @@ class TestCheck:
         """A file written before a crash, without its row, is indexed by repair."""
         data = make_bytes(Spec(number=5))
         storage = empty_archive.storage
-        storage.write(storage.relpath_for(Spec(number=5).sop_uid), data)
+        storage.write(storage.relpath_for(Spec().study_uid, Spec(number=5).sop_uid), data)
         report = check(empty_archive)
         assert len(report.unindexed_files) == 1
         assert not check(empty_archive, repair=True).unreadable_files
@@ -54,7 +54,7 @@ class TestCheck:
     def test_garbage_file_is_left_for_a_human(self, empty_archive):
         """A file that is not DICOM is reported unreadable and kept."""
         storage = empty_archive.storage
-        rel = storage.relpath_for("1.2.3")
+        rel = storage.relpath_for("1.2.9", "1.2.3")
         storage.write(rel, b"garbage")
         report = check(empty_archive, repair=True)
         assert report.unreadable_files == [rel]

@@ -30,31 +30,33 @@ class TestFileStorage:
     def test_write_is_readable_and_hashed(self, tmp_path):
         """A written file holds exactly the bytes, and its digest is reported."""
         storage = FileStorage(tmp_path)
-        rel = storage.relpath_for("1.2.3.4")
+        rel = storage.relpath_for("1.2.9", "1.2.3.4")
         stored = storage.write(rel, [b"abc", b"def"])
         assert storage.read(rel) == b"abcdef"
         assert stored.size == 6
         assert stored.sha256 == hashlib.sha256(b"abcdef").hexdigest()
         assert not list(storage.stray_temp_files())
 
-    def test_path_derives_from_uid_hash(self, tmp_path):
-        """The folder levels come from the SHA-1 of the UID, the name is the UID."""
+    def test_path_derives_from_uids(self, tmp_path):
+        """A bucket from the SHA-1 of the study UID, the study UID, the SOP UID."""
         storage = FileStorage(tmp_path)
-        digest = hashlib.sha1(b"1.2.3.4").hexdigest()
-        assert storage.relpath_for("1.2.3.4") == f"objects/{digest[:2]}/{digest[2:4]}/1.2.3.4.dcm"
+        digest = hashlib.sha1(b"1.2.9").hexdigest()
+        assert storage.relpath_for("1.2.9", "1.2.3.4") == f"objects/{digest[:2]}/1.2.9/1.2.3.4.dcm"
+        with pytest.raises(StorageError, match="Study Instance UID"):
+            storage.relpath_for("1.2.9/..", "1.2.3.4")
 
     def test_refuses_wire_strings_as_paths(self, tmp_path):
         """A UID that is not a UID never becomes a path."""
         storage = FileStorage(tmp_path)
         with pytest.raises(StorageError):
-            storage.relpath_for("../../x")
+            storage.relpath_for("1.2.9", "../../x")
         with pytest.raises(StorageError, match="refusing storage path"):
             storage.path("objects/../../etc/passwd")
 
     def test_replace_is_atomic(self, tmp_path):
         """A second write replaces the first whole; no temporary is left behind."""
         storage = FileStorage(tmp_path)
-        rel = storage.relpath_for("1.2.3")
+        rel = storage.relpath_for("1.2.9", "1.2.3")
         storage.write(rel, b"old" * 1000)
         storage.write(rel, b"new")
         assert storage.read(rel) == b"new"
@@ -63,8 +65,9 @@ class TestFileStorage:
     def test_failed_write_leaves_nothing(self, tmp_path):
         """When the folder cannot be created, the error names the file and no file appears."""
         storage = FileStorage(tmp_path)
-        rel = storage.relpath_for("1.2.3")
-        (tmp_path / rel.split("/")[0] / rel.split("/")[1]).write_bytes(b"a file, not a folder")
+        rel = storage.relpath_for("1.2.9", "1.2.3")
+        (tmp_path / "objects").mkdir()
+        (tmp_path / "objects" / rel.split("/")[1]).write_bytes(b"a file, not a folder")
         with pytest.raises(StorageError, match="cannot store"):
             storage.write(rel, b"data")
         assert list(storage.iter_files()) == []

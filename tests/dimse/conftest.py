@@ -20,11 +20,10 @@ def dataset_body(data: bytes) -> bytes:
 
 
 def stored_path(data_dir: Path, sop_uid: str) -> Path:
-    """Where medbridge stores an instance (FileStorage.relpath_for)."""
-    import hashlib
-
-    digest = hashlib.sha1(sop_uid.encode()).hexdigest()
-    return data_dir / "objects" / digest[:2] / digest[2:4] / f"{sop_uid}.dcm"
+    """Where medbridge stored an instance (FileStorage.relpath_for), found by its name."""
+    found = list(data_dir.glob(f"objects/*/*/{sop_uid}.dcm"))
+    assert len(found) <= 1
+    return found[0] if found else data_dir / "objects" / "missing" / f"{sop_uid}.dcm"
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -139,9 +140,11 @@ class Archive:
             raise ArchiveError(f"cannot open index {url}: {exc}") from exc
         self.duplicates = DuplicatePolicy(duplicates)
         self._uid_locks = [threading.Lock() for _ in range(64)]
+        self._syncer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="medbridge-fsync")
 
     def close(self) -> None:
         """Release the index connections."""
+        self._syncer.shutdown(wait=True)
         self.index.dispose()
 
     def __enter__(self) -> Archive:
@@ -195,19 +198,23 @@ class Archive:
             )
         policy = duplicates or self.duplicates
         digest = hashlib.sha256(data).hexdigest()
-        relpath = self.storage.relpath_for(sop_uid)
+        relpath = self.storage.relpath_for(values["StudyInstanceUID"], sop_uid)
         lock = self._uid_locks[hash(sop_uid) % len(self._uid_locks)]
         with lock:
             with self.index.read() as conn:
                 old = conn.execute(
-                    sa.select(instance.c.sha256).where(instance.c.sop_instance_uid == sop_uid)
+                    sa.select(instance.c.sha256, instance.c.relpath).where(
+                        instance.c.sop_instance_uid == sop_uid
+                    )
                 ).first()
             if old is not None:
                 if old.sha256 == digest:
                     return StoreResult(sop_uid, StoreOutcome.IDENTICAL, relpath, len(data))
                 if policy is DuplicatePolicy.KEEP:
                     raise DuplicateInstance(sop_uid)
-            stored = self.storage.write(relpath, data)
+            # fsync(file), rename; then fsync(folder) overlaps the index commit
+            stored = self.storage.write(relpath, data, sync_dir=False)
+            synced = self._syncer.submit(self.storage.sync_dir, relpath)
             try:
                 with self.index.write() as conn:
                     if old is not None:
@@ -215,6 +222,10 @@ class Archive:
                     _insert_row(conn, values, stored.relpath, stored.size, stored.sha256)
             except sa.exc.SQLAlchemyError as exc:
                 raise StorageError(f"cannot index {sop_uid}: {exc}") from exc
+            finally:
+                synced.result()
+            if old is not None and old.relpath != relpath:
+                self.storage.delete(old.relpath)  # the study changed: the old path is stale
         if old is not None:
             LOGGER.warning("replaced instance %s with different content", sop_uid)
             return StoreResult(sop_uid, StoreOutcome.REPLACED, relpath, stored.size)
@@ -403,7 +414,8 @@ class Archive:
         """Index a stored file in `conn`'s transaction (used by repair)."""
         data = self.storage.read(relpath)
         values = _header_values(data)
-        if self.storage.relpath_for(values["SOPInstanceUID"]) != relpath:
+        expected = self.storage.relpath_for(values["StudyInstanceUID"], values["SOPInstanceUID"])
+        if expected != relpath:
             raise StorageError(f"{relpath} holds {values['SOPInstanceUID']}, not its own UID")
         _delete_row(conn, values["SOPInstanceUID"])
         _insert_row(conn, values, relpath, len(data), hashlib.sha256(data).hexdigest())

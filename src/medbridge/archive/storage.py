@@ -8,7 +8,7 @@ new file, or a stray ``*.tmp`` that :meth:`FileStorage.stray_temp_files` finds; 
 half-written instance under its final name.
 
 Paths come from validated UIDs (PS3.5 9.1: digits and dots, at most 64 characters) and
-a hash of the SOP Instance UID that spreads files over 65,536 folders; a string from the
+a hash of the Study Instance UID that spreads studies over 256 folders; a string from the
 wire is never used as a path unchecked (DESIGN.md, principle 7).
 """
 
@@ -79,7 +79,8 @@ class FileStorage:
     Parameters
     ----------
     root:
-        The folder that holds ``objects/``; created if missing.
+        The folder that holds ``objects/``; created if missing (``objects/`` on the
+        first write).
     fsync:
         Whether to fsync files and folders. Only tests of unrelated features turn it
         off; without it an acknowledged instance can be lost on power failure.
@@ -89,17 +90,19 @@ class FileStorage:
         self.root = Path(root)
         self.fsync = fsync
         self.objects = self.root / "objects"
-        self.objects.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
 
-    def relpath_for(self, sop_instance_uid: str) -> str:
-        """Return the relative path of the instance with this SOP Instance UID.
+    def relpath_for(self, study_instance_uid: str, sop_instance_uid: str) -> str:
+        """Return the relative path of an instance: ``objects/<h>/<study>/<sop>.dcm``.
 
-        The two folder levels come from the SHA-1 of the UID, so no folder grows past a
-        few thousand entries at a hundred million instances.
+        ``<h>`` is the first two hex digits of the SHA-1 of the Study Instance UID, which
+        spreads studies over 256 folders. Instances of a study share one folder, so a
+        study costs one folder creation (and its fsync), not one per instance.
         """
-        uid = validate_uid(sop_instance_uid, name="SOP Instance UID")
-        digest = hashlib.sha1(uid.encode("ascii")).hexdigest()
-        return f"objects/{digest[:2]}/{digest[2:4]}/{uid}.dcm"
+        study = validate_uid(study_instance_uid, name="Study Instance UID")
+        sop = validate_uid(sop_instance_uid, name="SOP Instance UID")
+        digest = hashlib.sha1(study.encode("ascii")).hexdigest()
+        return f"objects/{digest[:2]}/{study}/{sop}.dcm"
 
     def path(self, relpath: str) -> Path:
         """Return the absolute path for a relative path kept in the index."""
@@ -108,7 +111,9 @@ class FileStorage:
             raise StorageError(f"refusing storage path {relpath!r}")
         return self.root.joinpath(*parts)
 
-    def write(self, relpath: str, chunks: bytes | list[bytes]) -> StoredFile:
+    def write(
+        self, relpath: str, chunks: bytes | list[bytes], *, sync_dir: bool = True
+    ) -> StoredFile:
         """Write bytes durably under `relpath`, replacing any file there atomically.
 
         Parameters
@@ -118,6 +123,10 @@ class FileStorage:
         chunks:
             The bytes, or a list of pieces written in order (the file meta and the
             dataset as received, without joining them in memory).
+        sync_dir:
+            Fsync the folder after the rename. A caller that passes False must call
+            :meth:`sync_dir` before relying on the file (the archive does it while the
+            index commits, overlapping the two waits).
 
         Raises
         ------
@@ -141,17 +150,25 @@ class FileStorage:
                     while view:
                         view = view[os.write(fd, view) :]
                 if self.fsync:
-                    os.fsync(fd)
+                    os.fdatasync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, final)
-            if self.fsync:
+            if self.fsync and sync_dir:
                 _fsync_dir(final.parent)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
             raise StorageError(f"cannot store {relpath}: {exc.strerror or exc}") from exc
         return StoredFile(relpath=relpath, size=size, sha256=digest.hexdigest())
+
+    def sync_dir(self, relpath: str) -> None:
+        """Fsync the folder of `relpath`, making a rename into it durable."""
+        if self.fsync:
+            try:
+                _fsync_dir(self.path(relpath).parent)
+            except OSError as exc:
+                raise StorageError(f"cannot sync folder of {relpath}: {exc}") from exc
 
     def read(self, relpath: str) -> bytes:
         """Return the bytes stored under `relpath`.
