@@ -1,0 +1,31 @@
+"""The PACS core without network code: file storage, the SQL index, C-FIND matching.
+
+`Archive` is the facade the network layers use; see DESIGN.md "archive/".
+"""
+
+from medbridge.archive._archive import (
+    Archive,
+    DuplicatePolicy,
+    InstanceRef,
+    StoreOutcome,
+    StoreResult,
+)
+from medbridge.archive.check import CheckReport, check
+from medbridge.archive.query import Level, QueryModel
+from medbridge.archive.storage import FileStorage, StoredFile, is_valid_uid, validate_uid
+
+__all__ = [
+    "Archive",
+    "CheckReport",
+    "DuplicatePolicy",
+    "FileStorage",
+    "InstanceRef",
+    "Level",
+    "QueryModel",
+    "StoreOutcome",
+    "StoreResult",
+    "StoredFile",
+    "check",
+    "is_valid_uid",
+    "validate_uid",
+]

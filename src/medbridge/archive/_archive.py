@@ -1,0 +1,643 @@
+"""The `Archive` facade: store, find, open and delete instances.
+
+This is the only object the network layers (``dimse``, ``web``) talk to. It ties the
+file storage to the index so that the two agree: a store writes the file durably first
+and commits the index row second, so a crash in between leaves an unindexed file that
+``archive check`` re-indexes, never an index row without its file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
+from pydicom.sequence import Sequence as DicomSequence
+from sqlalchemy.engine import Connection
+
+from medbridge.archive.index import (
+    IMAGE_COLUMNS,
+    PATIENT_COLUMNS,
+    SERIES_COLUMNS,
+    STUDY_COLUMNS,
+    Index,
+    instance,
+    patient,
+    series,
+    study,
+)
+from medbridge.archive.query import (
+    COMPUTED_KEYS,
+    Level,
+    QueryModel,
+    QuerySpec,
+    build_select,
+    level_at_or_above,
+    parse_identifier,
+)
+from medbridge.archive.storage import FileStorage, validate_uid
+from medbridge.errors import ArchiveError, DuplicateInstance, InvalidDicomError, StorageError
+
+__all__ = ["Archive", "DuplicatePolicy", "InstanceRef", "StoreOutcome", "StoreResult"]
+
+LOGGER = logging.getLogger(__name__)
+
+_HEADER_TAGS = [
+    "SpecificCharacterSet",
+    *PATIENT_COLUMNS,
+    *STUDY_COLUMNS,
+    *SERIES_COLUMNS,
+    *IMAGE_COLUMNS,
+]
+_INT_KEYS = {"SeriesNumber", "InstanceNumber"}
+_CHUNK = 500
+
+
+class DuplicatePolicy(StrEnum):
+    """What to do when an instance arrives whose SOP Instance UID is stored already.
+
+    An identical resend (same bytes) always succeeds and changes nothing.
+    """
+
+    KEEP = "keep"
+    """Keep the stored instance; a resend with other content raises `DuplicateInstance`."""
+    REPLACE = "replace"
+    """Replace the stored instance with the new content (logged as a warning)."""
+
+
+class StoreOutcome(StrEnum):
+    """What `Archive.store` did."""
+
+    STORED = "stored"
+    IDENTICAL = "identical"
+    REPLACED = "replaced"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """The result of `Archive.store`: durable and indexed when returned."""
+
+    sop_instance_uid: str
+    outcome: StoreOutcome
+    relpath: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRef:
+    """One stored instance, as C-MOVE and C-GET need it."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    path: Path
+    size: int
+
+
+class Archive:
+    """A DICOM archive: files under `data_dir` and an index database.
+
+    Parameters
+    ----------
+    data_dir:
+        Folder holding ``objects/`` and, with the default index, ``index.sqlite``.
+    index_url:
+        SQLAlchemy URL of the index; default ``sqlite:///<data_dir>/index.sqlite``.
+    duplicates:
+        The `DuplicatePolicy` for resends with other content.
+    fsync:
+        Whether writes are fsync'ed (see `FileStorage`).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        index_url: str | None = None,
+        duplicates: DuplicatePolicy | str = DuplicatePolicy.KEEP,
+        fsync: bool = True,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.storage = FileStorage(self.data_dir, fsync=fsync)
+        url = index_url or f"sqlite:///{(self.data_dir / 'index.sqlite').resolve()}"
+        try:
+            self.index = Index(url)
+        except sa.exc.SQLAlchemyError as exc:
+            raise ArchiveError(f"cannot open index {url}: {exc}") from exc
+        self.duplicates = DuplicatePolicy(duplicates)
+        self._uid_locks = [threading.Lock() for _ in range(64)]
+        self._syncer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="medbridge-fsync")
+
+    def close(self) -> None:
+        """Release the index connections."""
+        self._syncer.shutdown(wait=True)
+        self.index.dispose()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- store ---------------------------------------------------------------------
+
+    def store(
+        self,
+        data: bytes,
+        *,
+        duplicates: DuplicatePolicy | None = None,
+        expect_sop_instance_uid: str | None = None,
+    ) -> StoreResult:
+        """Store one instance given as DICOM Part 10 bytes, exactly as received.
+
+        When this returns, the file is fsync'ed and renamed into place and its index row
+        is committed, so a C-STORE success may be sent (DESIGN.md, principle 2).
+
+        Parameters
+        ----------
+        data:
+            Preamble, file meta information and dataset (PS3.10 7.1), as
+            ``pynetdicom``'s ``Event.encoded_dataset()`` returns them.
+        duplicates:
+            Overrides the archive's policy for this call.
+        expect_sop_instance_uid:
+            The UID the dataset must carry: a C-STORE request's (0000,1000) 'Affected
+            SOP Instance UID' (PS3.7 9.1.1.1), which must equal the dataset's.
+
+        Raises
+        ------
+        InvalidDicomError
+            The bytes are not a dataset with valid Study, Series and SOP Instance UIDs
+            and a SOP Class UID.
+        DuplicateInstance
+            Same SOP Instance UID stored with other content, under the KEEP policy.
+        StorageError
+            The file could not be written.
+        """
+        values = _header_values(data)
+        sop_uid = values["SOPInstanceUID"]
+        expected = expect_sop_instance_uid
+        if expected is not None and expected.strip("\x00 ") != sop_uid:
+            raise InvalidDicomError(
+                f"(0008,0018) 'SOP Instance UID' {sop_uid} differs from the request's "
+                f"Affected SOP Instance UID {expect_sop_instance_uid}"
+            )
+        policy = duplicates or self.duplicates
+        digest = hashlib.sha256(data).hexdigest()
+        relpath = self.storage.relpath_for(values["StudyInstanceUID"], sop_uid)
+        lock = self._uid_locks[hash(sop_uid) % len(self._uid_locks)]
+        with lock:
+            with self.index.read() as conn:
+                old = conn.execute(
+                    sa.select(instance.c.sha256, instance.c.relpath).where(
+                        instance.c.sop_instance_uid == sop_uid
+                    )
+                ).first()
+            if old is not None:
+                if old.sha256 == digest:
+                    return StoreResult(sop_uid, StoreOutcome.IDENTICAL, relpath, len(data))
+                if policy is DuplicatePolicy.KEEP:
+                    raise DuplicateInstance(sop_uid)
+            # fsync(file), rename; then fsync(folder) overlaps the index commit
+            stored = self.storage.write(relpath, data, sync_dir=False)
+            synced = self._syncer.submit(self.storage.sync_dir, relpath)
+            try:
+                with self.index.write() as conn:
+                    if old is not None:
+                        _delete_row(conn, sop_uid)
+                    _insert_row(conn, values, stored.relpath, stored.size, stored.sha256)
+            except sa.exc.SQLAlchemyError as exc:
+                raise StorageError(f"cannot index {sop_uid}: {exc}") from exc
+            finally:
+                synced.result()
+            if old is not None and old.relpath != relpath:
+                self.storage.delete(old.relpath)  # the study changed: the old path is stale
+        if old is not None:
+            LOGGER.warning("replaced instance %s with different content", sop_uid)
+            return StoreResult(sop_uid, StoreOutcome.REPLACED, relpath, stored.size)
+        return StoreResult(sop_uid, StoreOutcome.STORED, relpath, stored.size)
+
+    # -- find ----------------------------------------------------------------------
+
+    def find(
+        self, identifier: Dataset, *, model: QueryModel | str = QueryModel.STUDY_ROOT
+    ) -> Iterator[Dataset]:
+        """Yield the C-FIND response identifiers matching a request identifier.
+
+        Each response holds (0008,0052) 'Query/Retrieve Level', (0008,0005) 'Specific
+        Character Set' (UTF-8) and every key of the request: indexed values, computed
+        keys (PS3.4 C.6.1.1.2-C.6.2.1.2) and, at IMAGE level, other keys read from the
+        stored file. Keys the archive does not know come back empty (PS3.4 C.4.1.1.3.2).
+
+        Raises
+        ------
+        ArchiveError
+            If the identifier's level is missing or invalid for `model`.
+        """
+        spec = parse_identifier(identifier, QueryModel(model))
+        stmt = build_select(spec)
+        with self.index.read() as conn:
+            rows = conn.execute(stmt).mappings().all()
+            extras = self._computed(conn, spec, rows)
+        for row in rows:
+            yield self._response(spec, row, extras)
+
+    def count(self, identifier: Dataset, *, model: QueryModel | str = QueryModel.STUDY_ROOT) -> int:
+        """Return how many entities a request identifier matches."""
+        spec = parse_identifier(identifier, QueryModel(model))
+        stmt = sa.select(sa.func.count()).select_from(build_select(spec).subquery())
+        with self.index.read() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def _computed(
+        self, conn: Connection, spec: QuerySpec, rows: Sequence[Any]
+    ) -> dict[str, dict[int, Any]]:
+        """Return computed return keys by keyword and the pk of their row's entity."""
+        wanted = [k for k in spec.return_keys if k in COMPUTED_KEYS]
+        wanted = [k for k in wanted if level_at_or_above(COMPUTED_KEYS[k], spec.level)]
+        out: dict[str, dict[int, Any]] = {}
+        if not wanted or not rows:
+            return out
+        if any(k.startswith("NumberOfPatientRelated") for k in wanted):
+            pks = sorted({r["patient_pk"] for r in rows})
+            stats: dict[int, tuple[int, int, int]] = {}
+            for chunk in _chunks(pks):
+                stmt = (
+                    sa.select(
+                        study.c.patient_pk,
+                        sa.func.count(),
+                        sa.func.sum(study.c.num_series),
+                        sa.func.sum(study.c.num_instances),
+                    )
+                    .where(study.c.patient_pk.in_(chunk))
+                    .group_by(study.c.patient_pk)
+                )
+                for pk, n_st, n_se, n_in in conn.execute(stmt):
+                    stats[pk] = (int(n_st), int(n_se or 0), int(n_in or 0))
+            for i, kw in enumerate(
+                [
+                    "NumberOfPatientRelatedStudies",
+                    "NumberOfPatientRelatedSeries",
+                    "NumberOfPatientRelatedInstances",
+                ]
+            ):
+                out[kw] = {pk: v[i] for pk, v in stats.items()}
+        if "ModalitiesInStudy" in wanted or "SOPClassesInStudy" in wanted:
+            pks = sorted({r["study_pk"] for r in rows})
+            if "ModalitiesInStudy" in wanted:
+                out["ModalitiesInStudy"] = _distinct_by_study(conn, pks, series.c.modality, False)
+            if "SOPClassesInStudy" in wanted:
+                out["SOPClassesInStudy"] = _distinct_by_study(
+                    conn, pks, instance.c.sop_class_uid, True
+                )
+        return out
+
+    def _response(self, spec: QuerySpec, row: Any, extras: dict[str, dict[int, Any]]) -> Dataset:
+        ds = Dataset()
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.QueryRetrieveLevel = spec.level.value
+        missing: list[str] = []
+        row_keys = set(row.keys())
+        for kw in spec.return_keys:
+            if kw in row_keys:
+                value = row[kw]
+                setattr(ds, kw, "" if value is None else (str(value) if kw in _INT_KEYS else value))
+            elif kw in COMPUTED_KEYS and level_at_or_above(COMPUTED_KEYS[kw], spec.level):
+                setattr(ds, kw, _computed_value(kw, row, extras))
+            else:
+                missing.append(kw)
+        if missing and spec.level is Level.IMAGE:
+            self._fill_from_file(ds, row["relpath"], missing)
+        for kw in missing:
+            if kw not in ds:
+                _set_empty(ds, kw)
+        return ds
+
+    def _fill_from_file(self, ds: Dataset, relpath: str, keywords: list[str]) -> None:
+        try:
+            stored = dcmread(
+                self.storage.path(relpath),
+                stop_before_pixels=True,
+                specific_tags=["SpecificCharacterSet", *keywords],
+            )
+        except (OSError, PydicomInvalidDicomError) as exc:
+            LOGGER.error("cannot read %s for return keys: %s", relpath, exc)
+            return
+        for kw in keywords:
+            if kw in stored:
+                elem = stored[kw]
+                ds[elem.tag] = elem
+
+    # -- retrieve ------------------------------------------------------------------
+
+    def instances(
+        self, identifier: Dataset, *, model: QueryModel | str = QueryModel.STUDY_ROOT
+    ) -> list[InstanceRef]:
+        """Return the stored instances a C-MOVE or C-GET identifier selects.
+
+        The identifier's unique keys (PS3.4 C.4.2.2.1) select patients, studies, series or
+        instances at its level; every instance below them is returned.
+        """
+        spec = parse_identifier(identifier, QueryModel(model))
+        image_spec = QuerySpec(Level.IMAGE, spec.matches, spec.return_keys)
+        stmt = build_select(image_spec)
+        with self.index.read() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [
+            InstanceRef(
+                sop_instance_uid=r["SOPInstanceUID"],
+                sop_class_uid=r["SOPClassUID"],
+                transfer_syntax_uid=r["transfer_syntax_uid"],
+                path=self.storage.path(r["relpath"]),
+                size=r["size"],
+            )
+            for r in rows
+        ]
+
+    def open(self, sop_instance_uid: str) -> Path:
+        """Return the path of a stored instance's file.
+
+        Raises
+        ------
+        ArchiveError
+            If no instance has this SOP Instance UID.
+        """
+        uid = validate_uid(sop_instance_uid, name="SOP Instance UID")
+        with self.index.read() as conn:
+            relpath = conn.execute(
+                sa.select(instance.c.relpath).where(instance.c.sop_instance_uid == uid)
+            ).scalar_one_or_none()
+        if relpath is None:
+            raise ArchiveError(f"no instance with SOP Instance UID {uid}")
+        return self.storage.path(relpath)
+
+    def read(self, sop_instance_uid: str) -> bytes:
+        """Return the stored bytes of an instance, exactly as received."""
+        path = self.open(sop_instance_uid)
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    def delete(self, sop_instance_uid: str) -> None:
+        """Remove an instance: its index row first, then its file.
+
+        Empty series, studies and patients are removed with their last instance.
+
+        Raises
+        ------
+        ArchiveError
+            If no instance has this SOP Instance UID.
+        """
+        uid = validate_uid(sop_instance_uid, name="SOP Instance UID")
+        with self.index.write() as conn:
+            relpath = _delete_row(conn, uid)
+        if relpath is None:
+            raise ArchiveError(f"no instance with SOP Instance UID {uid}")
+        self.storage.delete(relpath)
+
+    def index_file(self, relpath: str, conn: Connection) -> None:
+        """Index a stored file in `conn`'s transaction (used by repair)."""
+        data = self.storage.read(relpath)
+        values = _header_values(data)
+        expected = self.storage.relpath_for(values["StudyInstanceUID"], values["SOPInstanceUID"])
+        if expected != relpath:
+            raise StorageError(f"{relpath} holds {values['SOPInstanceUID']}, not its own UID")
+        _delete_row(conn, values["SOPInstanceUID"])
+        _insert_row(conn, values, relpath, len(data), hashlib.sha256(data).hexdigest())
+
+
+def _chunks(items: Sequence[int]) -> Iterator[Sequence[int]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _distinct_by_study(
+    conn: Connection, pks: Sequence[int], column: Any, via_instance: bool
+) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for chunk in _chunks(pks):
+        stmt = sa.select(series.c.study_pk, column).distinct().where(series.c.study_pk.in_(chunk))
+        if via_instance:
+            stmt = stmt.select_from(series.join(instance))
+        for pk, value in conn.execute(stmt):
+            if value:
+                out.setdefault(pk, []).append(value)
+    return {pk: sorted(v) for pk, v in out.items()}
+
+
+def _computed_value(kw: str, row: Any, extras: dict[str, dict[int, Any]]) -> Any:
+    if kw == "NumberOfStudyRelatedSeries":
+        return str(row["num_series"])
+    if kw == "NumberOfStudyRelatedInstances":
+        return str(row["study_num_instances"])
+    if kw == "NumberOfSeriesRelatedInstances":
+        return str(row["series_num_instances"])
+    if kw in ("ModalitiesInStudy", "SOPClassesInStudy"):
+        return extras.get(kw, {}).get(row["study_pk"], [])
+    return str(extras.get(kw, {}).get(row["patient_pk"], 0))
+
+
+def _set_empty(ds: Dataset, kw: str) -> None:
+    from pydicom.datadict import dictionary_VR
+
+    if dictionary_VR(kw) == "SQ":
+        setattr(ds, kw, DicomSequence([]))
+    else:
+        setattr(ds, kw, None)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def _header_values(data: bytes) -> dict[str, str]:
+    """Parse the indexed attributes out of Part 10 bytes, validating the UIDs."""
+    try:
+        ds = dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+        values = {kw: _text(ds.get(kw)) for kw in _HEADER_TAGS[1:]}
+        values["TransferSyntaxUID"] = str(ds.file_meta.TransferSyntaxUID)
+    except Exception as exc:  # pydicom raises many types on damaged input
+        raise InvalidDicomError(f"cannot parse dataset: {exc}") from exc
+    names = {
+        "StudyInstanceUID": "(0020,000D) 'Study Instance UID'",
+        "SeriesInstanceUID": "(0020,000E) 'Series Instance UID'",
+        "SOPInstanceUID": "(0008,0018) 'SOP Instance UID'",
+        "SOPClassUID": "(0008,0016) 'SOP Class UID'",
+        "TransferSyntaxUID": "(0002,0010) 'Transfer Syntax UID'",
+    }
+    for kw, name in names.items():
+        try:
+            values[kw] = validate_uid(values[kw], name=name)
+        except StorageError as exc:
+            raise InvalidDicomError(str(exc)) from None
+    return values
+
+
+def _int_or_none(text: str) -> int | None:
+    try:
+        return int(text.split("\\")[0])
+    except ValueError:
+        return None
+
+
+def _get_or_insert(
+    conn: Connection, table: sa.Table, key: str, values: dict[str, Any]
+) -> tuple[int, bool]:
+    """Return (pk, inserted) of the row with ``values[key]``, inserting it if missing."""
+    col = table.c[key]
+    pk = conn.execute(sa.select(table.c.pk).where(col == values[key])).scalar_one_or_none()
+    if pk is not None:
+        return int(pk), False
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(table).values(values).on_conflict_do_nothing(index_elements=[key])
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table).values(values).on_conflict_do_nothing(index_elements=[key])
+    inserted = conn.execute(stmt).rowcount == 1
+    pk = conn.execute(sa.select(table.c.pk).where(col == values[key])).scalar_one()
+    return int(pk), inserted
+
+
+def _insert_row(conn: Connection, v: dict[str, str], relpath: str, size: int, sha: str) -> None:
+    """Insert an instance row and its parents, updating the counters, in `conn`'s transaction."""
+    patient_pk, _ = _get_or_insert(
+        conn,
+        patient,
+        "patient_id",
+        {
+            "patient_id": v["PatientID"][:64],
+            "patient_name": v["PatientName"],
+            "patient_name_upper": v["PatientName"].upper(),
+            "patient_birth_date": v["PatientBirthDate"][:8],
+            "patient_sex": v["PatientSex"][:16],
+        },
+    )
+    study_pk, _ = _get_or_insert(
+        conn,
+        study,
+        "study_instance_uid",
+        {
+            "patient_pk": patient_pk,
+            "study_instance_uid": v["StudyInstanceUID"],
+            "study_date": v["StudyDate"][:8],
+            "study_time": v["StudyTime"][:16],
+            "accession_number": v["AccessionNumber"][:16],
+            "study_id": v["StudyID"][:16],
+            "study_description": v["StudyDescription"][:64],
+            "referring_physician_name": v["ReferringPhysicianName"],
+            "referring_physician_name_upper": v["ReferringPhysicianName"].upper(),
+            "num_series": 0,
+            "num_instances": 0,
+        },
+    )
+    series_pk, new_series = _get_or_insert(
+        conn,
+        series,
+        "series_instance_uid",
+        {
+            "study_pk": study_pk,
+            "series_instance_uid": v["SeriesInstanceUID"],
+            "modality": v["Modality"][:16],
+            "series_number": _int_or_none(v["SeriesNumber"]),
+            "series_description": v["SeriesDescription"][:64],
+            "series_date": v["SeriesDate"][:8],
+            "series_time": v["SeriesTime"][:16],
+            "body_part_examined": v["BodyPartExamined"][:16],
+            "num_instances": 0,
+        },
+    )
+    conn.execute(
+        instance.insert().values(
+            series_pk=series_pk,
+            sop_instance_uid=v["SOPInstanceUID"],
+            sop_class_uid=v["SOPClassUID"],
+            instance_number=_int_or_none(v["InstanceNumber"]),
+            transfer_syntax_uid=v["TransferSyntaxUID"],
+            relpath=relpath,
+            size=size,
+            sha256=sha,
+            stored_at=datetime.now(UTC),
+        )
+    )
+    conn.execute(
+        series.update()
+        .where(series.c.pk == series_pk)
+        .values(num_instances=series.c.num_instances + 1)
+    )
+    conn.execute(
+        study.update()
+        .where(study.c.pk == study_pk)
+        .values(
+            num_instances=study.c.num_instances + 1,
+            num_series=study.c.num_series + (1 if new_series else 0),
+        )
+    )
+
+
+def _delete_row(conn: Connection, sop_uid: str) -> str | None:
+    """Delete an instance row, fix the counters, drop emptied parents; return its relpath."""
+    row = conn.execute(
+        sa.select(
+            instance.c.pk,
+            instance.c.series_pk,
+            instance.c.relpath,
+            series.c.study_pk,
+            study.c.patient_pk,
+        )
+        .select_from(instance.join(series).join(study))
+        .where(instance.c.sop_instance_uid == sop_uid)
+    ).first()
+    if row is None:
+        return None
+    conn.execute(instance.delete().where(instance.c.pk == row.pk))
+    left = conn.execute(
+        series.update()
+        .where(series.c.pk == row.series_pk)
+        .values(num_instances=series.c.num_instances - 1)
+        .returning(series.c.num_instances)
+    ).scalar_one()
+    emptied = left <= 0
+    if emptied:
+        conn.execute(series.delete().where(series.c.pk == row.series_pk))
+    conn.execute(
+        study.update()
+        .where(study.c.pk == row.study_pk)
+        .values(
+            num_instances=study.c.num_instances - 1,
+            num_series=study.c.num_series - (1 if emptied else 0),
+        )
+    )
+    if emptied:
+        remaining = conn.execute(
+            sa.select(study.c.num_series).where(study.c.pk == row.study_pk)
+        ).scalar_one()
+        if remaining <= 0:
+            conn.execute(study.delete().where(study.c.pk == row.study_pk))
+            others = conn.execute(
+                sa.select(sa.func.count()).where(study.c.patient_pk == row.patient_pk)
+            ).scalar_one()
+            if not others:
+                conn.execute(patient.delete().where(patient.c.pk == row.patient_pk))
+    return str(row.relpath)

@@ -1,0 +1,173 @@
+"""Settings of the DIMSE server and the AEs it knows, from TOML, environment and CLI.
+
+One `ServerConfig` object holds every setting (STYLE.md: settings are one object).
+Precedence, highest first: command-line options, ``MEDBRIDGE_*`` environment variables,
+the TOML file given with ``--config``, the defaults here. A TOML file looks like::
+
+    [server]
+    ae_title = "MEDBRIDGE"
+    dimse_port = 11112
+    data_dir = "./var"
+    index_url = "postgresql+psycopg://medbridge@db/pacs"   # default: SQLite in data_dir
+    duplicates = "keep"            # or "replace"
+    refuse_unknown = true          # only the AEs below may associate
+    max_pdu = 0                    # 0: no limit (PS3.8 D.3.3.1 Maximum Length)
+
+    [tls]                          # optional; both ends then speak TLS (PS3.15 B.1)
+    cert = "server.pem"
+    key = "server.key"
+    ca = "ca.pem"                  # when set, callers must present a certificate
+
+    [aes.WORKSTATION]              # a C-MOVE destination and a permitted caller
+    ae_title = "WS1"
+    host = "10.0.0.5"
+    port = 104
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from medbridge.archive import DuplicatePolicy
+from medbridge.errors import ArchiveError
+
+__all__ = ["ENV_PREFIX", "KnownAE", "ServerConfig", "load_config", "validate_ae_title"]
+
+ENV_PREFIX = "MEDBRIDGE_"
+
+
+def validate_ae_title(title: str) -> str:
+    """Return a valid AE title (PS3.5 6.2, VR AE: 1-16 characters, no backslash/control)."""
+    value = title.strip()
+    if not 0 < len(value) <= 16 or "\\" in value or any(ord(c) < 32 for c in value):
+        raise ArchiveError(f"invalid AE title {title!r}: 1-16 printable characters, no '\\'")
+    return value
+
+
+@dataclass(frozen=True)
+class KnownAE:
+    """A remote AE: who may call us and where C-MOVE sends to."""
+
+    ae_title: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything ``medbridge serve`` needs; see the module docstring for the file format."""
+
+    data_dir: Path = Path("./var")
+    dimse_port: int = 11112
+    ae_title: str = "MEDBRIDGE"
+    bind: str = ""
+    index_url: str | None = None
+    duplicates: DuplicatePolicy = DuplicatePolicy.KEEP
+    refuse_unknown: bool = False
+    max_pdu: int = 0
+    max_associations: int = 32
+    fsync: bool = True
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    known_aes: tuple[KnownAE, ...] = field(default_factory=tuple)
+
+    def known_ae(self, title: str) -> KnownAE | None:
+        """Return the known AE with this title, or None."""
+        title = title.strip()
+        return next((ae for ae in self.known_aes if ae.ae_title == title), None)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """Return the server-side TLS context, or None when TLS is not configured."""
+        if self.tls_cert is None:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.tls_cert, self.tls_key)
+        if self.tls_ca is not None:
+            ctx.load_verify_locations(self.tls_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+_CASTS: dict[str, Any] = {
+    "data_dir": Path,
+    "dimse_port": int,
+    "ae_title": validate_ae_title,
+    "bind": str,
+    "index_url": str,
+    "duplicates": DuplicatePolicy,
+    "refuse_unknown": _boolean,
+    "max_pdu": int,
+    "max_associations": int,
+    "fsync": _boolean,
+    "tls_cert": Path,
+    "tls_key": Path,
+    "tls_ca": Path,
+}
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> ServerConfig:
+    """Build a `ServerConfig` from a TOML file, environment variables and overrides.
+
+    Parameters
+    ----------
+    path:
+        TOML file, or None.
+    env:
+        Environment (default ``os.environ``); ``MEDBRIDGE_<FIELD>`` sets a field, e.g.
+        ``MEDBRIDGE_DIMSE_PORT=11113``.
+    **overrides:
+        Field values from the command line; None means "not given".
+
+    Raises
+    ------
+    ArchiveError
+        If the file cannot be read or a value is invalid.
+    """
+    values: dict[str, Any] = {}
+    known: list[KnownAE] = []
+    if path is not None:
+        try:
+            doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ArchiveError(f"cannot read config {path}: {exc}") from exc
+        values.update(doc.get("server", {}))
+        for key, value in doc.get("tls", {}).items():
+            values[f"tls_{key}"] = value
+        for name, ae in doc.get("aes", {}).items():
+            try:
+                title = validate_ae_title(ae.get("ae_title", name))
+                known.append(KnownAE(title, ae["host"], int(ae["port"])))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ArchiveError(f"{path}: [aes.{name}] needs ae_title, host, port") from exc
+    environ = os.environ if env is None else env
+    for f in fields(ServerConfig):
+        key = ENV_PREFIX + f.name.upper()
+        if key in environ:
+            values[f.name] = environ[key]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = set(values) - set(_CASTS)
+    if unknown:
+        raise ArchiveError(f"unknown settings: {', '.join(sorted(unknown))}")
+    try:
+        cast = {k: _CASTS[k](v) for k, v in values.items()}
+    except (ValueError, TypeError) as exc:
+        raise ArchiveError(f"invalid setting: {exc}") from exc
+    return replace(ServerConfig(), known_aes=tuple(known), **cast)

@@ -1,0 +1,234 @@
+"""pynetdicom event handlers of the DIMSE services; each one calls `Archive` only.
+
+Bound as ``(evt.EVT_C_STORE, handle_store, [archive])`` by `handlers_for`. A handler
+never raises: archive errors become the failure statuses of PS3.4 (and pynetdicom turns
+any other exception into 0xC211/0xC311/..., its ``attempt`` wrapper), so one bad request
+fails alone and the association and the server go on (DESIGN.md, principle 3).
+
+Statuses used (PS3.4 B.2.3 for C-STORE, C.4.1.1.4 C-FIND, C.4.2.1.5 C-MOVE,
+C.4.3.1.4 C-GET; PS3.7 C.4 general):
+
+======  ===============================================================
+0x0000  success: the instance is durable and indexed
+0x0111  duplicate SOP instance with different content (policy ``keep``)
+0xA700  out of resources: the file or the index row could not be written
+0xA900  identifier does not match SOP class (bad Query/Retrieve Level)
+0xA801  move destination unknown
+0xC000  cannot understand: the dataset does not parse or lacks its UIDs
+0xFE00  cancelled (C-CANCEL)
+0xFF00  pending: one more match, or sub-operations continue
+======  ===============================================================
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import evt
+from pynetdicom.events import Event
+from pynetdicom.presentation import PresentationContext, build_context
+
+from medbridge.archive import Archive, InstanceRef, QueryModel
+from medbridge.dimse.config import ServerConfig
+from medbridge.errors import (
+    ArchiveError,
+    DuplicateInstance,
+    InvalidDicomError,
+    StorageError,
+)
+
+__all__ = [
+    "handle_echo",
+    "handle_find",
+    "handle_get",
+    "handle_move",
+    "handle_store",
+    "handlers_for",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+#: Patient Root Query/Retrieve Information Model FIND, MOVE, GET (PS3.4 C.6.1.3).
+_PATIENT_ROOT = {
+    "1.2.840.10008.5.1.4.1.2.1.1",
+    "1.2.840.10008.5.1.4.1.2.1.2",
+    "1.2.840.10008.5.1.4.1.2.1.3",
+}
+
+
+def _failure(status: int, comment: str) -> Dataset:
+    """Return a status dataset with (0000,0902) 'Error Comment' (at most 64 characters)."""
+    ds = Dataset()
+    ds.Status = status
+    ds.ErrorComment = comment.encode("ascii", "replace").decode()[:64]
+    return ds
+
+
+def _peer(event: Event) -> str:
+    req = event.assoc.requestor
+    return f"{req.ae_title}@{req.address}:{req.port}"
+
+
+def handle_echo(event: Event) -> int:
+    """C-ECHO (PS3.7 9.1.5): always 0x0000, the association itself is the answer."""
+    return 0x0000
+
+
+def handle_store(event: Event, archive: Archive) -> int | Dataset:
+    """C-STORE SCP (PS3.4 B.2): store the dataset exactly as received.
+
+    Returns 0x0000 only after `Archive.store` has returned, i.e. after the file is
+    fsync'ed, renamed into place and its index row committed.
+    """
+    sop_uid = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
+    try:
+        data = event.encoded_dataset(include_meta=True)
+        result = archive.store(data, expect_sop_instance_uid=sop_uid)
+    except InvalidDicomError as exc:
+        LOGGER.error("C-STORE %s from %s refused: %s", sop_uid, _peer(event), exc)
+        return _failure(0xC000, exc.reason)
+    except DuplicateInstance as exc:
+        LOGGER.error("C-STORE from %s: %s", _peer(event), exc)
+        return _failure(0x0111, "duplicate SOP Instance UID with different content")
+    except StorageError as exc:
+        LOGGER.error("C-STORE %s from %s not stored: %s", sop_uid, _peer(event), exc)
+        return _failure(0xA700, "could not store the instance")
+    LOGGER.debug("C-STORE %s from %s: %s", sop_uid, _peer(event), result.outcome)
+    return 0x0000
+
+
+def _model(event: Event) -> QueryModel:
+    if getattr(event.request, "AffectedSOPClassUID", "") in _PATIENT_ROOT:
+        return QueryModel.PATIENT_ROOT
+    return QueryModel.STUDY_ROOT
+
+
+def handle_find(
+    event: Event, archive: Archive, config: ServerConfig
+) -> Iterator[tuple[int, Dataset | None]]:
+    """C-FIND SCP (PS3.4 C.4.1): one pending response per match, then success.
+
+    Patient Root or Study Root follows the request's Affected SOP Class UID.
+    """
+    try:
+        identifier = event.identifier
+        matches = list(archive.find(identifier, model=_model(event)))
+    except ArchiveError as exc:
+        LOGGER.error("C-FIND from %s refused: %s", _peer(event), exc)
+        yield _failure(0xA900, str(exc)).Status, None
+        return
+    except Exception as exc:  # a damaged identifier fails to decode
+        LOGGER.error("C-FIND from %s: cannot decode identifier: %s", _peer(event), exc)
+        yield 0xC310, None
+        return
+    LOGGER.info("C-FIND from %s: %d matches", _peer(event), len(matches))
+    for ds in matches:
+        if event.is_cancelled:
+            yield 0xFE00, None
+            return
+        ds.RetrieveAETitle = config.ae_title
+        yield 0xFF00, ds
+
+
+def _select(event: Event, archive: Archive) -> list[InstanceRef] | Dataset:
+    """Return the instances a C-MOVE/C-GET selects, or a failure status dataset."""
+    try:
+        return archive.instances(event.identifier, model=_model(event))
+    except ArchiveError as exc:
+        LOGGER.error("retrieve from %s refused: %s", _peer(event), exc)
+        return _failure(0xA900, str(exc))
+
+
+def _sub_operations(event: Event, refs: list[InstanceRef]) -> Iterator[tuple[int, Dataset | None]]:
+    """Yield one pending (status, dataset) per instance; cancelled stops with 0xFE00."""
+    for ref in refs:
+        if event.is_cancelled:
+            yield 0xFE00, None
+            return
+        try:
+            ds = dcmread(ref.path)
+        except Exception as exc:  # missing or damaged file
+            LOGGER.error("cannot read %s for retrieve: %s", ref.path, exc)
+            # pynetdicom counts a pending yield without a Dataset as a failed sub-operation
+            yield 0xFF00, ref.sop_instance_uid  # type: ignore[misc]
+            continue
+        yield 0xFF00, ds
+
+
+def _storage_contexts(refs: list[InstanceRef]) -> list[PresentationContext]:
+    """Return contexts for the stored (SOP class, transfer syntax) pairs.
+
+    At most 128, the limit of PS3.8 9.3.2.2 (presentation context IDs are odd bytes).
+    """
+    wanted: dict[str, list[str]] = {}
+    for ref in refs:
+        syntaxes = wanted.setdefault(ref.sop_class_uid, [])
+        if ref.transfer_syntax_uid not in syntaxes:
+            syntaxes.append(ref.transfer_syntax_uid)
+    contexts: list[PresentationContext] = []
+    for sop_class, syntaxes in wanted.items():
+        for ts in syntaxes:
+            if len(contexts) < 128:
+                contexts.append(build_context(sop_class, [ts]))
+        native: list[str] = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+        if len(contexts) < 128 and not set(syntaxes) & set(native):
+            contexts.append(build_context(sop_class, native))
+    return contexts
+
+
+def handle_move(event: Event, archive: Archive, config: ServerConfig) -> Iterator[Any]:
+    """C-MOVE SCP (PS3.4 C.4.2): send the selected instances to a configured AE.
+
+    The destination must be one of the config's known AEs; otherwise 0xA801.
+    """
+    destination = (event.move_destination or "").strip()
+    known = config.known_ae(destination)
+    if known is None:
+        LOGGER.error("C-MOVE from %s: unknown destination %r", _peer(event), destination)
+        yield None, None
+        return
+    refs = _select(event, archive)
+    if isinstance(refs, Dataset):
+        yield known.host, known.port
+        yield refs.Status, None
+        return
+    kwargs: dict[str, Any] = {"contexts": _storage_contexts(refs) or None}
+    if not refs:
+        kwargs = {}
+    kwargs["ae_title"] = known.ae_title
+    yield known.host, known.port, kwargs
+    LOGGER.info("C-MOVE from %s: %d instances to %s", _peer(event), len(refs), destination)
+    yield len(refs)
+    yield from _sub_operations(event, refs)
+
+
+def handle_get(event: Event, archive: Archive) -> Iterator[Any]:
+    """C-GET SCP (PS3.4 C.4.3): send the selected instances back on the same association.
+
+    The caller must have proposed the storage classes with SCP role selection
+    (PS3.7 D.3.3.4); pynetdicom fails the sub-operations of classes it did not.
+    """
+    refs = _select(event, archive)
+    if isinstance(refs, Dataset):
+        yield 0
+        yield refs.Status, None
+        return
+    LOGGER.info("C-GET from %s: %d instances", _peer(event), len(refs))
+    yield len(refs)
+    yield from _sub_operations(event, refs)
+
+
+def handlers_for(archive: Archive, config: ServerConfig) -> list[Any]:
+    """Return the ``(event, handler, args)`` bindings for ``AE.start_server``."""
+    return [
+        (evt.EVT_C_ECHO, handle_echo),
+        (evt.EVT_C_STORE, handle_store, [archive]),
+        (evt.EVT_C_FIND, handle_find, [archive, config]),
+        (evt.EVT_C_MOVE, handle_move, [archive, config]),
+        (evt.EVT_C_GET, handle_get, [archive]),
+    ]
