@@ -99,7 +99,9 @@ class DuplicateInstance(ArchiveError):
 
     def __init__(self, sop_instance_uid: str) -> None:
         self.sop_instance_uid = sop_instance_uid
-        super().__init__(f"SOP Instance UID {sop_instance_uid} is already stored with other content")
+        super().__init__(
+            f"SOP Instance UID {sop_instance_uid} is already stored with other content"
+        )
 
 
 class StorageError(ArchiveError):
