@@ -7,12 +7,13 @@ time within the TR is its (0018,1060) 'Trigger Time'.
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 from pydicom.dataset import Dataset
 
 from medbridge.convert._context import OutputContext
-from medbridge.convert._sidecar import Sidecar, g6, number, recon_matrix_pe
+from medbridge.convert._sidecar import Sidecar, g6, number, phase_direction, recon_matrix_pe
 
 __all__ = ["fields", "private"]
 
@@ -29,9 +30,41 @@ def private(ds: Dataset, group: int, creator: str, element: int) -> Any:
     return None
 
 
+def protocol_block(ds: Dataset) -> dict[str, str]:
+    """GE's protocol data block (0025,101B): a length, then gzip'd ``KEY "value"`` lines."""
+    raw = private(ds, 0x0025, "GEMS_SERS_01", 0x1B)
+    if not isinstance(raw, bytes) or len(raw) < 8:
+        return {}
+    try:
+        text = gzip.decompress(raw[4:]).decode("latin-1")
+    except (OSError, EOFError):
+        return {}
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key:
+            out[key] = value.strip().strip('"')
+    return out
+
+
 def fields(ctx: OutputContext, car: Sidecar) -> None:
     """Add the GE-only fields."""
     ds = ctx.ds
+    block = protocol_block(ds)
+    if "ProcedureStepDescription" not in car.values:
+        car.set("ProcedureStepDescription", block.get("PSEQ"), "GE protocol block PSEQ")
+    if "SequenceName" not in car.values:
+        seq_name = private(ds, 0x0019, "GEMS_ACQU_01", 0x9C)
+        car.set("SequenceName", str(seq_name).strip() if seq_name else None, "(0019,109C)")
+    view_order = block.get("VIEWORDER")
+    if view_order in ("0", "1"):
+        flipped = view_order == "1"
+        car.set("PhaseEncodingPolarityGE", "Flipped" if flipped else "Unflipped", "GE protocol block VIEWORDER")
+        direction = phase_direction(ds)
+        if direction == "COL":
+            car.set("PhaseEncodingDirection", "j" if flipped else "j-", "(0018,1312) + VIEWORDER")
+        elif direction == "ROW":
+            car.set("PhaseEncodingDirection", "i-" if flipped else "i", "(0018,1312) + VIEWORDER")
     name = private(ds, 0x0019, "GEMS_ACQU_01", 0x9E)
     car.set("InternalPulseSequenceName", str(name).strip() if name else None, "(0019,109E)")
     shims = [private(ds, 0x0043, "GEMS_PARM_01", e) for e in (0x02, 0x03, 0x04)]

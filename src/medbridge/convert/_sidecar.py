@@ -159,22 +159,54 @@ def _acquisition_time(ds: Dataset) -> str | None:
         return None
     main, _, frac = raw.partition(".")
     main = main.ljust(6, "0")
-    return f"{main[0:2]}:{main[2:4]}:{main[4:6]}.{frac.ljust(6, '0')[:6]}"
+    # dcm2niix keeps a tenth of a millisecond: round the fraction to four digits, then pad.
+    try:
+        tenths_ms = round(float("0." + (frac or "0")) * 10000)
+    except ValueError:
+        tenths_ms = 0
+    seconds = int(main[4:6]) + tenths_ms // 10000
+    return f"{main[0:2]}:{main[2:4]}:{seconds:02d}.{tenths_ms % 10000:04d}00"
 
 
 def _image_type(ctx: OutputContext) -> list[str]:
+    """(0008,0008) split at underscores, plus the value kind dcm2niix recognised in it.
+
+    The kind is named ("MAGNITUDE", "PHASE"...) when the image type says it with a
+    single-letter code or word (Siemens/Philips "M"/"P"), or the vendor flags it (GE's
+    (0043,102F)); field maps get "FIELDMAPHZ".
+    """
     values: list[str] = []
     for v in ctx.ds.get("ImageType", []):
         values.extend(p for p in str(v).split("_") if p)
     kind = ctx.group.kind
-    if ctx.group.enhanced:
-        if kind == "fieldmap":
-            values.append("FIELDMAPHZ")
-        return values
-    extra = {"mag": "MAGNITUDE", "phase": "PHASE", "real": "REAL", "imag": "IMAGINARY"}.get(kind)
-    if extra and extra not in values:
-        values.append(extra)
+    if kind == "fieldmap":
+        return [*values, "FIELDMAPHZ"]
+    flags = {"M": "mag", "MAGNITUDE": "mag", "P": "phase", "PHASE": "phase", "R": "real",
+             "REAL": "real", "I": "imag", "IMAGINARY": "imag"}  # fmt: skip
+    stated = {flags[v.upper()] for v in values if v.upper() in flags}
+    ge_kind = _ge_image_kind(ctx.ds)
+    if ge_kind is not None:
+        stated.add(ge_kind)
+    if kind in stated:
+        extra = {"mag": "MAGNITUDE", "phase": "PHASE", "real": "REAL", "imag": "IMAGINARY"}[kind]
+        if extra not in values:
+            values.append(extra)
     return values
+
+
+def _ge_image_kind(ds: Dataset) -> str | None:
+    """GE (0043,102F) 'Private Image Type': 0 magnitude, 1 phase, 2 real, 3 imaginary."""
+    creator = ds.get((0x0043, 0x0010))
+    if creator is None or str(creator.value).strip() != "GEMS_PARM_01":
+        return None
+    elem = ds.get((0x0043, 0x102F))
+    if elem is None:
+        return None
+    try:
+        code = int(elem.value)
+    except (TypeError, ValueError):
+        return None
+    return {0: "mag", 1: "phase", 2: "real", 3: "imag"}.get(code)
 
 
 def _seconds(value: float | int | None) -> float | int | None:
@@ -200,11 +232,14 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     freq = num(ds, "ImagingFrequency")
     if freq is None:
         freq = number(_enhanced(ds, "MRImagingModifierSequence", "TransmitterFrequency"))
-    car.set("ImagingFrequency", None if freq is None else g6(freq), "(0018,0084)")
+    car.set("ImagingFrequency", freq, "(0018,0084)")
     car.set("Manufacturer", vendor(ds) or None, "(0008,0070)")
     car.set("ManufacturersModelName", text(ds, "ManufacturerModelName"), "(0008,1090)")
     car.set("InstitutionName", text(ds, "InstitutionName"), "(0008,0080)")
-    car.set("InstitutionalDepartmentName", text(ds, "InstitutionalDepartmentName"), "(0008,1040)")
+    # dcm2niix always writes the department, "None" when (0008,1040) is absent.
+    car.set(
+        "InstitutionalDepartmentName", text(ds, "InstitutionalDepartmentName") or "None", "(0008,1040)"
+    )
     car.set("InstitutionAddress", text(ds, "InstitutionAddress"), "(0008,0081)")
     car.set("DeviceSerialNumber", text(ds, "DeviceSerialNumber"), "(0018,1000)")
     car.set("StationName", text(ds, "StationName"), "(0008,1010)")
@@ -226,6 +261,7 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     car.set("ProtocolName", text(ds, "ProtocolName"), "(0018,1030)")
     car.set("ScanningSequence", text(ds, "ScanningSequence"), "(0018,0020)")
     car.set("SequenceVariant", text(ds, "SequenceVariant"), "(0018,0021)")
+    car.set("PulseSequenceType", pulse_sequence_type(ctx), "(0018,0020) + (0018,0024), dcm2niix's rule")
     car.set("ScanOptions", text(ds, "ScanOptions"), "(0018,0022)")
     car.set(
         "SequenceName", text(ds, "SequenceName") or text(ds, "PulseSequenceName"), "(0018,0024)"
@@ -244,7 +280,7 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
         spacing = number(_enhanced(ds, "PixelMeasuresSequence", "SpacingBetweenSlices"))
     car.set("SpacingBetweenSlices", spacing, "(0018,0088)")
     car.set("SAR", _sar(ds), "(0018,1316)")
-    echo_time = ctx.group.echo_time if ctx.group.enhanced else num(ds, "EchoTime")
+    echo_time = num(ds, "EffectiveEchoTime") if ctx.group.enhanced else num(ds, "EchoTime")
     if ctx.group.enhanced and ctx.group.echo_number is not None and ctx.group.multi_echo:
         car.set("EchoNumber", ctx.group.echo_number, "echo index within the instance")
     elif not ctx.group.enhanced and (num(ds, "EchoNumbers") or 1) > 1:
@@ -286,6 +322,32 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     car.set("InPlanePhaseEncodingDirectionDICOM", phase_direction(ds), "(0018,1312)")
 
 
+def pulse_sequence_type(ctx: OutputContext) -> str | None:
+    """"Gradient Echo EPI", "Spin Echo"... from scanning sequence and sequence name.
+
+    EPI is named by 'EP' in (0018,0020); the echo by 'GR'/'SE' there or by the sequence
+    name (Siemens 'fid' is a gradient echo, 'se' a spin echo); multiband is prefixed.
+    """
+    ds = ctx.ds
+    seq = {v.strip().upper() for v in (text(ds, "ScanningSequence") or "").split("\\")}
+    name = (text(ds, "SequenceName") or text(ds, "PulseSequenceName") or "").lower()
+    if "SE" in seq:
+        echo = "Spin Echo"
+    elif "GR" in seq or "fid" in name:
+        echo = "Gradient Echo"
+    elif name.lstrip("*").startswith("epse"):
+        echo = "Spin Echo"
+    elif "IR" in seq:
+        echo = "Inversion Recovery"
+    else:
+        return None
+    out = f"{echo} EPI" if "EP" in seq else echo
+    multiband = ctx.ascconv.get("sSliceAcceleration.lMultiBandFactor")
+    if isinstance(multiband, int) and multiband > 1:
+        out = "Multiband " + out
+    return out
+
+
 def _sar(ds: Dataset) -> float | int | None:
     value = num(ds, "SAR")
     if value is None:
@@ -310,7 +372,7 @@ def phase_direction(ds: Dataset) -> str | None:
     if value is None:
         raw = _enhanced(ds, "MRFOVGeometrySequence", "InPlanePhaseEncodingDirection")
         value = str(raw).strip() if raw else None
-    return value or None
+    return {"COLUMN": "COL"}.get(value or "", value) or None
 
 
 def acquisition_matrix_pe(ds: Dataset) -> int | None:
@@ -363,8 +425,8 @@ def _format(value: Any, indent: str) -> str:
         return f"[\n{indent}\t{inner}\t]"
     if isinstance(value, dict):
         return json.dumps(value, indent="\t")
-    if isinstance(value, float):
-        return f"{value:.6g}"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return "-0" if math.copysign(1.0, value) < 0 and value == 0 else str(int(value))
     return json.dumps(value)
 
 

@@ -20,8 +20,12 @@ from medbridge.volume._csa import csa_value
 
 __all__ = ["fields", "slice_timing"]
 
-_COIL_COMBINE = {1: "Adaptive Combine", 2: "Sum of Squares"}
-_PAT_MODE = {1: "None", 2: "GRAPPA", 4: "SENSE"}
+#: ASCCONV ucCoilCombineMode as dcm2niix names it.
+_COIL_COMBINE = {1: "Sum of Squares", 2: "Adaptive Combine"}
+#: ASCCONV sPat.ucPATMode as dcm2niix names it.
+_PAT_MODE = {1: "SENSE", 2: "GRAPPA"}
+#: ASCCONV sKSpace.ucPhasePartialFourier → sampled fraction (16 means full sampling).
+_PARTIAL_FOURIER = {1: 0.5, 2: 0.625, 4: 0.75, 8: 0.875}
 
 
 def _proto(ctx: OutputContext, key: str) -> Any:
@@ -38,6 +42,11 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
     frames = ctx.plan.frames[0]
     if ctx.group.mosaic:
         times = ctx.csa_image.get("MosaicRefAcqTimes")
+        private = ctx.ds.get((0x0019, 0x1029))
+        if (not times or len(times) < len(frames)) and private is not None:
+            times = list(private.value) if isinstance(private.value, list | tuple) or type(
+                private.value
+            ).__name__ == "MultiValue" else None
         if not times or len(times) < len(frames):
             return None
         return [g6(float(times[f.info["mosaic_slice"]]) / 1000.0) for f in frames]
@@ -70,7 +79,12 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         )
     base = _proto(ctx, "sKSpace.lBaseResolution")
     car.set("BaseResolution", base, "ASCCONV sKSpace.lBaseResolution")
-    shims = [_proto(ctx, f"sGRADSPEC.asGPAData[0].lOffset{a}") for a in "XYZ"]
+    shims = [
+        _proto(ctx, f"sGRADSPEC.asGPAData[0].lOffset{a}")
+        if _proto(ctx, f"sGRADSPEC.asGPAData[0].lOffset{a}") is not None
+        else _proto(ctx, f"sGRADSPEC.lOffset{a}")
+        for a in "XYZ"
+    ]
     shims += [_proto(ctx, f"sGRADSPEC.alShimCurrent[{i}]") for i in range(5)]
     if any(v is not None for v in shims):
         car.set(
@@ -114,12 +128,23 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
     )
     car.set(
         "ConsistencyInfo",
-        _proto(ctx, "sProtConsistencyInfo.tBaselineString")
-        or _proto(ctx, "sProtConsistencyInfo.tMeasuredBaselineString"),
-        "ASCCONV sProtConsistencyInfo.tBaselineString",
+        _proto(ctx, "sProtConsistencyInfo.tMeasuredBaselineString")
+        or _proto(ctx, "sProtConsistencyInfo.tBaselineString"),
+        "ASCCONV sProtConsistencyInfo.tMeasuredBaselineString",
     )
     pat = _proto(ctx, "sPat.ucPATMode")
     car.set("MatrixCoilMode", _PAT_MODE.get(pat) if pat else None, "ASCCONV sPat.ucPATMode")
+    pf = _PARTIAL_FOURIER.get(_proto(ctx, "sKSpace.ucPhasePartialFourier") or 0)
+    car.set("PartialFourier", pf, "ASCCONV sKSpace.ucPhasePartialFourier")
+    oversampling = _proto(ctx, "sKSpace.dPhaseOversamplingForDialog")
+    if oversampling:
+        car.set("PhaseOversampling", g6(float(oversampling)), "ASCCONV dPhaseOversamplingForDialog")
+    echo_spacing = _proto(ctx, "sFastImaging.lEchoSpacing")
+    if echo_spacing:
+        car.set("VendorReportedEchoSpacing", g6(float(echo_spacing) * 1e-6), "ASCCONV sFastImaging.lEchoSpacing (µs → s)")
+    multiband = _proto(ctx, "sSliceAcceleration.lMultiBandFactor")
+    if multiband and multiband > 1:
+        car.set("MultibandAccelerationFactor", multiband, "ASCCONV sSliceAcceleration.lMultiBandFactor")
     bwpppe = number(csa_value(csa, "BandwidthPerPixelPhaseEncode"))
     car.set(
         "BandwidthPerPixelPhaseEncode",
@@ -138,8 +163,8 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         )
         car.set(
             "DerivedVendorReportedEchoSpacing",
-            g6(ees * float(accel_pe or 1)),
-            "EffectiveEchoSpacing × ParallelReductionFactorInPlane",
+            g6(ees * float(accel_pe or 1) / (1.0 + float(oversampling or 0))),
+            "EffectiveEchoSpacing × ParallelReductionFactorInPlane / (1 + PhaseOversampling)",
         )
         car.set(
             "TotalReadoutTime",

@@ -276,7 +276,7 @@ _PHILIPS_PRIVATE_FRAME = (0x2005, 0x140F)
 
 def enhanced_frame_info(ds: Dataset, index: int) -> dict[str, Any]:
     """Per-frame values that split or describe outputs: frame type, echo, diffusion."""
-    info: dict[str, Any] = {"instance": ds}
+    info: dict[str, Any] = {"instance": ds, "frame_index": index}
     frame_type = functional_group(ds, index, "MRImageFrameTypeSequence") or functional_group(
         ds, index, "CTImageFrameTypeSequence"
     )
