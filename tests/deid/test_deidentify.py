@@ -147,17 +147,22 @@ class TestActions:
         ds = deidentify(planted(), policy)
         assert not [e for e in ds if e.tag.is_private]
 
-    def test_safe_private_kept_unless_it_holds_identity(self, planted):
-        """A CSA header is kept under Retain Safe Private, but not when it holds the ID."""
+    def test_safe_private_kept_and_cleaned(self, planted):
+        """A CSA header is kept under Retain Safe Private, the patient ID in it overwritten."""
         notes: list[str] = []
         ds = deidentify(planted(), Policy(key=KEY, retain_safe_private=True), notes=notes)
-        assert 0x00291010 not in ds and any("00291010" in n for n in notes)
+        assert ds[0x00291010].value == b"SV10\x04\x03\x02\x01" + b"X" * 13 + b"\x00"
+        assert any("00291010" in n for n in notes)
+        assert ds[0x00290010].value == "SIEMENS CSA HEADER"
+        assert 0x00091001 not in ds and 0x00090010 not in ds
+        assert 0x00111001 not in ds and 0x00110010 not in ds
+
+    def test_safe_private_without_identity_unchanged(self, planted):
+        """A safe private value holding no identity is kept byte for byte."""
         clean = planted()
         clean[0x00291010].value = b"SV10\x04\x03\x02\x01slice timing\x00"
         ds = deidentify(clean, Policy(key=KEY, retain_safe_private=True))
-        assert ds[0x00291010].value.endswith(b"slice timing\x00")
-        assert ds[0x00290010].value == "SIEMENS CSA HEADER"
-        assert 0x00091001 not in ds and 0x00090010 not in ds
+        assert ds[0x00291010].value == b"SV10\x04\x03\x02\x01slice timing\x00"
 
     def test_overlay_group_removed_whole(self, planted, policy):
         """Removing (60xx,3000) removes the rest of its overlay group too."""

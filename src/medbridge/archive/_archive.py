@@ -213,7 +213,7 @@ class Archive:
                 if policy is DuplicatePolicy.KEEP:
                     raise DuplicateInstance(sop_uid)
             # fsync(file), rename; then fsync(folder) overlaps the index commit
-            stored = self.storage.write(relpath, data, sync_dir=False)
+            stored = self.storage.write(relpath, data, sync_dir=False, sha256=digest)
             synced = self._syncer.submit(self.storage.sync_dir, relpath)
             try:
                 with self.index.write() as conn:

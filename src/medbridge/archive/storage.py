@@ -112,7 +112,12 @@ class FileStorage:
         return self.root.joinpath(*parts)
 
     def write(
-        self, relpath: str, chunks: bytes | list[bytes], *, sync_dir: bool = True
+        self,
+        relpath: str,
+        chunks: bytes | list[bytes],
+        *,
+        sync_dir: bool = True,
+        sha256: str | None = None,
     ) -> StoredFile:
         """Write bytes durably under `relpath`, replacing any file there atomically.
 
@@ -127,6 +132,8 @@ class FileStorage:
             Fsync the folder after the rename. A caller that passes False must call
             :meth:`sync_dir` before relying on the file (the archive does it while the
             index commits, overlapping the two waits).
+        sha256:
+            The hex digest of the bytes when the caller has it already.
 
         Raises
         ------
@@ -145,7 +152,8 @@ class FileStorage:
             try:
                 for piece in pieces:
                     view = memoryview(piece)
-                    digest.update(view)
+                    if sha256 is None:
+                        digest.update(view)
                     size += len(view)
                     while view:
                         view = view[os.write(fd, view) :]
@@ -160,7 +168,7 @@ class FileStorage:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
             raise StorageError(f"cannot store {relpath}: {exc.strerror or exc}") from exc
-        return StoredFile(relpath=relpath, size=size, sha256=digest.hexdigest())
+        return StoredFile(relpath=relpath, size=size, sha256=sha256 or digest.hexdigest())
 
     def sync_dir(self, relpath: str) -> None:
         """Fsync the folder of `relpath`, making a rename into it durable."""

@@ -41,6 +41,7 @@ class OutputGroup:
     echo_time: float | None = None
     mosaic: bool = False
     enhanced: bool = False
+    multi_echo: bool = False
     suffixes: list[str] = field(default_factory=list)
 
     @property
@@ -218,6 +219,7 @@ def _name_suffixes(groups: list[OutputGroup]) -> None:
                 g.echo_number = number
         echoes = {g.echo_number for g in members}
         for g in members:
+            g.multi_echo = len(echoes) > 1
             if len(echoes) > 1 and g.echo_number is not None:
                 g.suffixes.append(f"_e{g.echo_number}")
             if g.kind == "phase":

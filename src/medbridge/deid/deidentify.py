@@ -31,9 +31,9 @@ from medbridge.deid._actions import dummy_value, required_type, resolve
 from medbridge.deid.dates import date_offset_days, shift_da, shift_dt
 from medbridge.deid.pixels import blank_regions
 from medbridge.deid.policy import BASIC_PROFILE_CODE, Option, Policy
-from medbridge.deid.private import holds_identity, is_safe_private
+from medbridge.deid.private import clean_identity, holds_identity, is_safe_private
 from medbridge.deid.table import Profile, load_table, profile_for
-from medbridge.deid.uids import remap_uid
+from medbridge.deid.uids import is_well_known, remap_uid
 from medbridge.errors import DeidentificationError
 
 __all__ = ["deidentify", "patient_pseudonym"]
@@ -84,6 +84,17 @@ class _Context:
             self._needles = _identity_values(self.top, self.profile, self.policy)
         return self._needles
 
+    @property
+    def needle_bytes(self) -> tuple[bytes, ...]:
+        """The identifying values as they are stored in a file, longest first."""
+        return tuple(n.encode("utf-8", "replace") for n in self.needles)
+
+    def blank(self, text: str) -> str:
+        """Overwrite every identifying value in ``text`` with as many ``X``."""
+        for needle in self.needles:
+            text = text.replace(needle, "X" * len(needle))
+        return text
+
     def scrub(self, text: str) -> str:
         """Cut every identifying value of the dataset out of ``text`` (action C)."""
         if not self.needles:
@@ -129,6 +140,8 @@ def _identity_values(top: Dataset, profile: Profile, policy: Policy) -> tuple[st
         values: Iterable[object] = value if isinstance(value, (list, MultiValue)) else [value]
         for item in values:
             text = str(item if item is not None else "").strip("\x00 ")
+            if vr == "UI" and is_well_known(text):
+                continue
             parts = [text]
             if vr == "PN":
                 parts += re.split(r"[\\^=]", text)
@@ -254,12 +267,16 @@ def _apply(
 
 
 def _private(ds: Dataset, tags: list[int], ctx: _Context) -> None:
-    """Remove private attributes, keeping safe ones under Retain Safe Private (E.3.10)."""
+    """Remove private attributes; under Retain Safe Private keep and clean the safe ones.
+
+    See :mod:`medbridge.deid.private`: Table E.1-1 gives the option action C, so a safe
+    element holding an identifying value of the dataset is cleaned, not dropped.
+    """
     if not tags:
         return
     kept: set[int] = set()
     if ctx.policy.retain_safe_private:
-        needles = [n.encode("utf-8", "replace") for n in ctx.needles]
+        needles = ctx.needle_bytes
         for tag in tags:
             if (tag & 0xFFFF) < 0x1000 or not is_safe_private(ds, tag):
                 continue
@@ -267,8 +284,12 @@ def _private(ds: Dataset, tags: list[int], ctx: _Context) -> None:
             value = raw.value if raw is not None else None
             data = value if isinstance(value, bytes) else str(value).encode("utf-8", "replace")
             if holds_identity(data, needles):
-                ctx.notes.append(f"removed safe private {tag:08X}: it holds an identifying value")
-                continue
+                elem = ds[tag]
+                if isinstance(elem.value, bytes):
+                    elem.value = clean_identity(elem.value, needles)
+                else:
+                    elem.value = _map_values(elem.value, ctx.blank)
+                ctx.notes.append(f"cleaned safe private {tag:08X}: it held an identifying value")
             kept.add(tag)
         kept |= {((t >> 16) << 16) | ((t & 0xFFFF) >> 8) for t in kept}
     for tag in tags:

@@ -8,8 +8,10 @@ mosaic/diffusion fields, Philips scaling and diffusion fields, GE diffusion fiel
 element is found by its private creator and element byte, never by its block, because a
 vendor may place its block anywhere in (gggg,0010-00FF) (PS3.5 7.8.1).
 
-Safety is also checked per dataset: a kept value that contains any identifying value of
-its own dataset (see :func:`holds_identity`) is removed after all.
+Safety is also checked per dataset, as the option's action C ("clean") asks: every
+identifying value of the dataset found inside a kept value (a Siemens CSA header repeats
+the study date and the scanner's serial number) is overwritten in place with as many
+``X`` bytes, so the vendor structure and its lengths stay intact (:func:`clean_identity`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from importlib import resources
 
 from pydicom.dataset import Dataset
 
-__all__ = ["SafePrivateRule", "holds_identity", "is_safe_private", "safe_private_rules"]
+__all__ = [
+    "SafePrivateRule",
+    "clean_identity",
+    "holds_identity",
+    "is_safe_private",
+    "safe_private_rules",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +99,15 @@ def is_safe_private(ds: Dataset, tag: int) -> bool:
 def holds_identity(value: bytes, needles: Iterable[bytes]) -> bool:
     """Whether any identifying value (encoded as in the file) occurs in ``value``."""
     return any(needle in value for needle in needles)
+
+
+def clean_identity(value: bytes, needles: Iterable[bytes]) -> bytes:
+    """``value`` with every identifying value overwritten by as many ``X`` bytes.
+
+    ``needles`` should come longest first, so a value containing another is cleaned
+    whole.
+    """
+    for needle in needles:
+        if needle in value:
+            value = value.replace(needle, b"X" * len(needle))
+    return value

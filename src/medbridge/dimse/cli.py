@@ -98,7 +98,7 @@ def serve(
     try:
         config = load_config(
             config_file,
-            env={},  # click already read the MEDBRIDGE_* variables of its options
+            env=None,
             data_dir=data_dir,
             dimse_port=dimse_port,
             ae_title=ae_title,

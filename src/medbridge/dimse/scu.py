@@ -25,6 +25,7 @@ from pynetdicom.events import Event
 
 from medbridge.archive import QueryModel, validate_uid
 from medbridge.archive.storage import FileStorage
+from medbridge.dimse.handlers import DUL_RUN_LOOP_DELAY
 from medbridge.errors import ArchiveError, StorageError
 
 __all__ = ["Peer", "RetrieveResult", "SendResult", "echo", "find", "get", "move", "send"]
@@ -96,6 +97,9 @@ def _associate(ae: AE, peer: Peer, **kwargs: Any) -> Iterator[Association]:
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60
     tls_args = (peer.tls, peer.host) if peer.tls is not None else None
     assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title, tls_args=tls_args, **kwargs)
+    dul = getattr(assoc, "dul", None)
+    if dul is not None and hasattr(dul, "_run_loop_delay"):
+        dul._run_loop_delay = DUL_RUN_LOOP_DELAY
     if not assoc.is_established:
         raise ArchiveError(
             f"association with {peer.ae_title}@{peer.host}:{peer.port} "

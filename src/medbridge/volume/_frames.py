@@ -123,6 +123,7 @@ def classic_frame(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> F
         slope=_float(ds, "RescaleSlope", 1.0),
         intercept=_float(ds, "RescaleIntercept", 0.0),
         thickness=_float(ds, "SliceThickness", 0.0),
+        info={"instance": ds, "trigger_time_ms": ds.get("TriggerTime")},
     )
 
 
@@ -194,7 +195,7 @@ def mosaic_frames(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> l
                 intercept=_float(ds, "RescaleIntercept", 0.0),
                 thickness=_float(ds, "SliceThickness", 0.0),
                 stack_direction=(float(direction[0]), float(direction[1]), float(direction[2])),
-                info={"mosaic_slice": s},
+                info={"mosaic_slice": s, "instance": ds},
             )
         )
     return frames
@@ -275,7 +276,7 @@ _PHILIPS_PRIVATE_FRAME = (0x2005, 0x140F)
 
 def enhanced_frame_info(ds: Dataset, index: int) -> dict[str, Any]:
     """Per-frame values that split or describe outputs: frame type, echo, diffusion."""
-    info: dict[str, Any] = {}
+    info: dict[str, Any] = {"instance": ds, "frame_index": index}
     frame_type = functional_group(ds, index, "MRImageFrameTypeSequence") or functional_group(
         ds, index, "CTImageFrameTypeSequence"
     )

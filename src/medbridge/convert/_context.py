@@ -1,0 +1,122 @@
+"""What a sidecar is built from: one output's headers, parsed once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from medbridge.convert._group import OutputGroup
+from medbridge.volume._csa import csa_header, parse_ascconv
+from medbridge.volume._stack import StackPlan
+
+__all__ = ["OutputContext", "flatten_frame"]
+
+_PHILIPS_PER_FRAME = (0x2005, 0x140F)
+
+
+def _merge(target: Dataset, item: Dataset, depth: int) -> None:
+    for elem in item:
+        if elem.tag in target or elem.tag.is_private_creator:
+            continue
+        if elem.VR == "SQ":
+            if depth > 0 and elem.value and elem.tag != _PHILIPS_PER_FRAME:
+                _merge(target, elem.value[0], depth - 1)
+            continue
+        target.add(elem)
+
+
+def flatten_frame(ds: Dataset, index: int) -> Dataset:
+    """One frame of an enhanced image as a flat dataset (first occurrence of a keyword wins).
+
+    Order: top level, the frame's per-frame functional groups, the shared functional
+    groups, then Philips' private per-frame item (2005,140F), which repeats classic
+    attributes (scanning sequence, echo number) that the enhanced IOD moved or dropped.
+    """
+    flat = Dataset()
+    flat.file_meta = getattr(ds, "file_meta", Dataset())
+    for elem in ds:
+        if elem.keyword not in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
+            flat.add(elem)
+    per_frame = ds.PerFrameFunctionalGroupsSequence[index]
+    _merge(flat, per_frame, 3)
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared:
+        _merge(flat, shared[0], 3)
+    private = per_frame.get(_PHILIPS_PER_FRAME)
+    if private is not None and private.value:
+        _merge(flat, private.value[0], 0)
+    return flat
+
+
+@dataclass
+class OutputContext:
+    """One output image's source: its group, its stack plan and the first header.
+
+    Vendor modules read from here; expensive parses (CSA headers, the Siemens ASCCONV
+    protocol) are done once, on first use.
+    """
+
+    group: OutputGroup
+    plan: StackPlan
+    provenance: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def ds(self) -> Dataset:
+        """Header of the instance holding the first frame of the first volume.
+
+        For an enhanced multi-frame instance this is a flattened view: the top level,
+        then that frame's functional groups, then the shared ones, then Philips' private
+        per-frame item, so (0018,0080) 'Repetition Time' is found wherever the IOD put it.
+        """
+        first = self.plan.frames[0][0]
+        source = first.info.get("instance")
+        if not isinstance(source, Dataset):
+            return self.group.ds
+        index = first.info.get("frame_index")
+        if index is None or "PerFrameFunctionalGroupsSequence" not in source:
+            return source
+        return flatten_frame(source, int(index))
+
+    @cached_property
+    def csa_image(self) -> dict[str, list[Any]]:
+        """Siemens CSA image header of the first instance (empty if none)."""
+        return csa_header(self.ds, "image")
+
+    @cached_property
+    def csa_series(self) -> dict[str, list[Any]]:
+        """Siemens CSA series header of the first instance (empty if none)."""
+        return csa_header(self.ds, "series")
+
+    @cached_property
+    def ascconv(self) -> dict[str, Any]:
+        """The Siemens protocol (ASCCONV block), from the CSA series header or (0021,1019)."""
+        text = self.csa_series.get("MrPhoenixProtocol") or self.csa_series.get("MrProtocol")
+        if text:
+            return parse_ascconv(str(text[0]))
+        # Siemens XA: (0021,1019) at the top level or in the shared groups' (0021,10FE) item.
+        candidates = [self.ds]
+        shared = self.ds.get("SharedFunctionalGroupsSequence")
+        if shared:
+            private = shared[0].get((0x0021, 0x10FE))
+            if private is not None and private.value:
+                candidates.append(private.value[0])
+        for item in candidates:
+            elem = item.get((0x0021, 0x1019))
+            if elem is not None and isinstance(elem.value, bytes | str):
+                raw = elem.value.decode("latin-1") if isinstance(elem.value, bytes) else elem.value
+                if "ASCCONV" in raw:
+                    return parse_ascconv(raw)
+        return {}
+
+    @property
+    def n_slices(self) -> int:
+        """Slices per volume."""
+        return len(self.plan.frames[0])
+
+    @property
+    def n_volumes(self) -> int:
+        """Volumes in the output."""
+        return len(self.plan.frames)

@@ -1,0 +1,250 @@
+"""The DICOM → NIfTI pipeline: find, group, stack, check, write, report.
+
+Every output is decided from headers first (grouping, slice order, affine) and refused
+with its reason when it cannot be right; only then are pixels read and files written, so
+a refused series never leaves a file behind. Outputs are converted in parallel threads
+(pixel decoding and compression release the GIL).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from medbridge.convert._context import OutputContext
+from medbridge.convert._diffusion import bvals_bvecs
+from medbridge.convert._group import OutputGroup, group_instances
+from medbridge.convert._inputs import ScanReport, expand_inputs, read_instances
+from medbridge.convert._naming import render_template, unique_name
+from medbridge.convert._philips import philips_scaling
+from medbridge.convert._sidecar import build_sidecar, dumps, numbers_line
+from medbridge.errors import ConversionError, GeometryError, IncompleteVolumeError
+from medbridge.volume import Volume
+from medbridge.volume._stack import StackPlan, load_stack, plan_stack
+
+__all__ = [
+    "ConversionReport",
+    "ConvertOptions",
+    "Output",
+    "Skipped",
+    "convert_files",
+    "plan_outputs",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ConvertOptions:
+    """dcm2niix's options, by their meaning.
+
+    Attributes
+    ----------
+    template:
+        ``-f`` file name template (see :mod:`medbridge.convert._naming`).
+    compress:
+        ``-z y``: write ``.nii.gz``.
+    bids:
+        ``-b``: ``"y"`` image and sidecar, ``"n"`` image only, ``"o"`` sidecar only.
+    ignore_derived:
+        ``-i y``: skip derived images, localizers and single-slice (2D) images.
+    anonymize_sidecar:
+        Leave names, IDs and birth dates out of sidecars (default on).
+    provenance:
+        Add, per sidecar field, the DICOM element or rule it came from.
+    threads:
+        Parallel outputs (0: CPU count).
+    """
+
+    template: str = "%f_%p_%t_%s"
+    compress: bool = False
+    bids: Literal["y", "n", "o"] = "y"
+    ignore_derived: bool = False
+    anonymize_sidecar: bool = True
+    provenance: bool = False
+    threads: int = 0
+
+
+@dataclass
+class Output:
+    """One written (or, for the API, built) output."""
+
+    name: str
+    files: list[str]
+    shape: tuple[int, ...]
+    series_number: int | None
+    description: str
+    volume: Volume | None = None
+
+
+@dataclass
+class Skipped:
+    """A series or file left out, with why; ``incomplete`` marks missing slices."""
+
+    name: str
+    reason: str
+    incomplete: bool = False
+
+
+@dataclass
+class ConversionReport:
+    """What a run wrote and what it left out."""
+
+    outputs: list[Output] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    not_dicom: int = 0
+
+    @property
+    def incomplete(self) -> list[Skipped]:
+        """Series refused because volumes miss slices."""
+        return [s for s in self.skipped if s.incomplete]
+
+    @property
+    def errors(self) -> list[Skipped]:
+        """Series refused for any other reason (derived/2D exclusions are not errors)."""
+        return [s for s in self.skipped if not s.incomplete and not s.reason.startswith("ignored:")]
+
+
+@dataclass
+class _Planned:
+    group: OutputGroup
+    plan: StackPlan
+    name: str
+
+
+def plan_outputs(
+    inputs: Iterable[str | os.PathLike[str]], options: ConvertOptions
+) -> tuple[list[_Planned], ConversionReport]:
+    """Scan, group and plan every output from headers alone."""
+    report = ConversionReport()
+    scan = ScanReport()
+    instances = read_instances(expand_inputs(inputs), scan)
+    report.not_dicom = len(scan.skipped)
+    groups, skipped_files = group_instances(instances, ignore_derived=options.ignore_derived)
+    ignored = [p for p, why in skipped_files.items() if "-i y" in why or "isotropic" in why]
+    for path, why in skipped_files.items():
+        if path not in ignored:
+            report.skipped.append(Skipped(path, why))
+    planned: list[_Planned] = []
+    taken: set[str] = set()
+    for group in groups:
+        base = render_template(
+            options.template, group.ds, path=group.instances[0].path, echo=group.echo_number
+        )
+        label = base + "".join(group.suffixes)
+        try:
+            plan = plan_stack(group.frames)
+        except IncompleteVolumeError as exc:
+            report.skipped.append(Skipped(label, str(exc), incomplete=True))
+            continue
+        except (GeometryError, ConversionError) as exc:
+            report.skipped.append(Skipped(label, str(exc)))
+            continue
+        if options.ignore_derived and len(plan.frames[0]) < 2:
+            report.skipped.append(Skipped(label, "ignored: 2D image (-i y)"))
+            continue
+        planned.append(_Planned(group, plan, unique_name(label, taken)))
+    return planned, report
+
+
+def _dcm2niix_dtype(volume: Volume, bits_stored: int) -> Volume:
+    """dcm2niix stores unsigned data with fewer than 16 bits stored as int16 (lossless)."""
+    if volume.array.dtype == np.uint16 and 0 < bits_stored < 16:
+        volume.array = volume.array.view(np.int16)
+    return volume
+
+
+def build_volume(item: _Planned, options: ConvertOptions) -> tuple[Volume, dict[str, Any], Any]:
+    """Pixels, sidecar and diffusion tables of one planned output."""
+    ctx = OutputContext(item.group, item.plan)
+    car = build_sidecar(ctx, anonymize=options.anonymize_sidecar)
+    fields = car.ordered(provenance=options.provenance)
+    volume = load_stack(item.plan, metadata=dict(fields))
+    bits = int(ctx.ds.get("BitsStored", 16) or 16)
+    volume = _dcm2niix_dtype(volume, bits)
+    scaling = philips_scaling(ctx.ds)
+    if scaling is not None:
+        volume.slope, volume.intercept = scaling
+    diffusion = bvals_bvecs(item.plan)
+    if diffusion is not None:
+        volume.metadata["bvals"] = diffusion[0]
+        volume.metadata["bvecs"] = diffusion[1].tolist()
+    return volume, fields, diffusion
+
+
+def _write_one(item: _Planned, out_dir: str, options: ConvertOptions) -> Output:
+    from medbridge.formats import nifti
+
+    volume, fields, diffusion = build_volume(item, options)
+    stem = os.path.join(out_dir, item.name)
+    os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
+    files = []
+    if options.bids != "o":
+        path = stem + (".nii.gz" if options.compress else ".nii")
+        nifti.write(volume, path)
+        files.append(path)
+    if options.bids in ("y", "o"):
+        with open(stem + ".json", "w", encoding="utf-8") as fh:
+            fh.write(dumps(fields))
+        files.append(stem + ".json")
+    if diffusion is not None:
+        bvals, bvecs = diffusion
+        with open(stem + ".bval", "w", encoding="ascii") as fh:
+            fh.write(numbers_line(bvals) + "\n")
+        with open(stem + ".bvec", "w", encoding="ascii") as fh:
+            fh.write("\n".join(numbers_line(row) for row in bvecs) + "\n")
+        files += [stem + ".bval", stem + ".bvec"]
+    ds = item.group.ds
+    return Output(
+        item.name,
+        files,
+        volume.shape,
+        int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None,
+        str(ds.get("SeriesDescription", "")),
+    )
+
+
+def convert_files(
+    inputs: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    options: ConvertOptions | None = None,
+    *,
+    progress: Callable[[Output | Skipped], None] | None = None,
+) -> ConversionReport:
+    """Convert DICOM under ``inputs`` into NIfTI (+ JSON, bval/bvec) files in ``out_dir``.
+
+    Returns
+    -------
+    ConversionReport
+        Outputs written, series refused (incomplete volumes apart), non-DICOM file count.
+    """
+    options = options or ConvertOptions()
+    out = os.fspath(out_dir)
+    os.makedirs(out, exist_ok=True)
+    planned, report = plan_outputs(inputs, options)
+    workers = options.threads or min(4, os.cpu_count() or 1)
+
+    def run(item: _Planned) -> Output | Skipped:
+        try:
+            return _write_one(item, out, options)
+        except (GeometryError, ConversionError) as exc:
+            return Skipped(item.name, str(exc), incomplete=isinstance(exc, IncompleteVolumeError))
+        except Exception as exc:  # a decoder failure must not stop the other series
+            logger.exception("converting %s failed", item.name)
+            return Skipped(item.name, f"{type(exc).__name__}: {exc}")
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for result in pool.map(run, planned):
+            if isinstance(result, Output):
+                report.outputs.append(result)
+            else:
+                report.skipped.append(result)
+            if progress is not None:
+                progress(result)
+    return report

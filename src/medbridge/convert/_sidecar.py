@@ -1,0 +1,441 @@
+"""BIDS JSON sidecars as dcm2niix writes them, from the DICOM standard attributes.
+
+Vendor-specific fields (Siemens CSA/ASCCONV, GE and Philips private tags) come from
+``_siemens``, ``_ge`` and ``_philips``; this module holds the common fields, the key order
+dcm2niix uses, number formatting (dcm2niix prints ``%g``: six significant digits) and the
+anonymisation rule (no names, IDs or birth dates unless asked).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from medbridge import __version__
+from medbridge.convert._context import OutputContext
+from medbridge.convert._naming import vendor
+
+__all__ = ["KEY_ORDER", "Sidecar", "build_sidecar", "dumps"]
+
+#: Keys in the order dcm2niix writes them; keys not listed follow, in insertion order.
+KEY_ORDER: tuple[str, ...] = (
+    "Modality", "MagneticFieldStrength", "ImagingFrequency", "Manufacturer",
+    "InternalPulseSequenceName", "ManufacturersModelName", "InstitutionName",
+    "InstitutionalDepartmentName", "InstitutionAddress", "DeviceSerialNumber", "StationName",
+    "BodyPart", "PatientPosition", "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+    "PatientWeight", "ProcedureStepDescription", "SoftwareVersions", "MRAcquisitionType",
+    "StudyDescription", "SeriesDescription", "ProtocolName", "ScanningSequence",
+    "SequenceVariant", "PulseSequenceType", "ScanOptions", "SequenceName", "ImageType",
+    "ImageTypeText", "NonlinearGradientCorrection", "SeriesNumber", "AcquisitionTime",
+    "AcquisitionNumber", "PhilipsRWVSlope", "PhilipsRWVIntercept", "PhilipsRescaleSlope",
+    "PhilipsRescaleIntercept", "PhilipsScaleSlope", "UsePhilipsFloatNotDisplayScaling", "Units",
+    "ImageComments", "SliceThickness", "SpacingBetweenSlices", "NumberOfAverages", "SAR",
+    "TablePosition", "EchoNumber", "EchoTime", "RepetitionTime", "InversionTime", "MTState",
+    "SpoilingState", "FlipAngle", "PhaseEncodingPolarityGE", "PartialFourier", "BaseResolution",
+    "ShimSetting", "PrescanReuseString", "DelayTime", "TxRefAmp", "PhaseResolution",
+    "PhaseOversampling", "VendorReportedEchoSpacing", "ReceiveCoilName", "CoilString",
+    "ReceiveCoilActiveElements", "PulseSequenceDetails", "RefLinesPE", "WipMemBlock",
+    "CoilCombinationMethod", "ConsistencyInfo", "MatrixCoilMode", "MultibandAccelerationFactor",
+    "PercentPhaseFOV", "PercentSampling", "EchoTrainLength", "PartialFourierDirection",
+    "PartialFourierEnabled", "PhaseEncodingStepsNoPartialFourier", "PhaseEncodingSteps",
+    "FrequencyEncodingSteps", "PhaseEncodingStepsOutOfPlane", "AcquisitionMatrixPE",
+    "ReconMatrixPE", "BandwidthPerPixelPhaseEncode", "ParallelReductionFactorInPlane",
+    "ParallelAcquisitionTechnique", "ParallelReductionFactorOutOfPlane", "WaterFatShift",
+    "EstimatedEffectiveEchoSpacing", "EstimatedTotalReadoutTime", "AcquisitionDuration",
+    "NumberOfKSpaceTrajectories", "EffectiveEchoSpacing", "DerivedVendorReportedEchoSpacing",
+    "TotalReadoutTime", "PixelBandwidth", "PhaseEncodingAxis", "DwellTime",
+    "PhaseEncodingDirection", "SliceTiming", "ImageOrientationPatientDICOM",
+    "ImageOrientationText", "InPlanePhaseEncodingDirectionDICOM", "ConversionSoftware",
+    "ConversionSoftwareVersion",
+)  # fmt: skip
+
+#: Keys that identify the patient; left out unless the caller asks for them.
+IDENTIFYING: frozenset[str] = frozenset(
+    {
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "PatientWeight",
+        "AccessionNumber",
+    }
+)
+
+
+class Sidecar:
+    """Ordered sidecar fields, each remembering where its value came from."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.sources: dict[str, str] = {}
+
+    def set(self, key: str, value: Any, source: str) -> None:
+        """Store ``value`` under ``key`` unless it is missing (None, empty, NaN)."""
+        if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+            return
+        if isinstance(value, list | tuple) and not value:
+            return
+        self.values[key] = value
+        self.sources[key] = source
+
+    def drop(self, key: str) -> None:
+        """Forget ``key``."""
+        self.values.pop(key, None)
+        self.sources.pop(key, None)
+
+    def ordered(self, *, provenance: bool = False) -> dict[str, Any]:
+        """Fields in dcm2niix's order; with ``provenance``, a ``Provenance`` map at the end."""
+        rank = {k: i for i, k in enumerate(KEY_ORDER)}
+        keys = sorted(self.values, key=lambda k: rank.get(k, len(rank)))
+        # Keys dcm2niix places after SliceTiming-like blocks stay before the software keys.
+        out = {
+            k: self.values[k]
+            for k in keys
+            if k not in ("ConversionSoftware", "ConversionSoftwareVersion")
+        }
+        out["ConversionSoftware"] = "medbridge"
+        out["ConversionSoftwareVersion"] = __version__
+        if provenance:
+            out["Provenance"] = {k: self.sources[k] for k in keys if k in self.sources}
+        return out
+
+
+def text(ds: Dataset, keyword: str) -> str | None:
+    """A DICOM value as text; multi-valued elements joined with backslashes, as stored."""
+    if keyword not in ds:
+        return None
+    value = ds[keyword].value
+    if value is None:
+        return None
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    out = str(value).strip()
+    return out or None
+
+
+def number(value: Any) -> float | int | None:
+    """A numeric DICOM value as int when integral, else float; None if not a number."""
+    if value is None or value == "":
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(f) or math.isinf(f):
+        return None
+    return int(f) if f.is_integer() else f
+
+
+def num(ds: Dataset, keyword: str) -> float | int | None:
+    """``number`` of a dataset element (first value if multi-valued)."""
+    if keyword not in ds:
+        return None
+    value = ds[keyword].value
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        value = value[0] if len(value) else None
+    return number(value)
+
+
+def g6(value: float) -> float | int:
+    """Round as ``%g`` prints: six significant digits (dcm2niix's JSON precision).
+
+    >>> g6(0.000279998432)
+    0.000279998
+    """
+    out = float(f"{value:.6g}")
+    return int(out) if out.is_integer() and abs(out) < 1e15 else out
+
+
+def _acquisition_time(ds: Dataset) -> str | None:
+    raw = text(ds, "AcquisitionTime")
+    if raw is None:
+        dt = text(ds, "AcquisitionDateTime")
+        raw = dt[8:] if dt and len(dt) > 8 else None
+    if raw is None or len(raw) < 6:
+        return None
+    main, _, frac = raw.partition(".")
+    main = main.ljust(6, "0")
+    # dcm2niix keeps a tenth of a millisecond: round the fraction to four digits, then pad.
+    try:
+        tenths_ms = round(float("0." + (frac or "0")) * 10000)
+    except ValueError:
+        tenths_ms = 0
+    seconds = int(main[4:6]) + tenths_ms // 10000
+    return f"{main[0:2]}:{main[2:4]}:{seconds:02d}.{tenths_ms % 10000:04d}00"
+
+
+def _image_type(ctx: OutputContext) -> list[str]:
+    """(0008,0008) split at underscores, plus the value kind dcm2niix recognised in it.
+
+    The kind is named ("MAGNITUDE", "PHASE"...) when the image type says it with a
+    single-letter code or word (Siemens/Philips "M"/"P"), or the vendor flags it (GE's
+    (0043,102F)); field maps get "FIELDMAPHZ".
+    """
+    values: list[str] = []
+    for v in ctx.ds.get("ImageType", []):
+        values.extend(p for p in str(v).split("_") if p)
+    kind = ctx.group.kind
+    if kind == "fieldmap":
+        return [*values, "FIELDMAPHZ"]
+    flags = {"M": "mag", "MAGNITUDE": "mag", "P": "phase", "PHASE": "phase", "R": "real",
+             "REAL": "real", "I": "imag", "IMAGINARY": "imag"}  # fmt: skip
+    stated = {flags[v.upper()] for v in values if v.upper() in flags}
+    ge_kind = _ge_image_kind(ctx.ds)
+    if ge_kind is not None:
+        stated.add(ge_kind)
+    if kind in stated:
+        extra = {"mag": "MAGNITUDE", "phase": "PHASE", "real": "REAL", "imag": "IMAGINARY"}[kind]
+        if extra not in values:
+            values.append(extra)
+    return values
+
+
+def _ge_image_kind(ds: Dataset) -> str | None:
+    """GE (0043,102F) 'Private Image Type': 0 magnitude, 1 phase, 2 real, 3 imaginary."""
+    creator = ds.get((0x0043, 0x0010))
+    if creator is None or str(creator.value).strip() != "GEMS_PARM_01":
+        return None
+    elem = ds.get((0x0043, 0x102F))
+    if elem is None:
+        return None
+    try:
+        code = int(elem.value)
+    except (TypeError, ValueError):
+        return None
+    return {0: "mag", 1: "phase", 2: "real", 3: "imag"}.get(code)
+
+
+def _seconds(value: float | int | None) -> float | int | None:
+    return None if value is None else g6(float(value) / 1000.0)
+
+
+def _enhanced(ds: Dataset, sequence: str, keyword: str) -> Any:
+    """A value from the shared functional groups of an enhanced image."""
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if not shared:
+        return None
+    seq = shared[0].get(sequence)
+    if not seq:
+        return None
+    return seq[0].get(keyword)
+
+
+def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
+    """Fields every vendor has, from standard attributes (PS3.3 C.7, C.8.3, C.8.13)."""
+    ds = ctx.ds
+    car.set("Modality", text(ds, "Modality"), "(0008,0060)")
+    car.set("MagneticFieldStrength", num(ds, "MagneticFieldStrength"), "(0018,0087)")
+    freq = num(ds, "ImagingFrequency")
+    if freq is None:
+        freq = number(_enhanced(ds, "MRImagingModifierSequence", "TransmitterFrequency"))
+    car.set("ImagingFrequency", freq, "(0018,0084)")
+    car.set("Manufacturer", vendor(ds) or None, "(0008,0070)")
+    car.set("ManufacturersModelName", text(ds, "ManufacturerModelName"), "(0008,1090)")
+    car.set("InstitutionName", text(ds, "InstitutionName"), "(0008,0080)")
+    # dcm2niix always writes the department, "None" when (0008,1040) is absent.
+    car.set(
+        "InstitutionalDepartmentName", text(ds, "InstitutionalDepartmentName") or "None", "(0008,1040)"
+    )
+    car.set("InstitutionAddress", text(ds, "InstitutionAddress"), "(0008,0081)")
+    car.set("DeviceSerialNumber", text(ds, "DeviceSerialNumber"), "(0018,1000)")
+    car.set("StationName", text(ds, "StationName"), "(0008,1010)")
+    car.set("BodyPart", text(ds, "BodyPartExamined"), "(0018,0015)")
+    car.set("PatientPosition", text(ds, "PatientPosition"), "(0018,5100)")
+    if not anonymize:
+        car.set("PatientName", text(ds, "PatientName"), "(0010,0010)")
+        car.set("PatientID", text(ds, "PatientID"), "(0010,0020)")
+        car.set("PatientBirthDate", text(ds, "PatientBirthDate"), "(0010,0030)")
+        car.set("PatientSex", text(ds, "PatientSex"), "(0010,0040)")
+        car.set("PatientWeight", num(ds, "PatientWeight"), "(0010,1030)")
+    car.set(
+        "ProcedureStepDescription", text(ds, "PerformedProcedureStepDescription"), "(0040,0254)"
+    )
+    car.set("SoftwareVersions", text(ds, "SoftwareVersions"), "(0018,1020)")
+    car.set("MRAcquisitionType", text(ds, "MRAcquisitionType"), "(0018,0023)")
+    car.set("StudyDescription", text(ds, "StudyDescription"), "(0008,1030)")
+    car.set("SeriesDescription", text(ds, "SeriesDescription"), "(0008,103E)")
+    car.set("ProtocolName", text(ds, "ProtocolName"), "(0018,1030)")
+    car.set("ScanningSequence", text(ds, "ScanningSequence"), "(0018,0020)")
+    car.set("SequenceVariant", text(ds, "SequenceVariant"), "(0018,0021)")
+    car.set("PulseSequenceType", pulse_sequence_type(ctx), "(0018,0020) + (0018,0024), dcm2niix's rule")
+    car.set("ScanOptions", text(ds, "ScanOptions"), "(0018,0022)")
+    car.set(
+        "SequenceName", text(ds, "SequenceName") or text(ds, "PulseSequenceName"), "(0018,0024)"
+    )
+    car.set("ImageType", _image_type(ctx), "(0008,0008) split at '_', plus the value kind")
+    car.set("SeriesNumber", num(ds, "SeriesNumber"), "(0020,0011)")
+    car.set("AcquisitionTime", _acquisition_time(ds), "(0008,0032)")
+    car.set("AcquisitionNumber", num(ds, "AcquisitionNumber"), "(0020,0012)")
+    car.set("ImageComments", text(ds, "ImageComments"), "(0020,4000)")
+    thickness = num(ds, "SliceThickness")
+    if thickness is None:
+        thickness = number(_enhanced(ds, "PixelMeasuresSequence", "SliceThickness"))
+    car.set("SliceThickness", thickness, "(0018,0050)")
+    spacing = num(ds, "SpacingBetweenSlices")
+    if spacing is None:
+        spacing = number(_enhanced(ds, "PixelMeasuresSequence", "SpacingBetweenSlices"))
+    car.set("SpacingBetweenSlices", spacing, "(0018,0088)")
+    car.set("SAR", _sar(ds), "(0018,1316)")
+    echo_time = num(ds, "EffectiveEchoTime") if ctx.group.enhanced else num(ds, "EchoTime")
+    if ctx.group.enhanced and ctx.group.echo_number is not None and ctx.group.multi_echo:
+        car.set("EchoNumber", ctx.group.echo_number, "echo index within the instance")
+    elif not ctx.group.enhanced and (num(ds, "EchoNumbers") or 1) > 1:
+        car.set("EchoNumber", num(ds, "EchoNumbers"), "(0018,0086)")
+    if echo_time:
+        car.set("EchoTime", _seconds(echo_time), "(0018,0081) ms → s")
+    tr = num(ds, "RepetitionTime")
+    if tr is None:
+        tr = number(_enhanced(ds, "MRTimingAndRelatedParametersSequence", "RepetitionTime"))
+    car.set("RepetitionTime", _seconds(tr), "(0018,0080) ms → s")
+    ti = num(ds, "InversionTime")
+    if ti:
+        car.set("InversionTime", _seconds(ti), "(0018,0082) ms → s")
+    flip = num(ds, "FlipAngle")
+    if flip is None:
+        flip = number(_enhanced(ds, "MRTimingAndRelatedParametersSequence", "FlipAngle"))
+    car.set("FlipAngle", flip, "(0018,1314)")
+    fov = num(ds, "PercentPhaseFieldOfView")
+    if fov is None:
+        fov = number(_enhanced(ds, "MRFOVGeometrySequence", "PercentPhaseFieldOfView"))
+    car.set("PercentPhaseFOV", None if fov is None else g6(fov), "(0018,0094)")
+    sampling = num(ds, "PercentSampling")
+    if sampling is None:
+        sampling = number(_enhanced(ds, "MRFOVGeometrySequence", "PercentSampling"))
+    car.set("PercentSampling", None if sampling is None else g6(sampling), "(0018,0093)")
+    etl = num(ds, "EchoTrainLength")
+    if etl is not None and etl > 1:
+        car.set("EchoTrainLength", etl, "(0018,0091)")
+    steps = num(ds, "NumberOfPhaseEncodingSteps")
+    car.set("PhaseEncodingSteps", steps, "(0018,0089)")
+    car.set("AcquisitionMatrixPE", acquisition_matrix_pe(ds), "(0018,1310) phase entry")
+    car.set("ReconMatrixPE", recon_matrix_pe(ctx), "image rows or columns along phase")
+    bw = num(ds, "PixelBandwidth")
+    if bw is None:
+        bw = number(_enhanced(ds, "MRImagingModifierSequence", "PixelBandwidth"))
+    car.set("PixelBandwidth", None if bw is None else g6(bw), "(0018,0095)")
+    iop = _orientation(ctx)
+    car.set("ImageOrientationPatientDICOM", iop, "(0020,0037)")
+    car.set("InPlanePhaseEncodingDirectionDICOM", phase_direction(ds), "(0018,1312)")
+
+
+def pulse_sequence_type(ctx: OutputContext) -> str | None:
+    """"Gradient Echo EPI", "Spin Echo"... from scanning sequence and sequence name.
+
+    EPI is named by 'EP' in (0018,0020); the echo by 'GR'/'SE' there or by the sequence
+    name (Siemens 'fid' is a gradient echo, 'se' a spin echo); multiband is prefixed.
+    """
+    ds = ctx.ds
+    seq = {v.strip().upper() for v in (text(ds, "ScanningSequence") or "").split("\\")}
+    name = (text(ds, "SequenceName") or text(ds, "PulseSequenceName") or "").lower()
+    if "SE" in seq:
+        echo = "Spin Echo"
+    elif "GR" in seq or "fid" in name:
+        echo = "Gradient Echo"
+    elif name.lstrip("*").startswith("epse"):
+        echo = "Spin Echo"
+    elif "IR" in seq:
+        echo = "Inversion Recovery"
+    else:
+        return None
+    out = f"{echo} EPI" if "EP" in seq else echo
+    multiband = ctx.ascconv.get("sSliceAcceleration.lMultiBandFactor")
+    if isinstance(multiband, int) and multiband > 1:
+        out = "Multiband " + out
+    return out
+
+
+def _sar(ds: Dataset) -> float | int | None:
+    value = num(ds, "SAR")
+    if value is None:
+        timing = ds.get("SharedFunctionalGroupsSequence")
+        if timing:
+            seq = timing[0].get("MRTimingAndRelatedParametersSequence")
+            if seq and seq[0].get("SpecificAbsorptionRateSequence"):
+                value = number(
+                    seq[0].SpecificAbsorptionRateSequence[0].get("SpecificAbsorptionRateValue")
+                )
+    return None if value is None else g6(value)
+
+
+def _orientation(ctx: OutputContext) -> list[float | int]:
+    iop = ctx.plan.frames[0][0].orientation_lps
+    return [g6(v) for v in iop]
+
+
+def phase_direction(ds: Dataset) -> str | None:
+    """(0018,1312) 'In-plane Phase Encoding Direction', also from enhanced MR FOV/Geometry."""
+    value = text(ds, "InPlanePhaseEncodingDirection")
+    if value is None:
+        raw = _enhanced(ds, "MRFOVGeometrySequence", "InPlanePhaseEncodingDirection")
+        value = str(raw).strip() if raw else None
+    return {"COLUMN": "COL"}.get(value or "", value) or None
+
+
+def acquisition_matrix_pe(ds: Dataset) -> int | None:
+    """Phase-encoding steps of (0018,1310) 'Acquisition Matrix' (freq rows, freq cols, phase rows,
+    phase cols): the phase-rows entry when phase runs along columns, else phase-cols."""
+    matrix = ds.get("AcquisitionMatrix")
+    direction = phase_direction(ds)
+    if matrix is not None and len(matrix) == 4:
+        value = int(matrix[2]) if direction == "COL" else int(matrix[3])
+        if value == 0:
+            value = int(matrix[3]) if direction == "COL" else int(matrix[2])
+        if value:
+            return value
+    steps = _enhanced(ds, "MRFOVGeometrySequence", "MRAcquisitionPhaseEncodingStepsInPlane")
+    return int(steps) if steps else None
+
+
+def recon_matrix_pe(ctx: OutputContext) -> int | None:
+    """Reconstructed voxels along phase encoding: the (tile) rows for COL, columns for ROW."""
+    direction = phase_direction(ctx.ds)
+    frame = ctx.plan.frames[0][0]
+    if direction == "COL":
+        return frame.rows
+    if direction == "ROW":
+        return frame.columns
+    return None
+
+
+def build_sidecar(ctx: OutputContext, *, anonymize: bool = True) -> Sidecar:
+    """All sidecar fields of one output."""
+    from medbridge.convert import _ge, _philips, _siemens
+
+    car = Sidecar()
+    common_fields(ctx, car, anonymize=anonymize)
+    maker = vendor(ctx.ds)
+    if maker == "Siemens":
+        _siemens.fields(ctx, car)
+    elif maker == "GE":
+        _ge.fields(ctx, car)
+    elif maker == "Philips":
+        _philips.fields(ctx, car)
+    return car
+
+
+def _format(value: Any, indent: str) -> str:
+    if isinstance(value, list | tuple):
+        if all(isinstance(v, str) for v in value):
+            return "[" + ", ".join(json.dumps(v) for v in value) + "]"
+        inner = f",\n{indent}\t".join(_format(v, indent + "\t") for v in value)
+        return f"[\n{indent}\t{inner}\t]"
+    if isinstance(value, dict):
+        return json.dumps(value, indent="\t")
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return "-0" if math.copysign(1.0, value) < 0 and value == 0 else str(int(value))
+    return json.dumps(value)
+
+
+def dumps(fields: dict[str, Any]) -> str:
+    """JSON text laid out as dcm2niix lays it out (tabs, one key per line)."""
+    lines = [f'\t"{k}": {_format(v, chr(9))}' for k, v in fields.items()]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def numbers_line(values: Iterable[float]) -> str:
+    """One line of a bval/bvec file (``%g`` numbers separated by spaces)."""
+    return " ".join(f"{g6(v)}" for v in values)

@@ -1,0 +1,190 @@
+"""Siemens sidecar fields: CSA image/series headers and the ASCCONV protocol.
+
+Siemens keeps most acquisition parameters outside standard DICOM: per image in the CSA
+image header (bandwidth per pixel in the phase direction, dwell time, slice times), per
+series in the "Phoenix" protocol text (shims, coil combination, parallel imaging...).
+The formulas are dcm2niix's (and BIDS's):
+
+* EffectiveEchoSpacing = 1 / (BandwidthPerPixelPhaseEncode × ReconMatrixPE);
+* TotalReadoutTime = EffectiveEchoSpacing × (ReconMatrixPE − 1);
+* DerivedVendorReportedEchoSpacing = EffectiveEchoSpacing × in-plane acceleration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medbridge.convert._context import OutputContext
+from medbridge.convert._sidecar import Sidecar, g6, number, phase_direction, recon_matrix_pe
+from medbridge.volume._csa import csa_value
+
+__all__ = ["fields", "slice_timing"]
+
+#: ASCCONV ucCoilCombineMode as dcm2niix names it.
+_COIL_COMBINE = {1: "Sum of Squares", 2: "Adaptive Combine"}
+#: ASCCONV sPat.ucPATMode as dcm2niix names it.
+_PAT_MODE = {1: "SENSE", 2: "GRAPPA"}
+#: ASCCONV sKSpace.ucPhasePartialFourier → sampled fraction (16 means full sampling).
+_PARTIAL_FOURIER = {1: 0.5, 2: 0.625, 4: 0.75, 8: 0.875}
+
+
+def _proto(ctx: OutputContext, key: str) -> Any:
+    return ctx.ascconv.get(key)
+
+
+def slice_timing(ctx: OutputContext) -> list[float] | None:
+    """Acquisition time of each stored slice, seconds from the first excitation.
+
+    A mosaic carries every slice's time in the CSA 'MosaicRefAcqTimes' (ms, tile order);
+    single-slice images carry their own. Times follow the slices as stored, so a mosaic
+    stored head-to-foot (reversed on output) gets its times reversed too.
+    """
+    frames = ctx.plan.frames[0]
+    if ctx.group.mosaic:
+        times = ctx.csa_image.get("MosaicRefAcqTimes")
+        private = ctx.ds.get((0x0019, 0x1029))
+        if (not times or len(times) < len(frames)) and private is not None:
+            times = list(private.value) if isinstance(private.value, list | tuple) or type(
+                private.value
+            ).__name__ == "MultiValue" else None
+        if not times or len(times) < len(frames):
+            return None
+        return [g6(float(times[f.info["mosaic_slice"]]) / 1000.0) for f in frames]
+    out = []
+    for frame in frames:
+        t = frame.info.get("slice_time_ms")
+        if t is None:
+            return None
+        out.append(float(t))
+    if not out:
+        return None
+    return [g6(t / 1000.0) for t in out]
+
+
+def fields(ctx: OutputContext, car: Sidecar) -> None:
+    """Add the Siemens-only fields."""
+    ds = ctx.ds
+    csa = ctx.csa_image
+    image_type = [str(v).upper() for v in ds.get("ImageType", [])]
+    if "ND" in image_type:
+        car.set("NonlinearGradientCorrection", False, "(0008,0008) 'ND'")
+    elif "DIS2D" in image_type or "DIS3D" in image_type:
+        car.set("NonlinearGradientCorrection", True, "(0008,0008) 'DIS2D/DIS3D'")
+    table = csa.get("ImaRelTablePosition")
+    if table and len(table) == 3:
+        car.set(
+            "TablePosition",
+            [g6(float(table[0])), g6(float(table[1])), g6(-float(table[2]))],
+            "CSA ImaRelTablePosition (z sign flipped)",
+        )
+    base = _proto(ctx, "sKSpace.lBaseResolution")
+    car.set("BaseResolution", base, "ASCCONV sKSpace.lBaseResolution")
+    shims = [
+        _proto(ctx, f"sGRADSPEC.asGPAData[0].lOffset{a}")
+        if _proto(ctx, f"sGRADSPEC.asGPAData[0].lOffset{a}") is not None
+        else _proto(ctx, f"sGRADSPEC.lOffset{a}")
+        for a in "XYZ"
+    ]
+    shims += [_proto(ctx, f"sGRADSPEC.alShimCurrent[{i}]") for i in range(5)]
+    if any(v is not None for v in shims):
+        car.set(
+            "ShimSetting",
+            [v if v is not None else 0 for v in shims],
+            "ASCCONV sGRADSPEC.asGPAData[0].lOffsetX/Y/Z, alShimCurrent[0..4]",
+        )
+    delay = _proto(ctx, "lDelayTimeInTR")
+    if delay is not None:
+        car.set("DelayTime", g6(float(delay) / 1e6), "ASCCONV lDelayTimeInTR (µs → s)")
+    ref_amp = _proto(ctx, "sTXSPEC.asNucleusInfo[0].flReferenceAmplitude")
+    car.set(
+        "TxRefAmp", None if ref_amp is None else g6(float(ref_amp)), "ASCCONV flReferenceAmplitude"
+    )
+    phase_res = _proto(ctx, "sKSpace.dPhaseResolution")
+    car.set(
+        "PhaseResolution",
+        None if phase_res is None else g6(float(phase_res)),
+        "ASCCONV dPhaseResolution",
+    )
+    coil_id = _proto(ctx, "sCoilSelectMeas.aRxCoilSelectData[0].asList[0].sCoilElementID.tCoilID")
+    if coil_id is None:
+        coil_id = _proto(ctx, "asCoilSelectMeas[0].asList[0].sCoilElementID.tCoilID")
+    car.set("ReceiveCoilName", coil_id, "ASCCONV sCoilElementID.tCoilID")
+    coil_text = ds.get((0x0051, 0x100F))
+    if coil_text is not None and coil_text.value:
+        value = str(coil_text.value).strip()
+        if ":" in value:
+            car.set("CoilString", value, "(0051,100F)")
+        else:
+            car.set("ReceiveCoilActiveElements", value, "(0051,100F)")
+    car.set("PulseSequenceDetails", _proto(ctx, "tSequenceFileName"), "ASCCONV tSequenceFileName")
+    car.set("RefLinesPE", _proto(ctx, "sPat.lRefLinesPE"), "ASCCONV sPat.lRefLinesPE")
+    wip = _proto(ctx, "sWipMemBlock.tFree") or _proto(ctx, "sWiPMemBlock.tFree")
+    car.set("WipMemBlock", wip, "ASCCONV sWipMemBlock.tFree")
+    combine = _proto(ctx, "ucCoilCombineMode")
+    car.set(
+        "CoilCombinationMethod",
+        _COIL_COMBINE.get(combine) if combine else None,
+        "ASCCONV ucCoilCombineMode",
+    )
+    car.set(
+        "ConsistencyInfo",
+        _proto(ctx, "sProtConsistencyInfo.tMeasuredBaselineString")
+        or _proto(ctx, "sProtConsistencyInfo.tBaselineString"),
+        "ASCCONV sProtConsistencyInfo.tMeasuredBaselineString",
+    )
+    pat = _proto(ctx, "sPat.ucPATMode")
+    car.set("MatrixCoilMode", _PAT_MODE.get(pat) if pat else None, "ASCCONV sPat.ucPATMode")
+    pf = _PARTIAL_FOURIER.get(_proto(ctx, "sKSpace.ucPhasePartialFourier") or 0)
+    car.set("PartialFourier", pf, "ASCCONV sKSpace.ucPhasePartialFourier")
+    oversampling = _proto(ctx, "sKSpace.dPhaseOversamplingForDialog")
+    if oversampling:
+        car.set("PhaseOversampling", g6(float(oversampling)), "ASCCONV dPhaseOversamplingForDialog")
+    echo_spacing = _proto(ctx, "sFastImaging.lEchoSpacing")
+    if echo_spacing:
+        car.set("VendorReportedEchoSpacing", g6(float(echo_spacing) * 1e-6), "ASCCONV sFastImaging.lEchoSpacing (µs → s)")
+    multiband = _proto(ctx, "sSliceAcceleration.lMultiBandFactor")
+    if multiband and multiband > 1:
+        car.set("MultibandAccelerationFactor", multiband, "ASCCONV sSliceAcceleration.lMultiBandFactor")
+    bwpppe = number(csa_value(csa, "BandwidthPerPixelPhaseEncode"))
+    car.set(
+        "BandwidthPerPixelPhaseEncode",
+        None if bwpppe is None else g6(bwpppe),
+        "CSA BandwidthPerPixelPhaseEncode",
+    )
+    accel_pe = _proto(ctx, "sPat.lAccelFactPE")
+    accel_3d = _proto(ctx, "sPat.lAccelFact3D")
+    car.set("ParallelReductionFactorInPlane", accel_pe, "ASCCONV sPat.lAccelFactPE")
+    car.set("ParallelReductionFactorOutOfPlane", accel_3d, "ASCCONV sPat.lAccelFact3D")
+    recon_pe = recon_matrix_pe(ctx)
+    if bwpppe and recon_pe:
+        ees = 1.0 / (float(bwpppe) * recon_pe)
+        car.set(
+            "EffectiveEchoSpacing", g6(ees), "1 / (BandwidthPerPixelPhaseEncode × ReconMatrixPE)"
+        )
+        car.set(
+            "DerivedVendorReportedEchoSpacing",
+            g6(ees * float(accel_pe or 1) / (1.0 + float(oversampling or 0))),
+            "EffectiveEchoSpacing × ParallelReductionFactorInPlane / (1 + PhaseOversampling)",
+        )
+        car.set(
+            "TotalReadoutTime",
+            g6(ees * (recon_pe - 1)),
+            "EffectiveEchoSpacing × (ReconMatrixPE − 1)",
+        )
+    dwell = number(csa_value(csa, "RealDwellTime"))
+    car.set(
+        "DwellTime", None if not dwell else g6(float(dwell) * 1e-9), "CSA RealDwellTime (ns → s)"
+    )
+    positive = number(csa_value(csa, "PhaseEncodingDirectionPositive"))
+    direction = phase_direction(ds)
+    if positive is not None and direction in ("ROW", "COL"):
+        # Rows are stored reversed (j runs up), so a positive column direction is j-.
+        if direction == "COL":
+            pe = "j-" if positive == 1 else "j"
+        else:
+            pe = "i" if positive == 1 else "i-"
+        car.set("PhaseEncodingDirection", pe, "(0018,1312) + CSA PhaseEncodingDirectionPositive")
+    car.set("SliceTiming", slice_timing(ctx), "CSA MosaicRefAcqTimes (ms → s)")
+    orientation_text = ds.get((0x0051, 0x100E))
+    if orientation_text is not None and orientation_text.value:
+        car.set("ImageOrientationText", str(orientation_text.value).strip(), "(0051,100E)")

@@ -1,0 +1,156 @@
+"""``medbridge convert``: dcm2niix's command line, on medbridge's converter.
+
+Exit status: 0 when every series was written; 3 when the only problems are incomplete
+volumes (missing slices, often an unfinished transfer); 1 for any other refused series;
+2 for usage errors (click's). The summary table says which series went where and why.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from medbridge.convert._pipeline import (
+    ConversionReport,
+    ConvertOptions,
+    Output,
+    Skipped,
+    convert_files,
+)
+
+__all__ = ["EXIT_ERROR", "EXIT_INCOMPLETE", "convert_command"]
+
+EXIT_ERROR = 1
+EXIT_INCOMPLETE = 3
+
+_YES_NO = click.Choice(["y", "n"], case_sensitive=False)
+
+
+@click.command("convert")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: the first input's folder).",
+)
+@click.option(
+    "-f",
+    "--filename",
+    "template",
+    default="%f_%p_%t_%s",
+    show_default=True,
+    help="Output name template (%p protocol, %s series, %d description, %t time, %i ID, %n name, %e echo, %z sequence, %v vendor, %f folder...).",
+)
+@click.option(
+    "-z",
+    "--compress",
+    type=click.Choice(["y", "n", "i", "o", "3"], case_sensitive=False),
+    default="n",
+    show_default=True,
+    help="y: .nii.gz (parallel gzip), n: .nii.",
+)
+@click.option(
+    "-b",
+    "--bids",
+    type=click.Choice(["y", "n", "o"], case_sensitive=False),
+    default="y",
+    show_default=True,
+    help="BIDS sidecar: y with image, n none, o sidecar only.",
+)
+@click.option(
+    "-i",
+    "--ignore-derived",
+    type=_YES_NO,
+    default="n",
+    show_default=True,
+    help="Ignore derived, localizer and 2D images.",
+)
+@click.option(
+    "-ba",
+    "--anonymize-sidecar",
+    type=_YES_NO,
+    default="y",
+    show_default=True,
+    help="Leave names, IDs and birth dates out of sidecars.",
+)
+@click.option(
+    "--provenance",
+    is_flag=True,
+    help="Add to each sidecar the DICOM element or rule behind each field.",
+)
+@click.option(
+    "-t", "--threads", type=int, default=0, help="Series converted in parallel (0: CPU count)."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def convert_command(
+    inputs: tuple[Path, ...],
+    out_dir: Path | None,
+    template: str,
+    compress: str,
+    bids: str,
+    ignore_derived: str,
+    anonymize_sidecar: str,
+    provenance: bool,
+    threads: int,
+    quiet: bool,
+) -> None:
+    """Convert DICOM files, folders, file lists or .zip/.tar archives to NIfTI + BIDS JSON."""
+    first = inputs[0]
+    target = out_dir or (first if first.is_dir() else first.parent)
+    options = ConvertOptions(
+        template=template,
+        compress=compress.lower() in ("y", "i", "3"),
+        bids=bids.lower(),  # type: ignore[arg-type]
+        ignore_derived=ignore_derived.lower() == "y",
+        anonymize_sidecar=anonymize_sidecar.lower() == "y",
+        provenance=provenance,
+        threads=threads,
+    )
+    console = Console(stderr=True, quiet=quiet)
+    with Progress(console=console, transient=True, disable=quiet) as bar:
+        task = bar.add_task("converting", total=None)
+
+        def tick(_item: Output | Skipped) -> None:
+            bar.advance(task)
+
+        report = convert_files(list(inputs), target, options, progress=tick)
+    if not quiet:
+        console.print(summary_table(report))
+    status = exit_status(report)
+    if status:
+        sys.exit(status)
+
+
+def exit_status(report: ConversionReport) -> int:
+    """0, :data:`EXIT_INCOMPLETE` or :data:`EXIT_ERROR` for a finished run."""
+    if report.errors:
+        return EXIT_ERROR
+    if report.incomplete:
+        return EXIT_INCOMPLETE
+    return 0
+
+
+def summary_table(report: ConversionReport) -> Table:
+    """What was written and what was skipped, one row per output or refusal."""
+    table = Table(title=f"{len(report.outputs)} written, {len(report.skipped)} skipped")
+    for column in ("status", "output", "shape", "detail"):
+        table.add_column(column)
+    for out in sorted(report.outputs, key=lambda o: o.name):
+        table.add_row("written", out.name, "×".join(map(str, out.shape)), out.description)
+    for skip in report.skipped:
+        status = (
+            "incomplete volume"
+            if skip.incomplete
+            else ("ignored" if skip.reason.startswith("ignored:") else "error")
+        )
+        table.add_row(status, skip.name, "", skip.reason)
+    if report.not_dicom:
+        table.add_row("skipped", f"{report.not_dicom} files", "", "not DICOM images")
+    return table

@@ -1,0 +1,106 @@
+"""Tests for medbridge.deid.table and _actions: Table E.1-1 as data, options, compounds."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from pydicom.datadict import dictionary_description
+from pydicom.dataset import Dataset
+
+from medbridge.deid._actions import required_type, resolve
+from medbridge.deid.policy import Option, Policy
+from medbridge.deid.table import ACTIONS, load_table, profile_for
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z]", "", text.lower().replace("(see note 12)", ""))
+
+
+class TestTableData:
+    def test_whole_table_loaded(self):
+        """All 460 rows of Table E.1-1 load, each tag once."""
+        rules = load_table()
+        assert len(rules) == 460
+        assert len({r.tag for r in rules}) == 460
+
+    def test_names_match_data_dictionary(self):
+        """Each fixed tag's name is pydicom's name for that tag: no transcription slip."""
+        wrong = [
+            (r.tag, r.name)
+            for r in load_table()
+            if r.tag_int is not None and _norm(dictionary_description(r.tag_int)) != _norm(r.name)
+        ]
+        assert wrong == []
+
+    def test_actions_are_the_standards(self):
+        """Every basic and option action is one Table E.1-1's legend defines."""
+        for r in load_table():
+            assert r.basic in ACTIONS, r
+            assert set(r.options.values()) <= {"K", "C", "X"}, r
+
+    def test_patterns_present(self):
+        """Curves, overlays and private attributes are rows of their own."""
+        tags = {r.tag for r in load_table()}
+        assert {"(50XX,XXXX)", "(60XX,3000)", "(60XX,4000)", "(GGGG,EEEE)"} <= tags
+
+
+class TestProfile:
+    @pytest.mark.parametrize(
+        ("tag", "policy", "action"),
+        [
+            (0x00100010, Policy(), "Z"),  # Patient's Name
+            (0x00101010, Policy(), "X"),  # Patient's Age
+            (0x00101010, Policy(retain_patient_characteristics=True), "K"),
+            (0x00080020, Policy(dates="shift"), "C"),  # Study Date
+            (0x00080020, Policy(dates="keep"), "K"),
+            (0x0020000D, Policy(), "U"),  # Study Instance UID
+            (0x0020000D, Policy(retain_uids=True), "K"),
+            (0x00081120, Policy(retain_uids=True), "X"),  # Referenced Patient Sequence
+            (0x00181002, Policy(retain_device_identity=True), "K"),  # Device UID
+            (0x00080080, Policy(retain_institution_identity=True), "K"),
+            (0x0008103E, Policy(clean_descriptors=True), "C"),  # Series Description
+            (0x00091010, Policy(), "X"),  # private
+            (0x00091010, Policy(retain_safe_private=True), "C"),
+            (0x50023000, Policy(), "X"),  # curve data
+            (0x60023000, Policy(clean_graphics=True), "C"),
+            (0x00280010, Policy(), None),  # Rows: not listed
+        ],
+    )
+    def test_action_under_options(self, tag, policy, action):
+        """An option's column replaces the Basic Profile action only where it has one."""
+        assert profile_for(policy.options).action(tag) == action
+
+    def test_policy_options(self):
+        """A policy names the options it applies."""
+        policy = Policy(dates="shift", retain_uids=True)
+        assert policy.options == {Option.RETAIN_LONG_MODIFIED_DATES, Option.RETAIN_UIDS}
+
+
+class TestCompound:
+    @pytest.mark.parametrize(
+        ("action", "required", "chosen"),
+        [
+            ("X/Z", None, "X"),
+            ("X/Z", 2, "Z"),
+            ("X/D", 1, "D"),
+            ("Z/D", None, "Z"),
+            ("Z/D", 1, "D"),
+            ("X/Z/D", None, "X"),
+            ("X/Z/D", 2, "Z"),
+            ("X/Z/D", 1, "D"),
+            ("X/Z/U*", None, "U"),
+            ("K", 1, "K"),
+        ],
+    )
+    def test_resolve(self, action, required, chosen):
+        """The strictest alternative unless the IOD needs the attribute present."""
+        assert resolve(action, required) == chosen
+
+    def test_required_type_from_modules(self):
+        """Content Date is Type 1 in a multi-frame (functional groups) or SR dataset."""
+        ds = Dataset()
+        assert required_type(0x00080023, ds) is None
+        ds.SharedFunctionalGroupsSequence = [Dataset()]
+        assert required_type(0x00080023, ds) == 1
+        assert required_type(0x00181000, ds) == 1  # Device Serial Number
