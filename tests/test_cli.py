@@ -80,3 +80,26 @@ class TestInfo:
         assert proc.returncode == ExitCode.ERROR
         assert str(tmp_path / "nope.dcm") in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+class TestCommands:
+    """Every capability is reachable from the one ``medbridge`` command."""
+
+    def test_help_lists_every_command(self) -> None:
+        """The top-level help names each sub-command, lazily imported ones included."""
+        proc = _run("--help")
+        assert proc.returncode == ExitCode.OK, proc.stderr
+        for name in ("ls", "info", "convert", "anonymize", "serve", "echo", "send", "find"):
+            assert f"  {name} " in proc.stdout, name
+
+    def test_lazy_command_runs(self) -> None:
+        """A lazily imported command parses its own options (convert's -z)."""
+        proc = _run("convert", "--help")
+        assert proc.returncode == ExitCode.OK, proc.stderr
+        assert "-z" in proc.stdout
+
+    def test_unknown_command_is_a_usage_error(self) -> None:
+        """A mistyped command exits 2 and says so, it does not crash."""
+        proc = _run("covnert")
+        assert proc.returncode == ExitCode.USAGE
+        assert "No such command" in proc.stderr

@@ -6,6 +6,7 @@ people, JSON Lines for machines) and their outcomes into :class:`ExitCode` value
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import sys
@@ -19,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.tree import Tree
 
 from medbridge import __version__
+from medbridge.console import make_console
 from medbridge.dicom import (
     InstanceRecord,
     Patient,
@@ -38,7 +40,39 @@ __all__ = ["main"]
 _PROGRESS_MIN_FILES = 200
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Sub-commands whose modules pull in heavy dependencies (pynetdicom, SQLAlchemy,
+# nibabel) are imported only when invoked, so ``medbridge ls`` stays quick to start.
+_LAZY_COMMANDS = {
+    "convert": "medbridge.convert.cli:convert_command",
+    "anonymize": "medbridge.deid.cli:anonymize_command",
+    "serve": "medbridge.dimse.cli:serve",
+    "echo": "medbridge.dimse.cli:echo",
+    "send": "medbridge.dimse.cli:send",
+    "find": "medbridge.dimse.cli:find",
+    "move": "medbridge.dimse.cli:move",
+    "get": "medbridge.dimse.cli:get",
+    "archive": "medbridge.dimse.cli:archive",
+}
+
+
+class _LazyGroup(click.Group):
+    """A click group that imports a sub-command's module the first time it is needed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *_LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = _LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attr = target.split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="medbridge")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def main(verbose: int) -> None:
@@ -57,7 +91,7 @@ def ls_command(paths: Sequence[str], as_json: bool) -> None:
     cannot be read are listed at the end with the reason; they never stop the scan.
     Exit status: 0 all read, 3 some files skipped or read with warnings, 1 nothing read.
     """
-    err = Console(stderr=True)
+    err = make_console(stderr=True)
     records, failures = _scan_with_progress(paths, err)
     patients = build_hierarchy(records)
     if as_json:
@@ -66,7 +100,7 @@ def ls_command(paths: Sequence[str], as_json: bool) -> None:
         for failure in failures:
             click.echo(json.dumps({"Path": failure.path, "Error": failure.reason}), err=True)
     else:
-        out = _stdout_console()
+        out = make_console()
         for patient in patients:
             out.print(_patient_tree(patient))
         _print_problems(out, failures, records)
@@ -81,7 +115,7 @@ def info_command(paths: Sequence[str]) -> None:
     DICOM: tag, VR, name (private tags with their creator), value, nested sequences.
     NIfTI-1/2: dims, datatype, pixdim, qform/sform codes and matrices, scaling, extensions.
     """
-    out = _stdout_console()
+    out = make_console()
     status = ExitCode.OK
     for path in paths:
         if len(paths) > 1:
@@ -97,13 +131,6 @@ def info_command(paths: Sequence[str]) -> None:
             click.echo(f"medbridge info: {_error_text(path, exc)}", err=True)
             status = ExitCode.ERROR if len(paths) == 1 else ExitCode.PARTIAL
     sys.exit(status)
-
-
-def _stdout_console() -> Console:
-    """A console that never crops: piped output keeps whole lines for grep and less."""
-    probe = Console()
-    width = None if probe.is_terminal else 10_000
-    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 def _scan_with_progress(

@@ -34,7 +34,10 @@ def data_root() -> Path:
     if env:
         return Path(env)
     repo = Path(__file__).resolve().parents[2]
-    candidates = [repo / ".." / "shared" / "data" / "dcm_qa", repo / ".." / ".." / "shared" / "data" / "dcm_qa"]
+    candidates = [
+        repo / ".." / "shared" / "data" / "dcm_qa",
+        repo / ".." / ".." / "shared" / "data" / "dcm_qa",
+    ]
     return next((c for c in candidates if (c / "flags.tsv").exists()), candidates[0])
 
 

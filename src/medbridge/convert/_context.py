@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 
 from medbridge.convert._group import OutputGroup
 from medbridge.volume._csa import csa_header, parse_ascconv
@@ -36,9 +36,12 @@ def flatten_frame(ds: Dataset, index: int) -> Dataset:
     attributes (scanning sequence, echo number) that the enhanced IOD moved or dropped.
     """
     flat = Dataset()
-    flat.file_meta = getattr(ds, "file_meta", Dataset())
+    flat.file_meta = getattr(ds, "file_meta", FileMetaDataset())
     for elem in ds:
-        if elem.keyword not in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
+        if elem.keyword not in (
+            "PerFrameFunctionalGroupsSequence",
+            "SharedFunctionalGroupsSequence",
+        ):
             flat.add(elem)
     per_frame = ds.PerFrameFunctionalGroupsSequence[index]
     _merge(flat, per_frame, 3)

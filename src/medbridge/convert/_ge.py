@@ -59,7 +59,11 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
     view_order = block.get("VIEWORDER")
     if view_order in ("0", "1"):
         flipped = view_order == "1"
-        car.set("PhaseEncodingPolarityGE", "Flipped" if flipped else "Unflipped", "GE protocol block VIEWORDER")
+        car.set(
+            "PhaseEncodingPolarityGE",
+            "Flipped" if flipped else "Unflipped",
+            "GE protocol block VIEWORDER",
+        )
         direction = phase_direction(ds)
         if direction == "COL":
             car.set("PhaseEncodingDirection", "j" if flipped else "j-", "(0018,1312) + VIEWORDER")
@@ -101,7 +105,7 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
             g6(ees * (recon_pe - 1)),
             "EffectiveEchoSpacing × (ReconMatrixPE − 1)",
         )
-    times = []
+    times: list[Any] = []
     for frame in ctx.plan.frames[0]:
         t = frame.info.get("trigger_time_ms")
         if t is None:

@@ -238,7 +238,9 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     car.set("InstitutionName", text(ds, "InstitutionName"), "(0008,0080)")
     # dcm2niix always writes the department, "None" when (0008,1040) is absent.
     car.set(
-        "InstitutionalDepartmentName", text(ds, "InstitutionalDepartmentName") or "None", "(0008,1040)"
+        "InstitutionalDepartmentName",
+        text(ds, "InstitutionalDepartmentName") or "None",
+        "(0008,1040)",
     )
     car.set("InstitutionAddress", text(ds, "InstitutionAddress"), "(0008,0081)")
     car.set("DeviceSerialNumber", text(ds, "DeviceSerialNumber"), "(0018,1000)")
@@ -261,7 +263,9 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     car.set("ProtocolName", text(ds, "ProtocolName"), "(0018,1030)")
     car.set("ScanningSequence", text(ds, "ScanningSequence"), "(0018,0020)")
     car.set("SequenceVariant", text(ds, "SequenceVariant"), "(0018,0021)")
-    car.set("PulseSequenceType", pulse_sequence_type(ctx), "(0018,0020) + (0018,0024), dcm2niix's rule")
+    car.set(
+        "PulseSequenceType", pulse_sequence_type(ctx), "(0018,0020) + (0018,0024), dcm2niix's rule"
+    )
     car.set("ScanOptions", text(ds, "ScanOptions"), "(0018,0022)")
     car.set(
         "SequenceName", text(ds, "SequenceName") or text(ds, "PulseSequenceName"), "(0018,0024)"
@@ -323,7 +327,7 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
 
 
 def pulse_sequence_type(ctx: OutputContext) -> str | None:
-    """"Gradient Echo EPI", "Spin Echo"... from scanning sequence and sequence name.
+    """ "Gradient Echo EPI", "Spin Echo"... from scanning sequence and sequence name.
 
     EPI is named by 'EP' in (0018,0020); the echo by 'GR'/'SE' there or by the sequence
     name (Siemens 'fid' is a gradient echo, 'se' a spin echo); multiband is prefixed.

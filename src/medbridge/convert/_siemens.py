@@ -44,9 +44,12 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
         times = ctx.csa_image.get("MosaicRefAcqTimes")
         private = ctx.ds.get((0x0019, 0x1029))
         if (not times or len(times) < len(frames)) and private is not None:
-            times = list(private.value) if isinstance(private.value, list | tuple) or type(
-                private.value
-            ).__name__ == "MultiValue" else None
+            times = (
+                list(private.value)
+                if isinstance(private.value, list | tuple)
+                or type(private.value).__name__ == "MultiValue"
+                else None
+            )
         if not times or len(times) < len(frames):
             return None
         return [g6(float(times[f.info["mosaic_slice"]]) / 1000.0) for f in frames]
@@ -141,10 +144,16 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         car.set("PhaseOversampling", g6(float(oversampling)), "ASCCONV dPhaseOversamplingForDialog")
     echo_spacing = _proto(ctx, "sFastImaging.lEchoSpacing")
     if echo_spacing:
-        car.set("VendorReportedEchoSpacing", g6(float(echo_spacing) * 1e-6), "ASCCONV sFastImaging.lEchoSpacing (µs → s)")
+        car.set(
+            "VendorReportedEchoSpacing",
+            g6(float(echo_spacing) * 1e-6),
+            "ASCCONV sFastImaging.lEchoSpacing (µs → s)",
+        )
     multiband = _proto(ctx, "sSliceAcceleration.lMultiBandFactor")
     if multiband and multiband > 1:
-        car.set("MultibandAccelerationFactor", multiband, "ASCCONV sSliceAcceleration.lMultiBandFactor")
+        car.set(
+            "MultibandAccelerationFactor", multiband, "ASCCONV sSliceAcceleration.lMultiBandFactor"
+        )
     bwpppe = number(csa_value(csa, "BandwidthPerPixelPhaseEncode"))
     car.set(
         "BandwidthPerPixelPhaseEncode",

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from medbridge.console import make_console
 from medbridge.convert._pipeline import (
     ConversionReport,
     ConvertOptions,
@@ -46,7 +46,10 @@ _YES_NO = click.Choice(["y", "n"], case_sensitive=False)
     "template",
     default="%f_%p_%t_%s",
     show_default=True,
-    help="Output name template (%p protocol, %s series, %d description, %t time, %i ID, %n name, %e echo, %z sequence, %v vendor, %f folder...).",
+    help=(
+        "Output name template (%p protocol, %s series, %d description, %t time, %i ID,"
+        " %n name, %e echo, %z sequence, %v vendor, %f folder...)."
+    ),
 )
 @click.option(
     "-z",
@@ -113,7 +116,7 @@ def convert_command(
         provenance=provenance,
         threads=threads,
     )
-    console = Console(stderr=True, quiet=quiet)
+    console = make_console(stderr=True, quiet=quiet)
     with Progress(console=console, transient=True, disable=quiet) as bar:
         task = bar.add_task("converting", total=None)
 

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from medbridge.console import make_console
 from medbridge.deid.policy import DateMode, PixelRegion, Policy
 from medbridge.deid.runner import FileResult, anonymize_paths, iter_files
 from medbridge.errors import MedbridgeError
@@ -113,7 +115,7 @@ def anonymize_command(
     jobs: int | None,
 ) -> None:
     """De-identify DICOM files and folders INPUTS into OUTPUT (DICOM PS3.15 Annex E)."""
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     logging.getLogger("medbridge").setLevel(logging.WARNING)
     try:
         regions = tuple(PixelRegion.parse(m) for m in masks)
@@ -155,11 +157,11 @@ def anonymize_command(
                 inputs, output, policy, map_path=map_path, jobs=jobs, on_result=on_result
             )
         except MedbridgeError as exc:
-            console.print(f"[red]error:[/] {exc}")
+            console.print(f"[red]error:[/] {escape(str(exc))}")
             raise SystemExit(2) from exc
     for r in sorted(problems, key=lambda r: r.source):
         colour = "red" if r.status == "failed" else "yellow"
-        console.print(f"[{colour}]{r.status}[/] {r.source}: {r.reason}")
+        console.print(f"[{colour}]{r.status}[/] {escape(f'{r.source}: {r.reason}')}")
     written, skipped, failed = (summary.count(s) for s in ("written", "skipped", "failed"))
     rate = written / summary.seconds if summary.seconds else 0.0
     console.print(

@@ -20,10 +20,10 @@ from typing import Any
 import click
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
-from rich.console import Console
 from rich.table import Table
 
 from medbridge.archive import Archive, QueryModel, check
+from medbridge.console import make_console
 from medbridge.dimse import scu
 from medbridge.dimse.config import load_config
 from medbridge.dimse.server import run
@@ -31,7 +31,7 @@ from medbridge.errors import MedbridgeError
 
 __all__ = ["archive", "echo", "find", "get", "move", "send", "serve"]
 
-_console = Console()
+_console = make_console()
 
 
 def _setup_logging(verbose: int) -> None:

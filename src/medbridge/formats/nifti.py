@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gzip
 import os
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import nibabel as nib
 import numpy as np
@@ -143,8 +143,7 @@ def _gzip_writer(path: str, threads: int) -> IO[bytes]:
     try:
         from isal import igzip_threaded
     except ImportError:
-        fallback: Any = gzip.open(path, "wb", compresslevel=1)
-        return fallback
+        return cast(IO[bytes], gzip.GzipFile(path, "wb", compresslevel=1))
     n = threads or (os.cpu_count() or 1)
     opener: Any = igzip_threaded.open
     stream: IO[bytes] = opener(path, "wb", compresslevel=1, threads=n)
