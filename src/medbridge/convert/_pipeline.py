@@ -26,6 +26,7 @@ from medbridge.convert._philips import philips_scaling
 from medbridge.convert._sidecar import build_sidecar, dumps, numbers_line
 from medbridge.errors import ConversionError, GeometryError, IncompleteVolumeError
 from medbridge.volume import Volume
+from medbridge.volume._ortho import canonical_order, unflip_rows
 from medbridge.volume._stack import StackPlan, load_stack, plan_stack
 
 __all__ = [
@@ -160,6 +161,11 @@ def _dcm2niix_dtype(volume: Volume, bits_stored: int) -> Volume:
     return volume
 
 
+def _is_3d_acquisition(ds: Any) -> bool:
+    """(0018,0023) 'MR Acquisition Type' is 3D: no slice timing, so dcm2niix reorients."""
+    return str(ds.get("MRAcquisitionType", "") or "").strip().upper().startswith("3D")
+
+
 def build_volume(item: _Planned, options: ConvertOptions) -> tuple[Volume, dict[str, Any], Any]:
     """Pixels, sidecar and diffusion tables of one planned output."""
     ctx = OutputContext(item.group, item.plan)
@@ -168,6 +174,10 @@ def build_volume(item: _Planned, options: ConvertOptions) -> tuple[Volume, dict[
     volume = load_stack(item.plan, metadata=dict(fields))
     bits = int(ctx.ds.get("BitsStored", 16) or 16)
     volume = _dcm2niix_dtype(volume, bits)
+    if _is_3d_acquisition(ctx.ds) and ctx.n_slices > 1 and ctx.n_volumes == 1:
+        volume.array, volume.affine_ras = canonical_order(
+            *unflip_rows(volume.array, volume.affine_ras)
+        )
     scaling = philips_scaling(ctx.ds)
     if scaling is not None:
         volume.slope, volume.intercept = scaling
