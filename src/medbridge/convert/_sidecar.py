@@ -278,11 +278,11 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     thickness = num(ds, "SliceThickness")
     if thickness is None:
         thickness = number(_enhanced(ds, "PixelMeasuresSequence", "SliceThickness"))
-    car.set("SliceThickness", thickness, "(0018,0050)")
+    car.set("SliceThickness", None if thickness is None else g6(thickness), "(0018,0050)")
     spacing = num(ds, "SpacingBetweenSlices")
     if spacing is None:
         spacing = number(_enhanced(ds, "PixelMeasuresSequence", "SpacingBetweenSlices"))
-    car.set("SpacingBetweenSlices", spacing, "(0018,0088)")
+    car.set("SpacingBetweenSlices", None if spacing is None else g6(spacing), "(0018,0088)")
     car.set("SAR", _sar(ds), "(0018,1316)")
     echo_time = num(ds, "EffectiveEchoTime") if ctx.group.enhanced else num(ds, "EchoTime")
     if ctx.group.enhanced and ctx.group.echo_number is not None and ctx.group.multi_echo:
@@ -327,22 +327,20 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
 
 
 def pulse_sequence_type(ctx: OutputContext) -> str | None:
-    """ "Gradient Echo EPI", "Spin Echo"... from scanning sequence and sequence name.
+    """ "Gradient Echo EPI", "Spin Echo"... from (0018,0020) 'Scanning Sequence' alone.
 
-    EPI is named by 'EP' in (0018,0020); the echo by 'GR'/'SE' there or by the sequence
-    name (Siemens 'fid' is a gradient echo, 'se' a spin echo); multiband is prefixed.
+    dcm2niix names the echo from the scanning sequence, not from the sequence name: 'SE'
+    is a spin echo; 'GR', or 'EP' without 'SE', a gradient echo (a Siemens "epse" diffusion
+    sequence that stores only 'EP' is reported as gradient echo EPI, as dcm2niix does).
+    Enhanced images state it in (0018,9008) 'Echo Pulse Sequence' and (0018,9018)
+    'Echo Planar Pulse Sequence'. Siemens multiband (ASCCONV) is prefixed.
     """
     ds = ctx.ds
-    seq = {v.strip().upper() for v in (text(ds, "ScanningSequence") or "").split("\\")}
-    name = (text(ds, "SequenceName") or text(ds, "PulseSequenceName") or "").lower()
+    seq = _scanning_sequence(ds)
     if "SE" in seq:
         echo = "Spin Echo"
-    elif "GR" in seq or "fid" in name:
+    elif "GR" in seq or "EP" in seq:
         echo = "Gradient Echo"
-    elif name.lstrip("*").startswith("epse"):
-        echo = "Spin Echo"
-    elif "IR" in seq:
-        echo = "Inversion Recovery"
     else:
         return None
     out = f"{echo} EPI" if "EP" in seq else echo
@@ -350,6 +348,22 @@ def pulse_sequence_type(ctx: OutputContext) -> str | None:
     if isinstance(multiband, int) and multiband > 1:
         out = "Multiband " + out
     return out
+
+
+def _scanning_sequence(ds: Dataset) -> set[str]:
+    """(0018,0020) values, or their enhanced-IOD equivalents (PS3.3 C.8.13.4)."""
+    seq = {v.strip().upper() for v in (text(ds, "ScanningSequence") or "").split("\\")}
+    seq.discard("")
+    if seq:
+        return seq
+    echo = (text(ds, "EchoPulseSequence") or "").upper()
+    if echo in ("SPIN", "BOTH"):
+        seq.add("SE")
+    if echo in ("GRADIENT", "BOTH"):
+        seq.add("GR")
+    if (text(ds, "EchoPlanarPulseSequence") or "").upper() == "YES":
+        seq.add("EP")
+    return seq
 
 
 def _sar(ds: Dataset) -> float | int | None:
