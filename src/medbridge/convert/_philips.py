@@ -17,7 +17,10 @@ from medbridge.convert._context import OutputContext
 from medbridge.convert._ge import private
 from medbridge.convert._sidecar import Sidecar, g6, number, phase_direction
 
-__all__ = ["fields", "philips_scaling"]
+__all__ = ["estimated_timing", "fields", "philips_scaling"]
+
+#: Water-fat chemical shift (ppm) that Philips' water-fat shift (in pixels) refers to.
+_WATER_FAT_PPM = 3.4
 
 _CREATOR = "Philips MR Imaging DD 001"
 
@@ -86,3 +89,30 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         car.set("PhaseEncodingAxis", "j" if direction == "COL" else "i", "(0018,1312)")
     wfs = number(private(ds, 0x2001, "Philips Imaging DD 001", 0x22))
     car.set("WaterFatShift", None if wfs is None else g6(float(wfs)), "(2001,1022)")
+
+
+def estimated_timing(ctx: OutputContext, car: Sidecar) -> None:
+    """EPI readout timing estimated from the water-fat shift, as dcm2niix estimates it.
+
+    Philips does not store the echo spacing; its (2001,1022) 'Water Fat Shift' (pixels)
+    over the water-fat frequency difference (3.4 ppm of the imaging frequency) is the
+    readout duration of ETL + 1 echoes. BIDS' effective echo spacing divides the readout
+    of ETL echoes by the reconstructed phase-encoding lines minus one.
+    """
+    wfs = number(private(ctx.ds, 0x2001, "Philips Imaging DD 001", 0x22))  # unrounded
+    freq = car.values.get("ImagingFrequency")
+    recon = car.values.get("ReconMatrixPE")
+    if not wfs or not freq or not recon or recon < 2:
+        return
+    etl = int(car.values.get("EchoTrainLength") or 1)
+    readout = float(wfs) / (_WATER_FAT_PPM * float(freq)) * etl / (etl + 1)
+    car.set(
+        "EstimatedEffectiveEchoSpacing",
+        g6(readout / (recon - 1)),
+        "(2001,1022) water-fat shift / (3.4 ppm × ImagingFrequency), dcm2niix's estimate",
+    )
+    car.set(
+        "EstimatedTotalReadoutTime",
+        g6(readout),
+        "(2001,1022) water-fat shift / (3.4 ppm × ImagingFrequency) × ETL / (ETL + 1)",
+    )

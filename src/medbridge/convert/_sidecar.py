@@ -421,7 +421,7 @@ def recon_matrix_pe(ctx: OutputContext) -> int | None:
 
 def build_sidecar(ctx: OutputContext, *, anonymize: bool = True) -> Sidecar:
     """All sidecar fields of one output."""
-    from medbridge.convert import _ge, _philips, _siemens
+    from medbridge.convert import _ge, _mr, _philips, _siemens
 
     car = Sidecar()
     common_fields(ctx, car, anonymize=anonymize)
@@ -432,6 +432,9 @@ def build_sidecar(ctx: OutputContext, *, anonymize: bool = True) -> Sidecar:
         _ge.fields(ctx, car)
     elif maker == "Philips":
         _philips.fields(ctx, car)
+    _mr.fields(ctx, car)
+    if maker == "Philips":
+        _philips.estimated_timing(ctx, car)
     return car
 
 
