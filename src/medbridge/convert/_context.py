@@ -75,6 +75,10 @@ class OutputContext:
         per-frame item, so (0018,0080) 'Repetition Time' is found wherever the IOD put it.
         """
         first = self.plan.frames[0][0]
+        if first.info.get("frame_index") is None:
+            # dcm2niix reads series-level values (e.g. acquisition time) from the first
+            # instance in acquisition order, not from the first slice in space.
+            first = min(self.plan.frames[0], key=lambda f: f.order)
         source = first.info.get("instance")
         if not isinstance(source, Dataset):
             return self.group.ds

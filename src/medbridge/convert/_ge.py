@@ -90,12 +90,13 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
             factor = float(values[0]) or 1.0
         except (TypeError, ValueError, IndexError):
             factor = 1.0
-    car.set(
-        "ParallelReductionFactorInPlane",
-        g6(1.0 / factor) if factor < 1 else g6(factor),
-        "(0043,1083) ASSET",
-    )
-    car.set("ParallelReductionFactorOutOfPlane", 1, "no out-of-plane acceleration recorded")
+    if asset is not None:  # without GE's ASSET element, acceleration is simply unknown
+        car.set(
+            "ParallelReductionFactorInPlane",
+            g6(1.0 / factor) if factor < 1 else g6(factor),
+            "(0043,1083) ASSET",
+        )
+        car.set("ParallelReductionFactorOutOfPlane", 1, "no out-of-plane acceleration recorded")
     recon_pe = recon_matrix_pe(ctx)
     if spacing_us and recon_pe:
         ees = float(spacing_us) * 1e-6 * min(factor, 1.0 / factor if factor > 1 else factor)

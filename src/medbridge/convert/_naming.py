@@ -25,7 +25,7 @@ VENDORS: tuple[tuple[str, str], ...] = (
     ("SIEMENS", "Siemens"),
     ("GE", "GE"),
     ("PHILIPS", "Philips"),
-    ("TOSHIBA", "Canon"),
+    ("TOSHIBA", "Toshiba"),
     ("CANON", "Canon"),
     ("UIH", "UIH"),
     ("UNITED IMAGING", "UIH"),

@@ -267,6 +267,11 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
         "PulseSequenceType", pulse_sequence_type(ctx), "(0018,0020) + (0018,0024), dcm2niix's rule"
     )
     car.set("ScanOptions", text(ds, "ScanOptions"), "(0018,0022)")
+    variant = _sequence_variant(ds)
+    if "SP" in variant:
+        car.set("SpoilingState", True, "(0018,0021) 'Sequence Variant' SP")
+    if "MTC" in variant:
+        car.set("MTState", True, "(0018,0021) 'Sequence Variant' MTC")
     car.set(
         "SequenceName", text(ds, "SequenceName") or text(ds, "PulseSequenceName"), "(0018,0024)"
     )
@@ -344,10 +349,17 @@ def pulse_sequence_type(ctx: OutputContext) -> str | None:
     else:
         return None
     out = f"{echo} EPI" if "EP" in seq else echo
+    if echo == "Gradient Echo" and "EP" not in seq and "SP" in _sequence_variant(ds):
+        out = "Spoiled " + out
     multiband = ctx.ascconv.get("sSliceAcceleration.lMultiBandFactor")
     if isinstance(multiband, int) and multiband > 1:
         out = "Multiband " + out
     return out
+
+
+def _sequence_variant(ds: Dataset) -> set[str]:
+    """(0018,0021) 'Sequence Variant' values (SP spoiled, MTC magnetisation transfer...)."""
+    return {v.strip().upper() for v in (text(ds, "SequenceVariant") or "").split("\\")}
 
 
 def _scanning_sequence(ds: Dataset) -> set[str]:

@@ -53,15 +53,30 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
         if not times or len(times) < len(frames):
             return None
         return [g6(float(times[f.info["mosaic_slice"]]) / 1000.0) for f in frames]
-    out = []
-    for frame in frames:
-        t = frame.info.get("slice_time_ms")
-        if t is None:
-            return None
-        out.append(float(t))
-    if not out:
+    if ctx.group.enhanced or len(frames) < 2:
         return None
-    return [g6(t / 1000.0) for t in out]
+    seconds = [_time_of_day(f.info.get("instance")) for f in frames]
+    if any(t is None for t in seconds):
+        return None
+    known = [t for t in seconds if t is not None]
+    first = min(known)
+    if max(known) - first <= 0:
+        return None  # one time for all slices (e.g. a de-identified export): unknown
+    # A series running past midnight: times after the wrap are a day later.
+    spans = [t - first if t - first < 43200 else t - first - 86400 for t in known]
+    low = min(spans)
+    return [g6(t - low) for t in spans]
+
+
+def _time_of_day(ds: Any) -> float | None:
+    """(0008,0032) 'Acquisition Time' as seconds since midnight."""
+    raw = str(getattr(ds, "AcquisitionTime", "") or "").strip() if ds is not None else ""
+    if len(raw) < 6:
+        return None
+    try:
+        return int(raw[0:2]) * 3600 + int(raw[2:4]) * 60 + float(raw[4:])
+    except ValueError:
+        return None
 
 
 def fields(ctx: OutputContext, car: Sidecar) -> None:
@@ -193,7 +208,11 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         else:
             pe = "i" if positive == 1 else "i-"
         car.set("PhaseEncodingDirection", pe, "(0018,1312) + CSA PhaseEncodingDirectionPositive")
-    car.set("SliceTiming", slice_timing(ctx), "CSA MosaicRefAcqTimes (ms → s)")
+    car.set(
+        "SliceTiming",
+        slice_timing(ctx),
+        "CSA MosaicRefAcqTimes (ms → s), else each slice's (0008,0032) 'Acquisition Time'",
+    )
     orientation_text = ds.get((0x0051, 0x100E))
     if orientation_text is not None and orientation_text.value:
         car.set("ImageOrientationText", str(orientation_text.value).strip(), "(0051,100E)")
