@@ -80,7 +80,9 @@ class SeriesSpec:
         return values.astype(np.int16 if self.signed else np.uint16)
 
 
-def _dataset(spec: SeriesSpec, k: int, instance: int, study: str, series: str) -> Dataset:
+def _dataset(
+    spec: SeriesSpec, k: int, instance: int, study: str, series: str, frame_of_reference: str
+) -> Dataset:
     sop_class = CTImageStorage if spec.modality == "CT" else MRImageStorage
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
@@ -105,7 +107,7 @@ def _dataset(spec: SeriesSpec, k: int, instance: int, study: str, series: str) -
     ds.AcquisitionTime = f"1017{k:02d}.500000"
     ds.StudyInstanceUID = study
     ds.SeriesInstanceUID = series
-    ds.FrameOfReferenceUID = study + ".1"
+    ds.FrameOfReferenceUID = frame_of_reference
     ds.SeriesNumber = spec.series_number
     ds.AcquisitionNumber = 1
     ds.InstanceNumber = instance
@@ -150,14 +152,14 @@ def _dataset(spec: SeriesSpec, k: int, instance: int, study: str, series: str) -
 def write(spec: SeriesSpec, folder: Path) -> list[Path]:
     """Write the series, one file per slice, in instance-number order; returns the paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    study, series = generate_uid(), generate_uid()
+    study, series, frame_of_reference = generate_uid(), generate_uid(), generate_uid()
     order = [k for k in range(spec.slices) if k not in spec.skip_slices]
     order += list(spec.duplicate_slices)
     if spec.descending:
         order = order[::-1]
     paths = []
     for instance, k in enumerate(order, start=1):
-        ds = _dataset(spec, k, instance, study, series)
+        ds = _dataset(spec, k, instance, study, series, frame_of_reference)
         path = folder / f"IM{instance:04d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)

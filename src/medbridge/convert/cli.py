@@ -1,8 +1,10 @@
 """``medbridge convert``: dcm2niix's command line, on medbridge's converter.
 
-Exit status: 0 when every series was written; 3 when the only problems are incomplete
-volumes (missing slices, often an unfinished transfer); 1 for any other refused series;
-2 for usage errors (click's). The summary table says which series went where and why.
+Exit status (:class:`medbridge.exitcodes.ExitCode`): 0 when every series was written;
+4 (INCOMPLETE) when some volumes miss or duplicate slices (often an unfinished transfer);
+3 (PARTIAL) when other series were refused but something was written; 1 (ERROR) when
+nothing could be converted; 2 for usage errors (click's). The summary table says which
+series went where and why.
 """
 
 from __future__ import annotations
@@ -22,11 +24,9 @@ from medbridge.convert._pipeline import (
     Skipped,
     convert_files,
 )
+from medbridge.exitcodes import ExitCode
 
-__all__ = ["EXIT_ERROR", "EXIT_INCOMPLETE", "convert_command"]
-
-EXIT_ERROR = 1
-EXIT_INCOMPLETE = 3
+__all__ = ["convert_command", "exit_status", "summary_table"]
 
 _YES_NO = click.Choice(["y", "n"], case_sensitive=False)
 
@@ -127,17 +127,23 @@ def convert_command(
     if not quiet:
         console.print(summary_table(report))
     status = exit_status(report)
-    if status:
-        sys.exit(status)
+    if status != ExitCode.OK:
+        sys.exit(int(status))
 
 
-def exit_status(report: ConversionReport) -> int:
-    """0, :data:`EXIT_INCOMPLETE` or :data:`EXIT_ERROR` for a finished run."""
-    if report.errors:
-        return EXIT_ERROR
+def exit_status(report: ConversionReport) -> ExitCode:
+    """What a finished run's exit status says.
+
+    Incomplete volumes win over other refusals because they call for a different action
+    (fetch the missing slices again) than data that is wrong.
+    """
+    if not report.outputs and (report.errors or not report.skipped):
+        return ExitCode.ERROR
     if report.incomplete:
-        return EXIT_INCOMPLETE
-    return 0
+        return ExitCode.INCOMPLETE
+    if report.errors:
+        return ExitCode.PARTIAL
+    return ExitCode.OK
 
 
 def summary_table(report: ConversionReport) -> Table:

@@ -8,8 +8,9 @@ rules below hold for all of them:
 * frames sharing a position are successive volumes (time, diffusion direction), ordered
   by the caller's ``order`` key (acquisition order);
 * every position must hold the same number of frames and positions must be evenly
-  spaced, otherwise the series is refused: NIfTI cannot describe such a grid, and writing
-  it anyway would put voxels in the wrong place;
+  spaced, otherwise the series is refused as an incomplete volume (duplicate or missing
+  slices, irregular spacing): NIfTI cannot describe such a grid, and writing it anyway
+  would put voxels in the wrong place;
 * the output is stored the way dcm2niix stores it: columns along ``i``, rows reversed
   along ``j``, slices ascending along the normal (row × column cosines) along ``k``.
 """
@@ -147,10 +148,11 @@ def plan_stack(frames: Sequence[Frame]) -> StackPlan:
     Raises
     ------
     GeometryError
-        Orientation, size or pixel spacing varies, or the slice positions are not evenly
-        spaced (missing slices in the middle, or a mix of stacks).
+        Orientation, size or pixel spacing varies.
     IncompleteVolumeError
-        Positions hold different numbers of frames (a volume misses slices).
+        Positions hold different numbers of frames (duplicates, or a volume misses
+        slices), or positions are not evenly spaced (missing slices, irregular spacing).
+        Kept apart from other errors because it often means an unfinished transfer.
     """
     if not frames:
         raise GeometryError("no frames to stack")
@@ -173,13 +175,7 @@ def plan_stack(frames: Sequence[Frame]) -> StackPlan:
             groups.append((pos, [frame]))
     counts = {len(m) for _, m in groups}
     if len(counts) != 1:
-        want = max(counts)
-        short = [(p, m) for p, m in groups if len(m) != want]
-        raise IncompleteVolumeError(
-            f"incomplete volume: {len(short)} of {len(groups)} slice positions hold fewer "
-            f"than {want} frames (e.g. position {short[0][0].round(3).tolist()} holds "
-            f"{len(short[0][1])})"
-        )
+        raise IncompleteVolumeError(_uneven_counts_reason(groups))
     groups.sort(key=lambda g: float(g[0] @ normal))
     n_slices = len(groups)
     n_volumes = counts.pop()
@@ -198,10 +194,7 @@ def plan_stack(frames: Sequence[Frame]) -> StackPlan:
         ideal = dist[0] + along * np.arange(n_slices)
         worst = float(np.max(np.abs(dist - ideal)))
         if worst > max(0.01, 0.01 * along):
-            raise GeometryError(
-                f"slice positions are not evenly spaced along the normal (gaps from "
-                f"{gaps.min():.4f} to {gaps.max():.4f} mm): missing slices or mixed stacks"
-            )
+            raise IncompleteVolumeError(_uneven_spacing_reason(gaps))
         step_vec = positions[1] - positions[0]
         cos_tilt = min(1.0, abs(float(step_vec @ normal)) / float(np.linalg.norm(step_vec)))
         tilt = float(np.degrees(np.arccos(cos_tilt)))
@@ -216,6 +209,43 @@ def plan_stack(frames: Sequence[Frame]) -> StackPlan:
         first.orientation_lps, positions[0], first.pixel_spacing, step, first.rows
     )
     return StackPlan(frames_tk, affine, spacing, tilt)
+
+
+def _uneven_counts_reason(groups: Sequence[tuple[npt.NDArray[np.float64], list[Frame]]]) -> str:
+    """Why positions hold different numbers of frames: duplicates, or volumes missing slices."""
+    sizes = [len(m) for _, m in groups]
+    most = max(set(sizes), key=sizes.count)
+    extra = [(p, m) for p, m in groups if len(m) > most]
+    if most == 1 and extra:
+        where = extra[0][0].round(3).tolist()
+        return (
+            f"incomplete volume: duplicate slices at {len(extra)} of {len(groups)} positions "
+            f"(e.g. {len(extra[0][1])} frames at {where}); refusing to guess which to keep"
+        )
+    short = [(p, m) for p, m in groups if len(m) != max(sizes)]
+    return (
+        f"incomplete volume: {len(short)} of {len(groups)} slice positions hold fewer than "
+        f"{max(sizes)} frames (e.g. position {short[0][0].round(3).tolist()} holds "
+        f"{len(short[0][1])})"
+    )
+
+
+def _uneven_spacing_reason(gaps: npt.NDArray[np.float64]) -> str:
+    """Missing slices (gaps that are whole multiples of the usual gap) or irregular spacing."""
+    unit = float(np.median(gaps))
+    ratios = gaps / unit if unit > 0 else gaps
+    whole = np.allclose(ratios, np.round(ratios), atol=0.02) and unit > 0
+    if whole and np.all(np.round(ratios) >= 1):
+        missing = int(np.sum(np.round(ratios) - 1))
+        first = int(np.argmax(np.round(ratios) > 1))
+        return (
+            f"incomplete volume: {missing} slice(s) missing (spacing {unit:.4g} mm, gap of "
+            f"{gaps[first]:.4g} mm after slice {first + 1} of {len(gaps) + 1})"
+        )
+    return (
+        "incomplete volume: slice spacing is not uniform along the normal (gaps from "
+        f"{gaps.min():.4g} to {gaps.max():.4g} mm); NIfTI cannot store such a grid"
+    )
 
 
 def load_stack(plan: StackPlan, *, metadata: dict[str, Any] | None = None) -> Volume:
