@@ -45,6 +45,7 @@ _TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "AE"})
 _NEEDLE_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "DA", "DT", "UI"})
 _MIN_NEEDLE = 4
 _IMPLEMENTATION_VERSION = "MEDBRIDGE_010"
+_ZERO_PREAMBLE = b"\x00" * 128
 
 
 def patient_pseudonym(patient_id: str, key: bytes) -> str:
@@ -348,6 +349,7 @@ def _update_file_meta(ds: Dataset) -> None:
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = _IMPLEMENTATION_VERSION
     ds.file_meta = meta
+    ds.preamble = _ZERO_PREAMBLE  # a vendor preamble (TIFF header, ...) may name anyone
 
 
 def _patient_key(ds: Dataset) -> str:
