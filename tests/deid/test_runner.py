@@ -164,6 +164,7 @@ class TestBadInput:
             raise OSError("disk full")
 
         monkeypatch.setattr(Dataset, "save_as", broken_save)
+        monkeypatch.setattr("medbridge.deid.runner.encode_file", lambda ds: None)  # use save_as
         summary = anonymize_paths([tmp_path / "in"], tmp_path / "out", Policy(key=KEY), jobs=1)
         assert summary.results[0].status == "failed"
         assert "disk full" in summary.results[0].reason
