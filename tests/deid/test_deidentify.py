@@ -164,6 +164,24 @@ class TestActions:
         ds = deidentify(clean, Policy(key=KEY, retain_safe_private=True))
         assert ds[0x00291010].value == b"SV10\x04\x03\x02\x01slice timing\x00"
 
+    def test_safe_private_sequence_walked(self, planted):
+        """A kept private sequence (Philips per-frame data) is de-identified inside."""
+        ds = planted()
+        inner = Dataset()
+        inner.PatientName = "Zyxwert^Plantedfirst"
+        inner.SOPInstanceUID = "1.2.3.999.3"
+        inner.add_new(0x20050010, "LO", "Philips MR Imaging DD 001")
+        inner.add_new(0x2005100E, "FL", 4.095)  # Scale Slope: safe
+        inner.add_new(0x20051099, "LO", "PRIVTEXT-PLANT")  # not on the safe list
+        ds.add_new(0x20050014, "LO", "Philips MR Imaging DD 005")
+        ds.add_new(0x2005140F, "SQ", [inner])
+        out = deidentify(ds, Policy(key=KEY, retain_safe_private=True))
+        item = out[0x2005140F].value[0]
+        assert item[0x2005100E].value == pytest.approx(4.095)
+        assert 0x20051099 not in item
+        assert item.SOPInstanceUID == remap_uid("1.2.3.999.3", KEY)
+        assert _leaks(_written(out), ("names", "ids", "uids", "free_text")) == []
+
     def test_overlay_group_removed_whole(self, planted, policy):
         """Removing (60xx,3000) removes the rest of its overlay group too."""
         ds = deidentify(planted(), policy)

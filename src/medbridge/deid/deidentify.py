@@ -282,6 +282,12 @@ def _private(ds: Dataset, tags: list[int], ctx: _Context) -> None:
             if (tag & 0xFFFF) < 0x1000 or not is_safe_private(ds, tag):
                 continue
             raw = ds.get_item(tag)
+            if raw is not None and _vr_of(raw, tag) == "SQ":
+                # a vendor's private items hold standard and private elements alike
+                for item in ds[tag].value:
+                    _walk(item, ctx, top=False, dummy=False, clean_text=False)
+                kept.add(tag)
+                continue
             value = raw.value if raw is not None else None
             data = value if isinstance(value, bytes) else str(value).encode("utf-8", "replace")
             if holds_identity(data, needles):
