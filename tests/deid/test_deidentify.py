@@ -247,6 +247,23 @@ class TestActions:
         plain.SharedFunctionalGroupsSequence = [Dataset()]
         assert deidentify(plain, policy).ContentDate == "19000101"
 
+    def test_frame_dates_dummy_when_removed(self, planted):
+        """Frame Acquisition DateTime (Type 1C, not in Table E.1-1) gets a dummy, not removed."""
+        ds = planted()
+        frame = Dataset()
+        frame.FrameAcquisitionDateTime = "20190314101010"
+        frame.FrameReferenceDateTime = "20190314101010"
+        item = Dataset()
+        item.FrameContentSequence = [frame]
+        ds.PerFrameFunctionalGroupsSequence = [item]
+        removed = deidentify(ds, Policy(key=KEY)).PerFrameFunctionalGroupsSequence[0]
+        content = removed.FrameContentSequence[0]
+        assert content.FrameAcquisitionDateTime == content.FrameReferenceDateTime
+        assert content.FrameAcquisitionDateTime == "19000101000000"
+        shifted = deidentify(ds, Policy(key=KEY, dates="shift")).PerFrameFunctionalGroupsSequence
+        value = shifted[0].FrameContentSequence[0].FrameAcquisitionDateTime
+        assert value.endswith("101010") and not value.startswith("2019031")
+
     def test_clean_descriptors_cuts_identity_out(self, planted):
         """Clean Descriptors keeps the description without the patient's name and ID."""
         ds = deidentify(planted(), Policy(key=KEY, clean_descriptors=True))
