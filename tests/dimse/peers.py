@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -56,7 +57,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: f
 
 
 class MedbridgeServer:
-    """``python -m medbridge.dimse serve`` as a child process."""
+    """``python -m medbridge serve`` as a child process."""
 
     def __init__(
         self,
@@ -78,7 +79,7 @@ class MedbridgeServer:
         cmd = [
             sys.executable,
             "-m",
-            "medbridge.dimse",
+            "medbridge",
             "serve",
             "--data-dir",
             str(self.data_dir),
@@ -114,10 +115,10 @@ class MedbridgeServer:
     def log(self) -> str:
         return "".join(self.lines)
 
-    def stop(self, timeout: float = 20) -> int:
-        """SIGTERM and wait; returns the exit status."""
+    def stop(self, timeout: float = 20, *, sig: int = signal.SIGTERM) -> int:
+        """Send `sig` (SIGTERM; SIGINT is Ctrl-C) and wait; returns the exit status."""
         assert self.proc is not None
-        self.proc.terminate()
+        self.proc.send_signal(sig)
         code = self.proc.wait(timeout)
         self._close()
         return code
@@ -177,8 +178,8 @@ def run(
 
 
 def medbridge(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m medbridge.dimse ARGS``."""
-    return run([sys.executable, "-m", "medbridge.dimse", *args], timeout=timeout)
+    """Run ``python -m medbridge ARGS`` (the main command line)."""
+    return run([sys.executable, "-m", "medbridge", *args], timeout=timeout)
 
 
 _PG_BIN = Path("/usr/lib/postgresql/15/bin")
