@@ -101,17 +101,20 @@ def check_layout(
     return layout
 
 
-def stored_or_real(volume: Volume) -> npt.NDArray[Any]:
+def stored_or_real(volume: Volume, *, float_dtype: npt.DTypeLike = np.float64) -> npt.NDArray[Any]:
     """The voxels to write in a format that has no slope/intercept fields.
 
     When the volume's scaling is the identity, the stored values go out unchanged (and
     keep their integer type); otherwise the real-world values ``stored * slope +
-    intercept`` in float64, because silently dropping the scaling would change every
-    value a reader sees.
+    intercept`` in ``float_dtype``, because silently dropping the scaling would change
+    every value a reader sees. Formats without float64 (MGH) pass float32, which holds
+    scaled 16-bit scanner data to 7 significant digits, as FreeSurfer's own converter
+    stores it.
     """
     if volume.slope == 1.0 and volume.intercept == 0.0:
         return np.asarray(volume.array)
-    return np.asarray(volume.array, dtype=np.float64) * volume.slope + volume.intercept
+    real = np.asarray(volume.array, dtype=np.float64) * volume.slope + volume.intercept
+    return real.astype(float_dtype, copy=False)
 
 
 def to_supported_dtype(

@@ -99,7 +99,8 @@ def read(path: str | os.PathLike[str]) -> Volume:
             AnalyzeOrientationWarning,
             stacklevel=2,
         )
-    slope, inter = img.header.get_slope_inter()
+    # nibabel moves the scaling from a loaded header to the data proxy
+    slope, inter = img.dataobj.slope, img.dataobj.inter
     return Volume(
         from_layout(array),
         np.asarray(img.affine, dtype=np.float64),

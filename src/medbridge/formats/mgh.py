@@ -4,7 +4,7 @@ MGH stores a RAS+ "vox2ras" as voxel sizes, direction cosines and the world posi
 of the volume's centre, all in float32, so an affine survives to float32 precision.
 It holds up to four dimensions (frames as the fourth) and scalar voxels of type
 uint8, int16, uint16, int32 or float32; it has no slope/intercept, so scaled volumes
-are written as real values. ``.mgz`` is the same, gzip-compressed.
+are written as float32 real values. ``.mgz`` is the same, gzip-compressed.
 """
 
 from __future__ import annotations
@@ -53,8 +53,12 @@ def read(path: str | os.PathLike[str]) -> Volume:
     name = os.fspath(path)
     loader: Any = nib
     try:
-        img = loader.freesurfer.mghformat.MGHImage.from_filename(name, mmap=False)
-        array = np.asanyarray(img.dataobj)
+        # Our own open file, closed here: nibabel's from_filename leaves one open.
+        with loader.openers.ImageOpener(name, "rb") as fh:
+            holder = loader.fileholders.FileHolder(filename=name, fileobj=fh)
+            mgh_image = loader.freesurfer.mghformat.MGHImage
+            img = mgh_image.from_file_map({"image": holder}, mmap=False)
+            array = np.asanyarray(img.dataobj)
     except (OSError, ValueError, EOFError, loader.filebasedimages.ImageFileError) as exc:
         raise FormatError(f"not a readable MGH file: {exc}", path=name) from exc
     metadata: dict[str, Any] = {}
@@ -76,7 +80,8 @@ def write(volume: Volume, path: str | os.PathLike[str]) -> None:
     """
     name = os.fspath(path)
     check_layout(volume, name, label="MGH", frames=True, components=False)
-    values = to_supported_dtype(stored_or_real(volume), _TYPES, name, label="MGH")
+    real = stored_or_real(volume, float_dtype=np.float32)
+    values = to_supported_dtype(real, _TYPES, name, label="MGH")
     values = values.reshape(values.shape[:4])
     loader: Any = nib
     img = loader.freesurfer.mghformat.MGHImage(values, volume.affine_ras)

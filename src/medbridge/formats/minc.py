@@ -2,10 +2,13 @@
 
 MINC-1 is netCDF (read by nibabel's own netCDF reader); MINC-2 is HDF5 and needs the
 optional ``h5py`` package (``pip install 'medbridge[minc]'``). MINC's world is RAS+,
-like NIfTI's. nibabel keeps MINC's dimension order, with ``time`` (and
-``vector_dimension``) possibly first; those axes move to the end here, as frames and
-components. nibabel has no MINC writer, so :func:`write` raises
-:class:`~medbridge.errors.FormatError` pointing to NIfTI and the MINC tools.
+like NIfTI's. nibabel keeps MINC's dimension order, slowest first (typically
+``zspace, yspace, xspace``, with ``time`` or ``vector_dimension`` possibly first);
+here the spatial axes are reversed so that ``i`` is the fastest-varying one, as in
+NIfTI and ITK (a MINC file written by ITK then reads back in ITK's voxel order), and
+time and components move to the end, as frames and components. nibabel has no MINC
+writer, so :func:`write` raises :class:`~medbridge.errors.FormatError` pointing to
+NIfTI and the MINC tools.
 """
 
 from __future__ import annotations
@@ -68,14 +71,14 @@ def read(path: str | os.PathLike[str]) -> Volume:
         raise FormatError(
             f"not a readable MINC file: {type(exc).__name__}: {exc}", path=name
         ) from exc
-    return Volume(
-        from_layout(_reorder(array, dim_names, name)), np.asarray(img.affine, dtype=np.float64)
-    )
+    affine = np.asarray(img.affine, dtype=np.float64)
+    affine[:3, :3] = affine[:3, 2::-1]  # spatial axes reversed, as _reorder does
+    return Volume(from_layout(_reorder(array, dim_names, name)), affine)
 
 
 def _reorder(array: Any, dim_names: list[str], path: str) -> Any:
-    """Spatial axes first (nibabel's affine order), then ``time``, then ``vector_dimension``."""
-    spatial = [i for i, d in enumerate(dim_names) if d.endswith("space")]
+    """Spatial axes first, fastest first, then ``time``, then ``vector_dimension``."""
+    spatial = [i for i, d in enumerate(dim_names) if d.endswith("space")][::-1]
     time = [i for i, d in enumerate(dim_names) if d == "time"]
     vector = [i for i, d in enumerate(dim_names) if d == "vector_dimension"]
     if len(spatial) != 3 or len(spatial) + len(time) + len(vector) != len(dim_names):

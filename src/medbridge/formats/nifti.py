@@ -70,7 +70,8 @@ def read(path: str | os.PathLike[str]) -> Volume:
         array = np.stack([array[n] for n in array.dtype.names], axis=-1)
         if array.ndim == 4:
             array = array[:, :, :, np.newaxis, :]
-    slope, inter = img.header.get_slope_inter()
+    # nibabel moves the scaling from a loaded header to the data proxy
+    slope, inter = img.dataobj.slope, img.dataobj.inter
     affine = img.affine if img.affine is not None else np.eye(4)
     metadata: dict[str, Any] = {}
     return Volume(
