@@ -134,7 +134,7 @@ def to_supported_dtype(
     if array.dtype in kinds:
         return array
     for kind in kinds:
-        if np.can_cast(array.dtype, kind, casting="safe"):
+        if _exact_cast(array.dtype, kind):
             return array.astype(kind)
     names = ", ".join(k.name for k in kinds)
     raise FormatError(
@@ -142,6 +142,19 @@ def to_supported_dtype(
         f"(it knows {names}); write .nii.gz or .nrrd instead",
         path=path,
     )
+
+
+def _exact_cast(source: np.dtype[Any], target: np.dtype[Any]) -> bool:
+    """Whether every ``source`` value has an exact ``target`` value.
+
+    numpy calls int64 → float64 "safe", but float64 has 53 bits of mantissa, so large
+    integers would change; integers go to floats only when the mantissa is wide enough.
+    """
+    if not np.can_cast(source, target, casting="safe"):
+        return False
+    if source.kind in "iu" and target.kind in "fc":
+        return source.itemsize * 8 <= np.finfo(target).nmant + 1
+    return True
 
 
 @contextlib.contextmanager

@@ -86,7 +86,13 @@ def read(path: str | os.PathLike[str]) -> Volume:
     try:
         img = loader.load(name, mmap=False)
         array = np.asanyarray(img.dataobj.get_unscaled())
-    except (OSError, ValueError, EOFError, loader.filebasedimages.ImageFileError) as exc:
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        loader.filebasedimages.ImageFileError,
+        loader.spatialimages.HeaderDataError,
+    ) as exc:
         raise FormatError(f"not a readable Analyze 7.5 pair: {exc}", path=name) from exc
     if not isinstance(img, loader.AnalyzeImage):
         raise FormatError(f"{type(img).__name__} is not Analyze 7.5", path=name)

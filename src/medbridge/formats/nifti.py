@@ -62,7 +62,13 @@ def read(path: str | os.PathLike[str]) -> Volume:
         if not isinstance(img, nifti.Nifti1Image | nifti.Nifti2Image):
             raise FormatError(f"{type(img).__name__} is not a NIfTI image", path=name)
         array = np.asanyarray(img.dataobj.get_unscaled())
-    except (OSError, ValueError, EOFError, nifti.filebasedimages.ImageFileError) as exc:
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        nifti.filebasedimages.ImageFileError,
+        nifti.spatialimages.HeaderDataError,
+    ) as exc:
         if isinstance(exc, FormatError):
             raise
         raise FormatError(f"not a readable NIfTI file: {exc}", path=name) from exc

@@ -80,7 +80,7 @@ def read(path: str | os.PathLike[str]) -> Volume:
     name = os.fspath(path)
     try:
         data, header = nrrd.read(name)
-    except (nrrd.NRRDError, ValueError, OSError, EOFError, zlib.error, TypeError) as exc:
+    except (nrrd.NRRDError, ValueError, OSError, EOFError, zlib.error, TypeError, KeyError) as exc:
         raise FormatError(f"not a readable NRRD file: {exc}", path=name) from exc
     data = np.asarray(data)
     spatial, before, after = _axes(header, data.ndim, name)
