@@ -59,7 +59,14 @@ def read(path: str | os.PathLike[str]) -> Volume:
             mgh_image = loader.freesurfer.mghformat.MGHImage
             img = mgh_image.from_file_map({"image": holder}, mmap=False)
             array = np.asanyarray(img.dataobj)
-    except (OSError, ValueError, EOFError, TypeError, *_nibabel_errors(loader)) as exc:
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        TypeError,
+        loader.filebasedimages.ImageFileError,
+        loader.spatialimages.HeaderDataError,
+    ) as exc:
         raise FormatError(f"not a readable MGH file: {exc}", path=name) from exc
     metadata: dict[str, Any] = {}
     tr = float(img.header["tr"])
@@ -68,11 +75,6 @@ def read(path: str | os.PathLike[str]) -> Volume:
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
     return Volume(from_layout(array), np.asarray(img.affine, dtype=np.float64), metadata)
-
-
-def _nibabel_errors(loader: Any) -> tuple[type[Exception], ...]:
-    """nibabel's own exceptions for unreadable files and headers."""
-    return (loader.filebasedimages.ImageFileError, loader.spatialimages.HeaderDataError)
 
 
 def write(volume: Volume, path: str | os.PathLike[str]) -> None:
