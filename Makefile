@@ -14,11 +14,10 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install -q -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
-# Until the server lands, the main job lists a sample CD: pydicom's bundled DICOMDIR media.
-SAMPLE = $$($(VENV)/bin/python -c 'import pydicom.data, pathlib; print(pathlib.Path(pydicom.data.get_testdata_file("CT_small.dcm")).parent / "dicomdirtests" / "DICOMDIR")')
-
+# The main job: the PACS with embedded defaults (DIMSE port 11112, AE MEDBRIDGE, SQLite
+# index and files under ./var/). Ctrl-C stops it cleanly; ARGS passes options through.
 run: install
-	$(VENV)/bin/medbridge ls $(SAMPLE)
+	$(VENV)/bin/medbridge serve $(ARGS)
 
 test: install
 	$(VENV)/bin/python -m pytest -n 2 $(PYTEST_ARGS)

@@ -9,6 +9,7 @@
     ├── GeometryError (ValueError)          slices do not form a volume with a sane affine
     │   └── IncompleteVolumeError           some slice positions miss frames
     ├── ConversionError                     a series cannot be converted correctly
+    ├── FormatError (ValueError)            a research-format file cannot be read or written
     ├── DeidentificationError (ValueError)  a dataset cannot be de-identified safely
     └── ArchiveError
         ├── DuplicateInstance               same SOP Instance UID, different content
@@ -29,6 +30,7 @@ __all__ = [
     "ConversionError",
     "DeidentificationError",
     "DuplicateInstance",
+    "FormatError",
     "GeometryError",
     "IncompleteVolumeError",
     "InvalidDicomError",
@@ -90,6 +92,24 @@ class GeometryError(MedbridgeError, ValueError):
 
 class ConversionError(MedbridgeError):
     """A series cannot be converted correctly; nothing is written for it."""
+
+
+class FormatError(MedbridgeError, ValueError):
+    """A volume file (NIfTI, NRRD, MetaImage, ...) cannot be read, or cannot hold a volume.
+
+    Parameters
+    ----------
+    reason:
+        What is wrong and, where there is one, what to do ("MGH holds at most 4
+        dimensions; write .nii.gz or .nrrd for vector volumes").
+    path:
+        The file read or written.
+    """
+
+    def __init__(self, reason: str, *, path: str | os.PathLike[str] | None = None) -> None:
+        self.reason = reason
+        self.path = os.fspath(path) if path is not None else None
+        super().__init__(f"{self.path}: {reason}" if self.path else reason)
 
 
 class DeidentificationError(MedbridgeError, ValueError):

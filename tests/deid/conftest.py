@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,3 +43,12 @@ def dcm_qa_sets() -> Path:
     root = Path(override) if override else REPO.parent / "shared" / "data" / "dcm_qa"
     _require((root / "flags.tsv").is_file(), f"the dcm_qa reference data at {root}")
     return root
+
+
+@pytest.fixture(scope="session")
+def dciodvfy() -> str:
+    """dicom3tools' IOD validator (Debian ``dicom3tools``)."""
+    path = shutil.which("dciodvfy")
+    _require(path is not None, "the 'dciodvfy' command (Debian dicom3tools)")
+    assert path is not None
+    return path

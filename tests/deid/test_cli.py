@@ -48,6 +48,19 @@ class TestAnonymizeCommand:
         assert result.returncode == 1
         assert "burned.dcm" in result.stderr and "--mask" in result.stderr
 
+    def test_partial_run_exit_status(self, tmp_path):
+        """Good files written, a broken one named: exit 3 (partial), no partial output."""
+        (tmp_path / "in").mkdir()
+        build_planted().save_as(tmp_path / "in" / "good.dcm", enforce_file_format=True)
+        data = (tmp_path / "in" / "good.dcm").read_bytes()
+        broken = data.replace(b"1.2.3.999.3", b"1.2.3.999.8")[: len(data) // 2]
+        (tmp_path / "in" / "broken.dcm").write_bytes(broken)
+        result = _run(str(tmp_path / "in"), "-o", str(tmp_path / "out"))
+        assert result.returncode == 3, result.stderr
+        assert "1 written, 0 skipped, 1 failed" in result.stderr
+        assert "broken.dcm" in result.stderr
+        assert len([p for p in (tmp_path / "out").rglob("*") if p.is_file()]) == 1
+
     def test_short_key_refused(self, tmp_path):
         """A key file with fewer than 16 bytes is a usage error."""
         (tmp_path / "key").write_text("short")

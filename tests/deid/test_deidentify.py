@@ -81,7 +81,56 @@ class TestPhiLeak:
         assert ds.PatientID != "PLANTID-93847"
 
 
+# PS3.16 CID 7050 "De-identification Method": code value -> code meaning (scheme DCM)
+CID_7050 = {
+    "113100": "Basic Application Confidentiality Profile",
+    "113101": "Clean Pixel Data Option",
+    "113102": "Clean Recognizable Visual Features Option",
+    "113103": "Clean Graphics Option",
+    "113104": "Clean Structured Content Option",
+    "113105": "Clean Descriptors Option",
+    "113106": "Retain Longitudinal Temporal Information Full Dates Option",
+    "113107": "Retain Longitudinal Temporal Information Modified Dates Option",
+    "113108": "Retain Patient Characteristics Option",
+    "113109": "Retain Device Identity Option",
+    "113110": "Retain UIDs Option",
+    "113111": "Retain Safe Private Option",
+    "113112": "Retain Institution Identity Option",
+}
+# each option alone, as a Policy's keyword arguments, with the code it must record
+ONE_OPTION = {
+    "clean-pixel-data": ({"pixel_mask": (PixelRegion(0, 0, 1, 1),)}, "113101"),
+    "clean-graphics": ({"clean_graphics": True}, "113103"),
+    "clean-structured-content": ({"clean_structured_content": True}, "113104"),
+    "clean-descriptors": ({"clean_descriptors": True}, "113105"),
+    "keep-dates": ({"dates": "keep"}, "113106"),
+    "shift-dates": ({"dates": "shift"}, "113107"),
+    "keep-patient-characteristics": ({"retain_patient_characteristics": True}, "113108"),
+    "keep-device": ({"retain_device_identity": True}, "113109"),
+    "keep-uids": ({"retain_uids": True}, "113110"),
+    "keep-safe-private": ({"retain_safe_private": True}, "113111"),
+    "keep-institution": ({"retain_institution_identity": True}, "113112"),
+}
+
+
 class TestMarking:
+    @pytest.mark.parametrize("name", list(ONE_OPTION))
+    def test_each_option_records_its_cid_7050_code(self, planted, name):
+        """An option applied alone adds exactly its CID 7050 code after the profile's."""
+        kwargs, code = ONE_OPTION[name]
+        out = dcmread(io.BytesIO(_written(deidentify(planted(), Policy(key=KEY, **kwargs)))))
+        items = out.DeidentificationMethodCodeSequence
+        assert [i.CodeValue for i in items] == ["113100", code]
+        assert all(i.CodingSchemeDesignator == "DCM" for i in items)
+        assert [i.CodeMeaning for i in items] == [CID_7050["113100"], CID_7050[code]]
+        assert CID_7050[code] in out.DeidentificationMethod
+
+    def test_basic_profile_alone(self, planted, policy):
+        """The Basic Profile without options records 113100 only, dates REMOVED."""
+        out = deidentify(planted(), policy)
+        assert [i.CodeValue for i in out.DeidentificationMethodCodeSequence] == ["113100"]
+        assert out.LongitudinalTemporalInformationModified == "REMOVED"
+
     def test_identity_removed_and_method_codes(self, planted):
         """(0012,0062) is YES and (0012,0064) lists the Basic Profile and each option."""
         policy = Policy(key=KEY, dates="shift", retain_device_identity=True)
@@ -94,10 +143,12 @@ class TestMarking:
         assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
 
     def test_every_option_has_its_cid_7050_code(self):
-        """The options carry CID 7050 codes 113101-113112, each once."""
-        codes = sorted(o.code for o in Option)
-        assert codes == sorted(set(codes))
-        assert set(codes) <= {str(c) for c in range(113101, 113113)}
+        """Each option carries its CID 7050 code and meaning as PS3.16 gives them."""
+        codes = [o.code for o in Option]
+        assert len(codes) == len(set(codes))
+        for option in Option:
+            assert CID_7050[option.code] == option.meaning
+        assert {code for _kwargs, code in ONE_OPTION.values()} == set(codes)
 
     def test_file_meta_names_new_instance(self, planted, policy):
         """Media Storage SOP Instance UID follows the new SOP Instance UID."""
@@ -164,6 +215,24 @@ class TestActions:
         ds = deidentify(clean, Policy(key=KEY, retain_safe_private=True))
         assert ds[0x00291010].value == b"SV10\x04\x03\x02\x01slice timing\x00"
 
+    def test_safe_private_sequence_walked(self, planted):
+        """A kept private sequence (Philips per-frame data) is de-identified inside."""
+        ds = planted()
+        inner = Dataset()
+        inner.PatientName = "Zyxwert^Plantedfirst"
+        inner.SOPInstanceUID = "1.2.3.999.3"
+        inner.add_new(0x20050010, "LO", "Philips MR Imaging DD 001")
+        inner.add_new(0x2005100E, "FL", 4.095)  # Scale Slope: safe
+        inner.add_new(0x20051099, "LO", "PRIVTEXT-PLANT")  # not on the safe list
+        ds.add_new(0x20050014, "LO", "Philips MR Imaging DD 005")
+        ds.add_new(0x2005140F, "SQ", [inner])
+        out = deidentify(ds, Policy(key=KEY, retain_safe_private=True))
+        item = out[0x2005140F].value[0]
+        assert item[0x2005100E].value == pytest.approx(4.095)
+        assert 0x20051099 not in item
+        assert item.SOPInstanceUID == remap_uid("1.2.3.999.3", KEY)
+        assert _leaks(_written(out), ("names", "ids", "uids", "free_text")) == []
+
     def test_overlay_group_removed_whole(self, planted, policy):
         """Removing (60xx,3000) removes the rest of its overlay group too."""
         ds = deidentify(planted(), policy)
@@ -177,6 +246,23 @@ class TestActions:
         assert deidentify(plain, policy).ContentDate == ""
         plain.SharedFunctionalGroupsSequence = [Dataset()]
         assert deidentify(plain, policy).ContentDate == "19000101"
+
+    def test_frame_dates_dummy_when_removed(self, planted):
+        """Frame Acquisition DateTime (Type 1C, not in Table E.1-1) gets a dummy, not removed."""
+        ds = planted()
+        frame = Dataset()
+        frame.FrameAcquisitionDateTime = "20190314101010"
+        frame.FrameReferenceDateTime = "20190314101010"
+        item = Dataset()
+        item.FrameContentSequence = [frame]
+        ds.PerFrameFunctionalGroupsSequence = [item]
+        removed = deidentify(ds, Policy(key=KEY)).PerFrameFunctionalGroupsSequence[0]
+        content = removed.FrameContentSequence[0]
+        assert content.FrameAcquisitionDateTime == content.FrameReferenceDateTime
+        assert content.FrameAcquisitionDateTime == "19000101000000"
+        shifted = deidentify(ds, Policy(key=KEY, dates="shift")).PerFrameFunctionalGroupsSequence
+        value = shifted[0].FrameContentSequence[0].FrameAcquisitionDateTime
+        assert value.endswith("101010") and not value.startswith("2019031")
 
     def test_clean_descriptors_cuts_identity_out(self, planted):
         """Clean Descriptors keeps the description without the patient's name and ID."""

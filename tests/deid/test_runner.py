@@ -164,6 +164,7 @@ class TestBadInput:
             raise OSError("disk full")
 
         monkeypatch.setattr(Dataset, "save_as", broken_save)
+        monkeypatch.setattr("medbridge.deid.runner.encode_file", lambda ds: None)  # use save_as
         summary = anonymize_paths([tmp_path / "in"], tmp_path / "out", Policy(key=KEY), jobs=1)
         assert summary.results[0].status == "failed"
         assert "disk full" in summary.results[0].reason
@@ -176,6 +177,42 @@ class TestBadInput:
         summary = anonymize_paths([tmp_path / "in"], tmp_path / "out", Policy(key=KEY), jobs=1)
         assert [r.status for r in summary.results] == ["written", "skipped"]
         assert "a.dcm" in summary.results[1].reason
+
+
+def _nested(depth: int, innermost: bytes) -> bytes:
+    """(0008,1115) 'Referenced Series Sequence' nested ``depth`` deep, undefined lengths."""
+    opening = struct.pack("<HH2sHI", 0x0008, 0x1115, b"SQ", 0, 0xFFFFFFFF)
+    opening += struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF)
+    closing = struct.pack("<HHI", 0xFFFE, 0xE00D, 0) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+    return opening * depth + innermost + closing * depth
+
+
+class TestDeepNesting:
+    @pytest.mark.parametrize("depth", [50, 400, 5000])
+    def test_written_whole_or_not_at_all(self, tmp_path, depth):
+        """A deeply nested sequence is de-identified to the bottom, or the file fails whole."""
+        ds = build_planted()
+        del ds.ReferencedSeriesSequence
+        data = _write(ds, tmp_path / "plain.dcm").read_bytes()
+        name = b"Deepnestedname^X"
+        innermost = struct.pack("<HH2sH", 0x0010, 0x0010, b"PN", len(name)) + name
+        at = data.index(b"\x08\x00\x40\x11SQ")  # (0008,1140) follows (0008,1115)
+        (tmp_path / "in").mkdir()
+        (tmp_path / "in" / "deep.dcm").write_bytes(
+            data[:at] + _nested(depth, innermost) + data[at:]
+        )
+        summary = anonymize_paths([tmp_path / "in"], tmp_path / "out", Policy(key=KEY), jobs=1)
+        (result,) = summary.results
+        files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+        if depth <= 50:
+            assert result.status == "written", result.reason
+        if depth >= 5000:
+            assert result.status == "failed" and "recursion" in result.reason
+        if result.status == "written":
+            assert files == [Path(result.output)]
+            assert b"Deepnested" not in files[0].read_bytes()
+        else:
+            assert files == [] and result.reason
 
 
 class TestLinkageMap:

@@ -101,6 +101,8 @@ class TestCompound:
         """Content Date is Type 1 in a multi-frame (functional groups) or SR dataset."""
         ds = Dataset()
         assert required_type(0x00080023, ds) is None
+        assert required_type(0x00400555, ds) is None
         ds.SharedFunctionalGroupsSequence = [Dataset()]
         assert required_type(0x00080023, ds) == 1
+        assert required_type(0x00400555, ds) == 2  # Acquisition Context Sequence
         assert required_type(0x00181000, ds) == 1  # Device Serial Number

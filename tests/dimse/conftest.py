@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from archive.factory import corpus, write_files
-from dimse.peers import MedbridgeServer, need, run, storescp
+from dimse.peers import MedbridgeServer, need, pg_server, run, storescp  # noqa: F401
 
 
 def dataset_body(data: bytes) -> bytes:

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -56,7 +57,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: f
 
 
 class MedbridgeServer:
-    """``python -m medbridge.dimse serve`` as a child process."""
+    """``python -m medbridge serve`` as a child process."""
 
     def __init__(
         self,
@@ -78,7 +79,7 @@ class MedbridgeServer:
         cmd = [
             sys.executable,
             "-m",
-            "medbridge.dimse",
+            "medbridge",
             "serve",
             "--data-dir",
             str(self.data_dir),
@@ -114,10 +115,10 @@ class MedbridgeServer:
     def log(self) -> str:
         return "".join(self.lines)
 
-    def stop(self, timeout: float = 20) -> int:
-        """SIGTERM and wait; returns the exit status."""
+    def stop(self, timeout: float = 20, *, sig: int = signal.SIGTERM) -> int:
+        """Send `sig` (SIGTERM; SIGINT is Ctrl-C) and wait; returns the exit status."""
         assert self.proc is not None
-        self.proc.terminate()
+        self.proc.send_signal(sig)
         code = self.proc.wait(timeout)
         self._close()
         return code
@@ -177,33 +178,48 @@ def run(
 
 
 def medbridge(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m medbridge.dimse ARGS``."""
-    return run([sys.executable, "-m", "medbridge.dimse", *args], timeout=timeout)
+    """Run ``python -m medbridge ARGS`` (the main command line)."""
+    return run([sys.executable, "-m", "medbridge", *args], timeout=timeout)
 
 
-_PG_BIN = Path("/usr/lib/postgresql/15/bin")
+def _pg_bin() -> Path | None:
+    """The newest PostgreSQL server binaries Debian installed, or None."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: p.parent)
+    return found[-1].parent if found else None
 
 
 @contextlib.contextmanager
 def postgres_cluster() -> Iterator[str]:
-    """Start a throw-away PostgreSQL cluster (PEERS.md) and yield its SQLAlchemy URL."""
-    initdb = _PG_BIN / "initdb"
-    if not initdb.exists() or shutil.which("runuser") is None or os.geteuid() != 0:
+    """Start a throw-away PostgreSQL cluster (PEERS.md) and yield its SQLAlchemy URL.
+
+    PostgreSQL refuses to run as root: as root (CI) the cluster belongs to the
+    ``postgres`` user and is driven through ``runuser``; otherwise it runs as we do.
+    """
+    bindir = _pg_bin()
+    as_root = os.geteuid() == 0
+    usable = bindir is not None and (not as_root or shutil.which("runuser") is not None)
+    if not usable:
         if os.environ.get("CI"):
-            pytest.fail("PostgreSQL 15 (Debian postgresql) and root are needed under CI")
-        pytest.skip("PostgreSQL 15 server binaries (or root for runuser) not available")
+            pytest.fail("PostgreSQL server binaries (Debian postgresql) are needed under CI")
+        pytest.skip("PostgreSQL server binaries (Debian postgresql) are not installed")
+    assert bindir is not None
     base = Path(tempfile.mkdtemp(prefix="medbridge-pg-"))
-    shutil.chown(base, "postgres")
+    if as_root:
+        shutil.chown(base, "postgres")
     port = free_port()
 
     def pg(*cmd: str) -> None:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True, timeout=120
-        )
+        prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+        done = subprocess.run([*prefix, *cmd], capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            log = base / "log"
+            raise RuntimeError(
+                f"{cmd[0]} failed: {done.stderr}{log.read_text() if log.exists() else ''}"
+            )
 
-    pg(str(initdb), "-D", str(base / "data"), "-A", "trust", "-U", "medbridge")
+    pg(str(bindir / "initdb"), "-D", str(base / "data"), "-A", "trust", "-U", "medbridge")
     pg(
-        str(_PG_BIN / "pg_ctl"),
+        str(bindir / "pg_ctl"),
         "-D",
         str(base / "data"),
         "-w",
@@ -216,7 +232,7 @@ def postgres_cluster() -> Iterator[str]:
     try:
         yield f"postgresql+psycopg://medbridge@127.0.0.1:{port}/postgres"
     finally:
-        pg(str(_PG_BIN / "pg_ctl"), "-D", str(base / "data"), "-m", "immediate", "-w", "stop")
+        pg(str(bindir / "pg_ctl"), "-D", str(base / "data"), "-m", "immediate", "-w", "stop")
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -267,3 +283,26 @@ def orthanc_get(http_port: int, path: str) -> object:
     """GET a JSON resource of Orthanc's REST API."""
     with urllib.request.urlopen(f"http://127.0.0.1:{http_port}{path}", timeout=30) as rsp:
         return json.loads(rsp.read())
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster for this test process; yields its server URL.
+
+    Imported by the conftest modules that use it; tests take a `fresh_database` on it.
+    """
+    with postgres_cluster() as url:
+        yield url
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """Create database `name` on a `postgres_cluster` and return its URL."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"

@@ -515,9 +515,13 @@ def _get_or_insert(
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         stmt = sqlite_insert(table).values(values).on_conflict_do_nothing(index_elements=[key])
-    inserted = conn.execute(stmt).rowcount == 1
+    # RETURNING tells whether this statement inserted: psycopg reports rowcount -1 here
+    pk = conn.execute(stmt.returning(table.c.pk)).scalar_one_or_none()
+    if pk is not None:
+        return int(pk), True
+    # another transaction (another node, with PostgreSQL) inserted it first
     pk = conn.execute(sa.select(table.c.pk).where(col == values[key])).scalar_one()
-    return int(pk), inserted
+    return int(pk), False
 
 
 def _insert_row(conn: Connection, v: dict[str, str], relpath: str, size: int, sha: str) -> None:

@@ -174,7 +174,21 @@ class Index:
         if self.is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._write_lock = threading.Lock() if self.is_sqlite else None
-        metadata.create_all(self.engine, checkfirst=True)
+        self._create_tables()
+
+    def _create_tables(self) -> None:
+        """Create missing tables; nodes starting together on one PostgreSQL may race.
+
+        PostgreSQL's CREATE TABLE is not idempotent under concurrency (two nodes can both
+        see the table missing, and the second fails on a catalog unique key), so a failed
+        attempt is retried once, when the other node's tables are there to be found.
+        """
+        try:
+            metadata.create_all(self.engine, checkfirst=True)
+        except sa.exc.SQLAlchemyError:
+            if self.is_sqlite:
+                raise
+            metadata.create_all(self.engine, checkfirst=True)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

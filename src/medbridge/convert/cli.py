@@ -37,8 +37,8 @@ _YES_NO = click.Choice(["y", "n"], case_sensitive=False)
     "-o",
     "--output",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder (default: the first input's folder).",
+    type=click.Path(path_type=Path),
+    help="Output folder (default: the first input's folder); for a volume file, a file.",
 )
 @click.option(
     "-f",
@@ -92,6 +92,21 @@ _YES_NO = click.Choice(["y", "n"], case_sensitive=False)
     "-t", "--threads", type=int, default=0, help="Series converted in parallel (0: CPU count)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+# --- volume files (NIfTI, NRRD, MetaImage, Analyze, MGH, MINC): medbridge.formats.transcode
+@click.option(
+    "--format",
+    "--output-format",
+    "output_format",
+    help="Output format for volume inputs (nifti, nrrd, metaimage, analyze, mgh), "
+    "overriding -o's extension.",
+)
+@click.option("--input-format", help="Format of volume inputs, overriding their extensions.")
+@click.option("--to-dicom", is_flag=True, help="Write volume inputs as a DICOM series into -o.")
+@click.option(
+    "--like",
+    type=click.Path(exists=True, path_type=Path),
+    help="With --to-dicom: DICOM series whose patient and study the new series joins.",
+)
 def convert_command(
     inputs: tuple[Path, ...],
     out_dir: Path | None,
@@ -103,8 +118,33 @@ def convert_command(
     provenance: bool,
     threads: int,
     quiet: bool,
+    output_format: str | None = None,
+    input_format: str | None = None,
+    to_dicom: bool = False,
+    like: Path | None = None,
 ) -> None:
-    """Convert DICOM files, folders, file lists or .zip/.tar archives to NIfTI + BIDS JSON."""
+    """Convert DICOM files, folders, file lists or .zip/.tar archives to NIfTI + BIDS JSON.
+
+    Volume files (.nii/.nii.gz, .nrrd/.nhdr, .mha/.mhd, .hdr/.img, .mgh/.mgz, .mnc) are
+    converted to the format -o names (or --format), or with --to-dicom to a DICOM series.
+    """
+    from medbridge.formats import transcode
+
+    if transcode.is_volume_input(inputs, input_format) or to_dicom:
+        sys.exit(
+            transcode.main(
+                inputs,
+                out_dir,
+                input_format=input_format,
+                output_format=output_format,
+                compress=compress.lower() in ("y", "i", "3"),
+                to_dicom=to_dicom,
+                like=like,
+                quiet=quiet,
+            )
+        )
+    if out_dir is not None and out_dir.is_file():
+        raise click.BadParameter(f"{out_dir} is a file; DICOM input needs an output folder")
     first = inputs[0]
     target = out_dir or (first if first.is_dir() else first.parent)
     options = ConvertOptions(

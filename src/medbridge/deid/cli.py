@@ -2,7 +2,10 @@
 
 A thin click command: it turns options into a :class:`~medbridge.deid.policy.Policy`,
 calls :func:`~medbridge.deid.runner.anonymize_paths` and prints progress, one line per
-file that was not written, and a summary. It exits 1 when any input failed.
+file that was not written, and a summary. Its exit status (:class:`ExitCode`) says how
+the run went: 0 when every DICOM input was written (files that are not DICOM are
+skipped and listed), 3 (partial) when some inputs failed and nothing was written for
+them, 1 when nothing at all was written.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from medbridge.console import make_console
 from medbridge.deid.policy import DateMode, PixelRegion, Policy
-from medbridge.deid.runner import FileResult, anonymize_paths, iter_files
+from medbridge.deid.runner import FileResult, RunSummary, anonymize_paths, iter_files
 from medbridge.errors import MedbridgeError
+from medbridge.exitcodes import ExitCode
 
 __all__ = ["anonymize_command"]
 
@@ -158,7 +162,7 @@ def anonymize_command(
             )
         except MedbridgeError as exc:
             console.print(f"[red]error:[/] {escape(str(exc))}")
-            raise SystemExit(2) from exc
+            raise SystemExit(int(ExitCode.USAGE)) from exc
     for r in sorted(problems, key=lambda r: r.source):
         colour = "red" if r.status == "failed" else "yellow"
         console.print(f"[{colour}]{r.status}[/] {escape(f'{r.source}: {r.reason}')}")
@@ -170,5 +174,15 @@ def anonymize_command(
     )
     if map_path is not None:
         console.print(f"linkage map: {map_path}")
-    if failed:
-        raise SystemExit(1)
+    status = exit_status(summary)
+    if status:
+        raise SystemExit(int(status))
+
+
+def exit_status(summary: RunSummary) -> ExitCode:
+    """OK, PARTIAL (some inputs failed, the rest written) or ERROR (nothing written)."""
+    if not summary.count("written"):
+        return ExitCode.ERROR
+    if summary.count("failed"):
+        return ExitCode.PARTIAL
+    return ExitCode.OK

@@ -27,7 +27,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
-from medbridge.deid._actions import dummy_value, required_type, resolve
+from medbridge.deid._actions import dummy_value, needs_value, required_type, resolve
 from medbridge.deid.dates import date_offset_days, shift_da, shift_dt
 from medbridge.deid.pixels import blank_regions
 from medbridge.deid.policy import BASIC_PROFILE_CODE, Option, Policy
@@ -45,6 +45,7 @@ _TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "AE"})
 _NEEDLE_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "DA", "DT", "UI"})
 _MIN_NEEDLE = 4
 _IMPLEMENTATION_VERSION = "MEDBRIDGE_010"
+_ZERO_PREAMBLE = b"\x00" * 128
 
 
 def patient_pseudonym(patient_id: str, key: bytes) -> str:
@@ -133,7 +134,7 @@ def _identity_values(top: Dataset, profile: Profile, policy: Policy) -> tuple[st
         vr = _vr_of(raw, tag)
         if vr not in _NEEDLE_VRS:
             continue
-        action = profile.action(tag) or _default_action(vr, policy)
+        action = profile.action(tag) or _default_action(tag, vr, policy)
         if action == "K":
             continue
         value = top[tag].value
@@ -159,13 +160,18 @@ def _vr_of(raw: DataElement | RawDataElement, tag: int) -> str:
     return str(vr)
 
 
-def _default_action(vr: str, policy: Policy) -> str:
-    """The action for an attribute Table E.1-1 does not list (see the module docstring)."""
+def _default_action(tag: int, vr: str, policy: Policy) -> str:
+    """The action for an attribute Table E.1-1 does not list (see the module docstring).
+
+    A date the IOD needs with a value gets a dummy instead of being removed (D, not X).
+    """
     if vr == "SQ":
         return "K"
     if vr == "UI":
         return "K" if policy.retain_uids else "U"
     if vr in ("DA", "DT"):
+        if policy.dates == "remove" and needs_value(tag):
+            return "D"
         return {"remove": "X", "keep": "K", "shift": "C"}[policy.dates]
     if vr == "PN":
         return "X"
@@ -204,7 +210,7 @@ def _walk(ds: Dataset, ctx: _Context, *, top: bool, dummy: bool, clean_text: boo
         vr = _vr_of(raw, tag)
         action = ctx.profile.action(tag)
         if action is None:
-            action = _default_action(vr, policy)
+            action = _default_action(tag, vr, policy)
             if dummy and action in ("K", "C") and vr not in ("SQ", "UI"):
                 action = "D"
             elif clean_text and action == "K" and vr in _TEXT_VRS:
@@ -281,6 +287,12 @@ def _private(ds: Dataset, tags: list[int], ctx: _Context) -> None:
             if (tag & 0xFFFF) < 0x1000 or not is_safe_private(ds, tag):
                 continue
             raw = ds.get_item(tag)
+            if raw is not None and _vr_of(raw, tag) == "SQ":
+                # a vendor's private items hold standard and private elements alike
+                for item in ds[tag].value:
+                    _walk(item, ctx, top=False, dummy=False, clean_text=False)
+                kept.add(tag)
+                continue
             value = raw.value if raw is not None else None
             data = value if isinstance(value, bytes) else str(value).encode("utf-8", "replace")
             if holds_identity(data, needles):
@@ -348,6 +360,7 @@ def _update_file_meta(ds: Dataset) -> None:
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = _IMPLEMENTATION_VERSION
     ds.file_meta = meta
+    ds.preamble = _ZERO_PREAMBLE  # a vendor preamble (TIFF header, ...) may name anyone
 
 
 def _patient_key(ds: Dataset) -> str:

@@ -29,6 +29,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from medbridge.deid._encode import encode_file
 from medbridge.deid.dates import date_offset_days
 from medbridge.deid.deidentify import _patient_key, deidentify
 from medbridge.deid.policy import Policy
@@ -185,7 +186,11 @@ def anonymize_file(
         fd, partial = tempfile.mkstemp(dir=final.parent, prefix=".", suffix=".partial")
         with os.fdopen(fd, "wb") as fh, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ds.save_as(fh, enforce_file_format=True)
+            data = encode_file(ds)
+            if data is None:
+                ds.save_as(fh, enforce_file_format=True)
+            else:
+                fh.write(data)
             notes.extend(str(w.message) for w in caught)
     except Exception as exc:
         if partial is not None:
@@ -206,8 +211,7 @@ def _truncation(ds: Dataset, warned: list[str]) -> str:
     for message in warned:
         if "end of file" in message.lower() or "EOF" in message:
             return message
-    for tag in list(ds.keys()):  # tags: iterating a Dataset would decode every element
-        raw = ds.get_item(tag)
+    for tag, raw in ds.items():  # items() gives elements as read, iterating would decode
         if (
             isinstance(raw, RawDataElement)
             and isinstance(raw.value, bytes)

@@ -1,8 +1,8 @@
 """Command-line commands of the PACS: ``serve``, ``echo``, ``send``, ``find``, ``move``,
 ``get`` and the ``archive`` group (``archive check``).
 
-Plain click commands; the main ``medbridge`` group registers them, and
-``python -m medbridge.dimse`` runs them meanwhile. Each parses its options, calls one
+Plain click commands that the main ``medbridge`` group registers lazily
+(``medbridge serve``, ``python -m medbridge serve``). Each parses its options, calls one
 function of `medbridge.dimse` or `medbridge.archive`, prints the result, and on error
 prints one line and exits non-zero.
 """

@@ -17,7 +17,7 @@ from typing import IO, Any, cast
 import nibabel as nib
 import numpy as np
 
-from medbridge.errors import MedbridgeError
+from medbridge.errors import FormatError
 from medbridge.volume import Volume
 
 __all__ = ["EXTENSIONS", "NIFTI1_MAX_DIM", "read", "sniff", "write"]
@@ -56,14 +56,28 @@ def read(path: str | os.PathLike[str]) -> Volume:
     The affine is the sform when its code is set, else the qform, as nibabel chooses.
     """
     nifti: Any = nib
+    name = os.fspath(path)
     try:
-        img = nifti.load(os.fspath(path))
-    except (OSError, ValueError, nifti.filebasedimages.ImageFileError) as exc:
-        raise MedbridgeError(f"{os.fspath(path)}: not a readable NIfTI file: {exc}") from exc
-    if not isinstance(img, nifti.Nifti1Image | nifti.Nifti2Image):
-        raise MedbridgeError(f"{os.fspath(path)}: not a NIfTI image")
-    array = np.asanyarray(img.dataobj.get_unscaled())
-    slope, inter = img.header.get_slope_inter()
+        img = nifti.load(name)
+        if not isinstance(img, nifti.Nifti1Image | nifti.Nifti2Image):
+            raise FormatError(f"{type(img).__name__} is not a NIfTI image", path=name)
+        array = np.asanyarray(img.dataobj.get_unscaled())
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        nifti.filebasedimages.ImageFileError,
+        nifti.spatialimages.HeaderDataError,
+    ) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(f"not a readable NIfTI file: {exc}", path=name) from exc
+    if array.dtype.names:  # RGB24 / RGBA32: one structured voxel → trailing components
+        array = np.stack([array[n] for n in array.dtype.names], axis=-1)
+        if array.ndim == 4:
+            array = array[:, :, :, np.newaxis, :]
+    # nibabel moves the scaling from a loaded header to the data proxy
+    slope, inter = img.dataobj.slope, img.dataobj.inter
     affine = img.affine if img.affine is not None else np.eye(4)
     metadata: dict[str, Any] = {}
     return Volume(
@@ -79,8 +93,13 @@ def _header(volume: Volume) -> Any:
     needs_two = any(d > NIFTI1_MAX_DIM for d in volume.array.shape)
     nifti: Any = nib  # nibabel is untyped; keep the Any in one place
     header = nifti.Nifti2Header() if needs_two else nifti.Nifti1Header()
-    header.set_data_dtype(volume.array.dtype)
+    try:
+        header.set_data_dtype(volume.array.dtype)
+    except nifti.spatialimages.HeaderDataError as exc:
+        raise FormatError(f"NIfTI cannot store {volume.array.dtype} voxels: {exc}") from exc
     header.set_data_shape(volume.array.shape)
+    if volume.array.ndim == 5 and volume.array.shape[4] > 1:
+        header.set_intent("vector")  # NIfTI's convention: components along dim[5]
     header.set_sform(volume.affine_ras, code=1)
     header.set_qform(volume.affine_ras, code=1)
     zooms = list(header.get_zooms())

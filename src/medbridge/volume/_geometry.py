@@ -1,4 +1,4 @@
-"""Affines from DICOM plane geometry, and the one place DICOM LPS becomes NIfTI RAS.
+"""Affines from DICOM plane geometry, and the one place LPS (DICOM, ITK, NRRD) becomes RAS.
 
 DICOM describes a slice by (0020,0037) 'Image Orientation (Patient)' (row and column
 direction cosines, LPS) and (0020,0032) 'Image Position (Patient)' (centre of the first
@@ -6,6 +6,13 @@ transmitted voxel, LPS), PS3.3 C.7.6.2.1.1. NIfTI wants one 4×4 RAS+ matrix map
 ``(i, j, k)`` to millimetres. dcm2niix, the reference, stores every slice with its rows
 reversed (the first NIfTI row is the last DICOM row), so this module builds affines for
 that "row-flipped" voxel order.
+
+The research formats split into the same two camps: NIfTI, MGH and MINC store RAS+
+world coordinates, while NRRD ("left-posterior-superior"), MetaImage and every ITK
+program store LPS, and describe the grid as origin + spacing + direction cosines rather
+than one matrix. :func:`grid_from_affine` and :func:`affine_from_grid` translate between
+the two descriptions, and :func:`ras_to_lps` / :func:`lps_to_ras` flip the world axes,
+so no format module does its own geometry.
 """
 
 from __future__ import annotations
@@ -17,8 +24,13 @@ from medbridge.errors import GeometryError
 
 __all__ = [
     "LPS_TO_RAS",
+    "affine_from_grid",
     "affine_ras_row_flipped",
+    "grid_from_affine",
+    "lps_to_ras",
+    "ras_to_lps",
     "slice_normal_lps",
+    "world_to_ras",
 ]
 
 #: Multiplying an LPS affine by this from the left gives the RAS+ affine.
@@ -102,3 +114,89 @@ def affine_ras_row_flipped(
         rows - 1
     )
     return np.asarray(LPS_TO_RAS @ lps, dtype=np.float64)
+
+
+def ras_to_lps(affine_ras: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """The same voxel-to-world map with world axes in LPS (DICOM, ITK, NRRD) instead of RAS.
+
+    >>> ras_to_lps(np.diag([2.0, 3.0, 4.0, 1.0]))[:3, :3].diagonal().tolist()
+    [-2.0, -3.0, 4.0]
+    """
+    return np.asarray(LPS_TO_RAS @ np.asarray(affine_ras, dtype=np.float64), dtype=np.float64)
+
+
+def lps_to_ras(affine_lps: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """The inverse of :func:`ras_to_lps` (the flip is its own inverse)."""
+    return ras_to_lps(affine_lps)
+
+
+def grid_from_affine(
+    affine: npt.ArrayLike,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Split a 4×4 affine into origin, spacing and direction cosines (ITK's description).
+
+    Returns
+    -------
+    origin:
+        World position of voxel (0, 0, 0) (3,).
+    spacing:
+        Voxel size along i, j, k: the lengths of the first three columns (3,).
+    direction:
+        3×3 matrix whose columns are the unit vectors of the i, j, k axes.
+
+    Raises
+    ------
+    GeometryError
+        When a column has zero length, since no direction can then be stated.
+
+    >>> o, s, d = grid_from_affine([[0, 0, 2, 5], [-3, 0, 0, 6], [0, 4, 0, 7], [0, 0, 0, 1]])
+    >>> o.tolist(), s.tolist(), d.astype(int).tolist()
+    ([5.0, 6.0, 7.0], [3.0, 4.0, 2.0], [[0, 0, 1], [-1, 0, 0], [0, 1, 0]])
+    """
+    matrix = np.asarray(affine, dtype=np.float64)
+    if matrix.shape != (4, 4):
+        raise GeometryError(f"an affine must be 4x4, got {matrix.shape}")
+    linear = matrix[:3, :3]
+    spacing = np.linalg.norm(linear, axis=0)
+    if not np.all(spacing > 0) or not np.all(np.isfinite(spacing)):
+        raise GeometryError(f"affine has a zero or non-finite voxel size: {spacing.tolist()}")
+    return matrix[:3, 3].copy(), spacing, linear / spacing
+
+
+def affine_from_grid(
+    origin: npt.ArrayLike, spacing: npt.ArrayLike, direction: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """The 4×4 affine of a grid given as origin, spacing and direction (columns = axes).
+
+    >>> affine_from_grid([1, 2, 3], [2, 2, 2], np.eye(3))[:3].tolist()
+    [[2.0, 0.0, 0.0, 1.0], [0.0, 2.0, 0.0, 2.0], [0.0, 0.0, 2.0, 3.0]]
+    """
+    out = np.eye(4)
+    out[:3, :3] = np.asarray(direction, dtype=np.float64).reshape(3, 3) * np.asarray(
+        spacing, dtype=np.float64
+    ).reshape(1, 3)
+    out[:3, 3] = np.asarray(origin, dtype=np.float64).reshape(3)
+    return out
+
+
+#: World axis codes → the sign of each axis relative to RAS+.
+_WORLD_SIGNS: dict[str, tuple[float, float, float]] = {
+    "RAS": (1.0, 1.0, 1.0),
+    "LPS": (-1.0, -1.0, 1.0),
+    "LAS": (-1.0, 1.0, 1.0),
+}
+
+
+def world_to_ras(affine: npt.ArrayLike, space: str) -> npt.NDArray[np.float64]:
+    """An affine whose world axes are ``space`` ("RAS", "LPS" or "LAS"), re-expressed in RAS+.
+
+    >>> world_to_ras(np.eye(4), "LAS").diagonal().tolist()
+    [-1.0, 1.0, 1.0, 1.0]
+    """
+    try:
+        signs = _WORLD_SIGNS[space.upper()]
+    except KeyError:
+        raise GeometryError(
+            f"world space '{space}' is not one of {', '.join(_WORLD_SIGNS)}"
+        ) from None
+    return np.asarray(np.diag([*signs, 1.0]) @ np.asarray(affine, dtype=np.float64))

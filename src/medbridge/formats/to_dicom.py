@@ -1,0 +1,389 @@
+"""A Volume back to DICOM: one series of single-frame MR, CT or Secondary Capture images.
+
+Research results (a segmentation, a processed map) must be able to return to the PACS.
+Each slice ``k`` of the volume becomes one instance whose (0020,0032) 'Image Position
+(Patient)' and (0020,0037) 'Image Orientation (Patient)' come from the RAS+ affine,
+turned to DICOM's LPS in :mod:`medbridge.volume._geometry`. Slices are stored with
+their rows reversed (DICOM row ``r`` is voxel ``j = rows - 1 - r``), the mirror of what
+dcm2niix does on reading, so converting the series back gives the same voxel order
+and affine. Values that do not fit 16-bit integers (floats, wide integers) are stored
+as uint16 with (0028,1053) 'Rescale Slope' and (0028,1052) 'Rescale Intercept'.
+
+Given ``like`` (a file or folder of the source series), the new series copies that
+patient, study and (0020,0052) 'Frame of Reference UID', so it files under the same
+study and overlays its source in a viewer; everything else gets new UIDs. Without it,
+patient fields are empty and all UIDs are new.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.valuerep import format_number_as_ds
+
+from medbridge.errors import FormatError, GeometryError, InvalidDicomError
+from medbridge.formats._layout import check_layout
+from medbridge.volume import Volume
+from medbridge.volume._geometry import ras_to_lps
+
+__all__ = ["SOP_CLASSES", "find_like_dataset", "plan_pixels", "slice_geometry", "write_series"]
+
+#: SOP Class UIDs by the modality they are used for ("OT": Secondary Capture).
+SOP_CLASSES: dict[str, str] = {
+    "MR": "1.2.840.10008.5.1.4.1.1.4",
+    "CT": "1.2.840.10008.5.1.4.1.1.2",
+    "OT": "1.2.840.10008.5.1.4.1.1.7",
+}
+
+#: Attributes copied from ``like``: Patient, General Study, Frame of Reference modules.
+_COPIED = (
+    "SpecificCharacterSet",
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientAge",
+    "PatientSize",
+    "PatientWeight",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "StudyDescription",
+    "FrameOfReferenceUID",
+    "PositionReferenceIndicator",
+    "PatientPosition",
+    "BodyPartExamined",
+    "Laterality",
+)
+_COSINE_TOLERANCE = 1e-4
+
+
+def find_like_dataset(like: str | os.PathLike[str]) -> Dataset:
+    """The header of one DICOM image in ``like`` (a file, or a folder searched in name order).
+
+    Raises
+    ------
+    InvalidDicomError
+        ``like`` holds no readable DICOM image.
+    """
+    for path in _candidates(Path(like)):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except (pydicom.errors.InvalidDicomError, OSError, ValueError, EOFError):
+            continue
+        if "StudyInstanceUID" in ds and "SOPClassUID" in ds:
+            return ds
+    raise InvalidDicomError("no readable DICOM image to copy patient and study from", path=like)
+
+
+def _candidates(root: Path) -> Iterator[Path]:
+    if root.is_file():
+        yield root
+        return
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            yield Path(folder, name)
+
+
+def slice_geometry(
+    affine_ras: npt.ArrayLike, rows: int, slices: int
+) -> tuple[list[float], list[float], float, list[list[float]]]:
+    """DICOM plane geometry for a volume's slices.
+
+    Parameters
+    ----------
+    affine_ras:
+        The volume's voxel → RAS+ affine.
+    rows:
+        Size along ``j`` (becomes (0028,0010) 'Rows', stored reversed).
+    slices:
+        Size along ``k``.
+
+    Returns
+    -------
+    orientation:
+        (0020,0037): row cosines then column cosines, LPS.
+    pixel_spacing:
+        (0028,0030): distance between rows, then between columns (mm).
+    thickness:
+        Distance between slice centres along the normal (mm).
+    positions:
+        (0020,0032) for each slice, LPS.
+
+    Raises
+    ------
+    GeometryError
+        When the axes are not orthogonal (a sheared grid), which classic DICOM slices
+        cannot state.
+
+    >>> o, s, t, p = slice_geometry(np.diag([2.0, 3.0, 4.0, 1.0]), 10, 2)
+    >>> o, s, t, p[1]
+    ([-1.0, 0.0, 0.0, 0.0, 1.0, 0.0], [3.0, 2.0], 4.0, [0.0, -27.0, 4.0])
+    """
+    lps = ras_to_lps(affine_ras)
+    col_step = lps[:3, 0]  # along i: the DICOM row direction (one column to the next)
+    row_step = -lps[:3, 1]  # DICOM row r + 1 is voxel j - 1
+    slice_step = lps[:3, 2]
+    sizes = [float(np.linalg.norm(v)) for v in (col_step, row_step, slice_step)]
+    if min(sizes) <= 0:
+        raise GeometryError(f"affine has a zero voxel size: {sizes}")
+    row_cos, col_cos = col_step / sizes[0], row_step / sizes[1]
+    normal = np.cross(row_cos, col_cos)
+    if abs(float(row_cos @ col_cos)) > _COSINE_TOLERANCE or (
+        abs(abs(float(normal @ slice_step)) / sizes[2] - 1.0) > _COSINE_TOLERANCE
+    ):
+        raise GeometryError(
+            "the affine's axes are not orthogonal (sheared grid): DICOM slices cannot "
+            "hold it; resample the volume first"
+        )
+    first = lps @ np.array([0.0, rows - 1.0, 0.0, 1.0])
+    positions = [(first[:3] + k * slice_step).tolist() for k in range(slices)]
+    orientation = [*(row_cos + 0.0).tolist(), *(col_cos + 0.0).tolist()]  # no -0.0
+    return orientation, [sizes[1], sizes[0]], sizes[2], positions
+
+
+def plan_pixels(volume: Volume) -> tuple[npt.NDArray[Any], float, float]:
+    """Stored 16-bit values plus the slope and intercept that give back the real values.
+
+    Integer voxels that fit int16 or uint16 are kept as they are, with the volume's own
+    scaling. Anything else is mapped linearly onto 0..65535; slope and intercept are
+    first rounded to what a 16-character DS holds, then used, so the file says exactly
+    how its values were made.
+
+    >>> stored, slope, inter = plan_pixels(Volume(np.array([[0.0, 0.5], [1.0, 2.0]]), np.eye(4)))
+    >>> stored.dtype.name, int(stored.min()), int(stored.max()), inter
+    ('uint16', 0, 65535, 0.0)
+    """
+    array = np.asarray(volume.array)
+    if array.dtype.kind in "biu":
+        lo, hi = (int(array.min()), int(array.max())) if array.size else (0, 0)
+        for kind in (np.int16, np.uint16):
+            info = np.iinfo(kind)
+            if info.min <= lo and hi <= info.max:
+                slope, inter = _ds(volume.slope), _ds(volume.intercept)
+                return array.astype(kind), slope, inter
+    if array.dtype.kind not in "biuf":
+        raise FormatError(f"DICOM export cannot store {array.dtype} voxels")
+    real = np.asarray(array, dtype=np.float64) * volume.slope + volume.intercept
+    if not np.all(np.isfinite(real)):
+        raise FormatError("DICOM export needs finite voxel values (found NaN or infinity)")
+    lo_f, hi_f = float(real.min()), float(real.max())
+    inter = _ds(lo_f)
+    slope = _ds((hi_f - inter) / 65535.0) if hi_f > inter else 1.0
+    while slope > 0 and (hi_f - inter) / slope > 65535.0:
+        slope = _ds(slope * (1 + 1e-9))  # rounding to 16 characters may undershoot
+    stored = np.clip(np.rint((real - inter) / slope), 0, 65535).astype(np.uint16)
+    return stored, slope, inter
+
+
+def _ds(value: float) -> float:
+    return float(format_number_as_ds(float(value)))
+
+
+def write_series(
+    volume: Volume,
+    folder: str | os.PathLike[str],
+    *,
+    like: str | os.PathLike[str] | None = None,
+    modality: str | None = None,
+    series_description: str = "medbridge export",
+) -> list[Path]:
+    """Write ``volume`` as a DICOM series, one file per slice (and per frame), into ``folder``.
+
+    Parameters
+    ----------
+    volume:
+        3D, or 4D with frames (written as temporal positions).
+    folder:
+        Created if missing; must be empty, so the series is never mixed with others.
+    like:
+        DICOM file or series folder whose patient, study and frame of reference the
+        new series joins; its modality picks the SOP class (MR, CT, else Secondary
+        Capture with plane geometry).
+    modality:
+        Overrides the modality (``MR``, ``CT``; others give Secondary Capture).
+    series_description:
+        (0008,103E) of the new series.
+
+    Returns
+    -------
+    list of Path
+        The files written, in instance order.
+
+    Raises
+    ------
+    FormatError
+        The volume has components (RGB, vectors), the folder is not empty, or the
+        voxels are not numbers.
+    GeometryError
+        The affine is sheared.
+    """
+    target = Path(folder)
+    layout = check_layout(
+        volume,
+        target,
+        label="DICOM export",
+        frames=True,
+        components=False,
+        alternatives="write one component per series",
+    )
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise FormatError("output folder for a DICOM series must be new or empty", path=target)
+    source = find_like_dataset(like) if like is not None else None
+    chosen = (modality or (source.Modality if source is not None else None) or "").upper()
+    chosen = chosen or str(volume.metadata.get("Modality", "MR")).upper()
+    nx, ny, nz = layout.spatial
+    orientation, spacing, thickness, positions = slice_geometry(volume.affine_ras, ny, nz)
+    stored, slope, inter = plan_pixels(volume)
+    stored = stored.reshape(layout.shape5[:4])
+    base = _series_dataset(volume, source, chosen, series_description)
+    base.ImageOrientationPatient = [format_number_as_ds(v) for v in orientation]
+    base.PixelSpacing = [format_number_as_ds(v) for v in spacing]
+    base.SliceThickness = format_number_as_ds(thickness)
+    base.SpacingBetweenSlices = format_number_as_ds(thickness)
+    _pixel_module(base, stored, slope, inter, rows=ny, columns=nx)
+    normal = np.cross(orientation[:3], orientation[3:])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    written: list[Path] = []
+    try:
+        for t in range(layout.frames):
+            for k in range(nz):
+                number = t * nz + k + 1
+                location = float(np.dot(positions[k], normal))
+                ds = _instance(base, number, positions[k], location, (t, layout.frames))
+                ds.PixelData = np.ascontiguousarray(stored[:, ::-1, k, t].T).tobytes()
+                name = f"IM{number:05d}.dcm"
+                ds.save_as(staging / name, enforce_file_format=True)
+                written.append(target / name)
+        if target.exists():
+            target.rmdir()
+        staging.rename(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return written
+
+
+def _series_dataset(
+    volume: Volume, source: Dataset | None, modality: str, description: str
+) -> Dataset:
+    now = datetime.datetime.now()
+    date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex"):
+        setattr(ds, keyword, "")
+    ds.StudyInstanceUID = generate_uid()
+    ds.StudyDate, ds.StudyTime = date, time
+    for keyword in ("StudyID", "AccessionNumber", "ReferringPhysicianName"):
+        setattr(ds, keyword, "")
+    ds.FrameOfReferenceUID = generate_uid()
+    ds.PositionReferenceIndicator = ""
+    ds.Laterality = ""  # type 2C: empty means unknown
+    ds.PatientPosition = ""  # type 2C for MR and CT; copied from like when known
+    if source is not None:
+        for keyword in _COPIED:
+            if keyword in source:
+                setattr(ds, keyword, source[keyword].value)
+    if ds.get("BodyPartExamined") and not ds.get("Laterality"):
+        del ds.Laterality  # a named body part without a side: Laterality must be absent
+    sop_key = modality if modality in ("MR", "CT") else "OT"
+    ds.SOPClassUID = SOP_CLASSES[sop_key]
+    ds.Modality = modality
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesNumber = int(getattr(source, "SeriesNumber", 0) or 0) + 1000
+    ds.SeriesDescription = description[:64]
+    ds.SeriesDate, ds.SeriesTime = date, time
+    ds.ContentDate, ds.ContentTime = date, time
+    ds.Manufacturer = "medbridge"
+    # Value 3 is required for MR ("image flavor") and CT (AXIAL or LOCALIZER).
+    ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL" if sop_key == "CT" else "OTHER"]
+    ds.DerivationDescription = "volume written back to DICOM by medbridge"
+    if sop_key == "MR":
+        _mr_module(ds, volume.metadata)
+    elif sop_key == "CT":
+        ds.KVP = ""
+        ds.AcquisitionNumber = 1
+    else:
+        ds.ConversionType = "WSD"  # workstation: SC Equipment module
+    return ds
+
+
+def _mr_module(ds: Dataset, metadata: dict[str, Any]) -> None:
+    """MR Image module (PS3.3 C.8.3.1): type 1 terms for a derived image, timings if known."""
+    ds.ScanningSequence = "RM"  # research mode: the sequence is not one of the named kinds
+    ds.SequenceVariant = "NONE"
+    ds.ScanOptions = ""
+    ds.MRAcquisitionType = ""
+    ds.EchoTrainLength = ""
+    seconds_to_ms = {"RepetitionTime": "RepetitionTime", "EchoTime": "EchoTime"}
+    for bids, keyword in seconds_to_ms.items():
+        value = metadata.get(bids)
+        number = value[0] if isinstance(value, list) and value else value
+        if isinstance(number, int | float):
+            setattr(ds, keyword, format_number_as_ds(float(number) * 1000.0))
+        else:
+            setattr(ds, keyword, "")
+    strength = metadata.get("MagneticFieldStrength")
+    if isinstance(strength, int | float):
+        ds.MagneticFieldStrength = format_number_as_ds(float(strength))
+
+
+def _pixel_module(
+    ds: Dataset, stored: npt.NDArray[Any], slope: float, inter: float, *, rows: int, columns: int
+) -> None:
+    """Image Pixel (PS3.3 C.7.6.3), Modality LUT rescale and a VOI window over the data."""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = rows, columns
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1 if stored.dtype == np.int16 else 0
+    if ds.Modality == "CT" or slope != 1.0 or inter != 0.0:
+        ds.RescaleSlope = format_number_as_ds(slope)
+        ds.RescaleIntercept = format_number_as_ds(inter)
+        if ds.Modality != "CT":
+            ds.RescaleType = "US"  # unspecified units, required with rescale outside CT
+    lo = float(stored.min()) * slope + inter if stored.size else 0.0
+    hi = float(stored.max()) * slope + inter if stored.size else 1.0
+    ds.WindowCenter = format_number_as_ds((lo + hi) / 2)
+    ds.WindowWidth = format_number_as_ds(max(hi - lo, 1.0))
+
+
+def _instance(
+    base: Dataset, number: int, position: list[float], location: float, frame: tuple[int, int]
+) -> Dataset:
+    """One slice's instance: new SOP Instance UID, position, and its temporal position."""
+    ds = base.copy()
+    ds.SOPInstanceUID = generate_uid()
+    ds.InstanceNumber = number
+    ds.ImagePositionPatient = [format_number_as_ds(v) for v in position]
+    ds.SliceLocation = format_number_as_ds(location)
+    index, frames = frame
+    if frames > 1:
+        ds.TemporalPositionIdentifier = index + 1
+        ds.NumberOfTemporalPositions = frames
+        ds.AcquisitionNumber = index + 1
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    return ds

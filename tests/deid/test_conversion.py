@@ -1,0 +1,229 @@
+"""De-identified research data still converts (issue 6): voxels, affine and the fields
+conversion reads from vendor private elements are the same before and after
+``--keep-safe-private`` with shifted dates and new UIDs, and the kept private elements
+hold none of the input's identity, planted or real.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from planted_data import KEY
+from pydicom import dcmread
+
+from medbridge.convert import ConvertOptions, convert, convert_files
+from medbridge.deid import Policy, anonymize_paths
+from medbridge.volume import Volume
+
+POLICY = Policy(key=KEY, dates="shift", retain_safe_private=True)
+SERIES = (
+    "dcm_qa_mosaic/In/ep2d_Asc_2",  # Siemens EPI mosaic: CSA image and series headers
+    "dcm_qa_mosaic/In/cmrr_Int_8",  # Siemens multiband mosaic: slice timing from CSA
+    "dcm_qa_philips/In/Magdeburg_2014/fmri",  # Philips classic: private scale slope
+    "dcm_qa_enh/In/Philips",  # Philips enhanced: scale slope in private per-frame items
+)
+# medbridge.convert finds (2005,100E) inside the private per-frame item (2005,140F) only
+# through the top-level creator (2005,0010), which de-identification rightly removes when
+# no top-level element of its block is kept; reported to the convert module's owner.
+_CONVERT_NEEDS_TOP_LEVEL_CREATOR = pytest.mark.xfail(
+    strict=True, reason="convert looks up nested Philips private elements by top-level creator"
+)
+CONVERTED = [
+    pytest.param(s, marks=_CONVERT_NEEDS_TOP_LEVEL_CREATOR) if "enh" in s else s for s in SERIES
+]
+# fields conversion takes from private elements; equal when present before
+CONVERSION_FIELDS = (
+    "SliceTiming",
+    "MultibandAccelerationFactor",
+    "PhaseEncodingDirection",
+    "EffectiveEchoSpacing",
+    "TotalReadoutTime",
+    "BandwidthPerPixelPhaseEncode",
+    "PartialFourier",
+    "PhilipsRIScaleSlope",
+    "PhilipsScaleSlope",
+    "UsePhilipsFloatNotDisplayScaling",
+    "EchoTime",
+    "RepetitionTime",
+    "bvals",
+    "bvecs",
+)
+PLANTED_NAME = "Zyxwert^Plantedfirst"
+PLANTED_ID = "PLANTID-93847"
+PLANTED_CSA = b"PLANTID-93847 Zyxwert"
+_CSA_FIELD = b'tdefaultEVAProt\t = \t""'
+IDENTITY = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "InstitutionName",
+    "InstitutionAddress",
+    "StationName",
+    "DeviceSerialNumber",
+    "StudyDate",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+)
+
+
+def _plant(source: Path, target: Path) -> None:
+    """Copy a series with identity planted in its names, IDs and Siemens CSA header.
+
+    In the CSA series header the value of ``tdefaultEVAProt`` (an evaluation protocol
+    path, which conversion does not read) starts with the planted ID and name, as a
+    protocol saved under a patient's name would.
+    """
+    target.mkdir(parents=True)
+    for path in sorted(source.iterdir()):
+        ds = dcmread(path)
+        ds.PatientName = PLANTED_NAME
+        ds.PatientID = PLANTED_ID
+        csa = ds.get((0x0029, 0x1020))
+        if csa is not None:
+            blob = bytes(csa.value)
+            at = blob.index(_CSA_FIELD) + len(_CSA_FIELD)
+            csa.value = blob[:at] + PLANTED_CSA + blob[at + len(PLANTED_CSA) :]
+        ds.save_as(target / path.name)
+
+
+def _identity(folder: Path) -> set[bytes]:
+    found: set[bytes] = {PLANTED_ID.encode(), b"Zyxwert"}
+    for path in sorted(folder.iterdir()):
+        ds = dcmread(path, stop_before_pixels=True)
+        for keyword in IDENTITY:
+            value = str(ds.get(keyword, "") or "").strip()
+            if len(value) >= 4:
+                found.add(value.encode("latin-1", "replace"))
+    return found
+
+
+def _private_bytes(folder: Path) -> list[tuple[str, bytes]]:
+    kept = []
+    for path in sorted(folder.rglob("*.dcm")):
+        ds = dcmread(path, stop_before_pixels=True)
+        for elem in ds.iterall():
+            if elem.tag.is_private and isinstance(elem.value, bytes | str):
+                value = elem.value if isinstance(elem.value, bytes) else elem.value.encode()
+                kept.append((f"{path.name} {elem.tag}", value))
+    return kept
+
+
+def _key(volume: Volume) -> tuple[object, ...]:
+    return (volume.array.shape, str(volume.array.dtype), volume.metadata.get("SeriesNumber"))
+
+
+def _assert_same_conversion(before: list[Volume], after: list[Volume]) -> None:
+    assert len(after) == len(before) > 0
+    for a, b in zip(sorted(before, key=_key), sorted(after, key=_key), strict=True):
+        assert a.array.shape == b.array.shape
+        assert np.array_equal(a.array, b.array)
+        assert np.allclose(a.affine_ras, b.affine_ras, atol=1e-6)
+        assert (a.slope, a.intercept) == (b.slope, b.intercept)  # Philips FP scaling
+        for field in CONVERSION_FIELDS:
+            if field in a.metadata:
+                assert b.metadata.get(field) == a.metadata[field], field
+
+
+@pytest.mark.slow
+class TestConversionAfterDeidentification:
+    @pytest.mark.parametrize("series", CONVERTED)
+    def test_same_voxels_affine_and_fields(self, dcm_qa_sets, tmp_path, series):
+        """A series converts to the same volume before and after de-identification."""
+        planted = tmp_path / "planted"
+        _plant(dcm_qa_sets / series, planted)
+        summary = anonymize_paths([planted], tmp_path / "out", POLICY, jobs=1)
+        assert summary.count("written") == len(list(planted.iterdir()))
+        _assert_same_conversion(convert([planted]), convert([tmp_path / "out"]))
+
+    @pytest.mark.parametrize("series", SERIES)
+    def test_kept_private_values_hold_no_identity(self, dcm_qa_sets, tmp_path, series):
+        """Private values kept as safe hold none of the input's identifying values."""
+        planted = tmp_path / "planted"
+        _plant(dcm_qa_sets / series, planted)
+        needles = _identity(planted)
+        anonymize_paths([planted], tmp_path / "out", POLICY, jobs=1)
+        kept = _private_bytes(tmp_path / "out")
+        assert kept, "Retain Safe Private kept no private element"
+        leaks = [(where, n) for where, value in kept for n in needles if n in value]
+        assert leaks == []
+
+    def test_planted_csa_value_is_cleaned_not_dropped(self, dcm_qa_sets, tmp_path):
+        """The CSA header holding the planted ID is kept, the ID overwritten in place."""
+        planted = tmp_path / "planted"
+        _plant(dcm_qa_sets / SERIES[0], planted)
+        before = dcmread(next(planted.iterdir()))[0x00291020].value
+        assert PLANTED_CSA in before
+        anonymize_paths([planted], tmp_path / "out", POLICY, jobs=1)
+        after = dcmread(next((tmp_path / "out").rglob("*.dcm")))[0x00291020].value
+        assert len(after) == len(before) and PLANTED_CSA not in after
+        assert b"X" * len(PLANTED_ID) in after
+
+    def test_basic_profile_loses_the_mosaic(self, dcm_qa_sets, tmp_path):
+        """Control: without Retain Safe Private the mosaic does not convert the same."""
+        source = dcm_qa_sets / SERIES[0]
+        copy = tmp_path / "in"
+        shutil.copytree(source, copy)
+        anonymize_paths([copy], tmp_path / "out", Policy(key=KEY), jobs=1)
+        before = convert([copy])
+        after = convert([tmp_path / "out"])
+        assert [v.array.shape for v in after] != [v.array.shape for v in before]
+
+
+def _plant_more(folder: Path) -> None:
+    """Add identity where research exports often leak it: institution, station, text."""
+    for path in sorted(folder.iterdir()):
+        ds = dcmread(path)
+        ds.InstitutionName = "Planted General Hospital"
+        ds.StationName = "PLANTSTATION9"
+        ds.ReferringPhysicianName = "Refdocplant^Plantedfirst"
+        ds.StudyDescription = "MR head for Zyxwert"
+        ds.save_as(path)
+
+
+def _sidecar_leaks(out: Path, needles: set[bytes]) -> list[tuple[str, str]]:
+    leaks = []
+    for path in sorted(out.iterdir()):
+        leaks += [(path.name, "name") for n in needles if n in path.name.encode()]
+        if path.suffix == ".json":
+            for key, value in json.loads(path.read_text()).items():
+                text = json.dumps(value).encode()
+                leaks += [(path.name, key) for n in needles if n in text]
+    return leaks
+
+
+@pytest.mark.slow
+class TestSidecarConsistency:
+    """Conversion outputs carry no more identity than de-identified files (issue 6)."""
+
+    def test_converted_after_deidentification(self, dcm_qa_sets, tmp_path):
+        """NIfTI names and JSON sidecars of a de-identified series hold no planted value."""
+        planted = tmp_path / "planted"
+        _plant(dcm_qa_sets / SERIES[0], planted)
+        _plant_more(planted)
+        needles = _identity(planted) | {b"Planted", b"PLANTSTATION9", b"Refdocplant"}
+        anonymize_paths([planted], tmp_path / "deid", POLICY, jobs=1)
+        report = convert_files([tmp_path / "deid"], tmp_path / "nii")
+        assert report.outputs and not report.errors
+        assert _sidecar_leaks(tmp_path / "nii", needles) == []
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="convert --anonymize-sidecar keeps InstitutionName, InstitutionAddress, "
+        "StationName, DeviceSerialNumber and StudyDescription, and %t puts the study "
+        "date in file names; reported to the convert module's owner",
+    )
+    def test_convert_anonymize_sidecar(self, dcm_qa_sets, tmp_path):
+        """convert's own sidecar anonymisation removes what the Basic Profile removes."""
+        planted = tmp_path / "planted"
+        _plant(dcm_qa_sets / SERIES[0], planted)
+        _plant_more(planted)
+        needles = _identity(planted) | {b"Planted", b"PLANTSTATION9", b"Refdocplant"}
+        options = ConvertOptions(anonymize_sidecar=True)
+        report = convert_files([planted], tmp_path / "nii", options)
+        assert report.outputs
+        assert _sidecar_leaks(tmp_path / "nii", needles) == []

@@ -1,0 +1,72 @@
+"""The source volumes of the format tests and how results are compared with them.
+
+Each case is a DICOM series from dcm2niix's dcm_qa sets converted by medbridge (which
+matches dcm2niix voxel for voxel, see tests/convert), written as NIfTI and read back,
+so every format test starts from what a NIfTI file holds. The cases cover what breaks
+geometry code: an oblique coronal 4D series, a sagittal 4D series, an oblique axial 3D
+one, uint16 data, Philips data with slope/intercept, and RGB and vector volumes made
+from real voxels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from medbridge.volume import Volume
+
+
+@dataclass(frozen=True)
+class Case:
+    """A source volume: where it comes from in dcm_qa and what it exercises."""
+
+    name: str
+    series: str  # path under the dcm_qa root
+    index: int = 0  # which of the converted volumes
+    derive: str = ""  # "rgb" or "vector": built from the real voxels
+
+    @property
+    def components(self) -> bool:
+        return bool(self.derive)
+
+
+CASES = [
+    Case("coronal_oblique_4d", "dcm_qa/In/Orientation/cor/corasc35"),
+    Case("sagittal_4d", "dcm_qa/In/Orientation/sag/sagdesc36"),
+    Case("axial_oblique_3d", "dcm_qa_12bit/In"),
+    Case("axial_uint16", "dcm_qa/In/TotalReadoutTime"),
+    Case("philips_scaled", "dcm_qa_enh/In/Philips", index=1),
+    Case("coronal_rgb", "dcm_qa/In/Orientation/cor/corint35", derive="rgb"),
+    Case("sagittal_vector", "dcm_qa/In/Orientation/sag/sagasc35", derive="vector"),
+]
+CASE_IDS = [case.name for case in CASES]
+
+
+def derive(volume: Volume, how: str) -> Volume:
+    """RGB (uint8 ×3) or vector (float32 ×3) voxels from a real series' first frame."""
+    first = np.asarray(volume.array[..., 0] if volume.array.ndim == 4 else volume.array)
+    scaled = first.astype(np.float64) * 255.0 / max(float(first.max()), 1.0)
+    if how == "rgb":
+        channels = [scaled, 255.0 - scaled, np.roll(scaled, 3, axis=0)]
+        array = np.stack(channels, axis=-1).round().astype(np.uint8)
+    else:
+        grad = np.gradient(first.astype(np.float32))
+        array = np.stack(grad, axis=-1).astype(np.float32)
+    return Volume(array[:, :, :, np.newaxis, :], volume.affine_ras)
+
+
+def real_values(volume: Volume) -> np.ndarray:
+    """Stored values, or ``stored * slope + intercept`` in float64 when scaled."""
+    if volume.slope == 1.0 and volume.intercept == 0.0:
+        return np.asarray(volume.array)
+    return np.asarray(volume.array, dtype=np.float64) * volume.slope + volume.intercept
+
+
+def assert_same_voxels(result: Volume, source: Volume) -> None:
+    """Same shape and the same real values (exactly; float32 formats: as float32)."""
+    assert result.array.shape == source.array.shape
+    got, want = real_values(result), real_values(source)
+    if got.dtype == np.float32 and want.dtype != np.float32:
+        want = want.astype(np.float32)
+    assert np.array_equal(got, want), "voxel values differ"

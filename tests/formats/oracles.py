@@ -1,0 +1,95 @@
+"""Independent readers that judge the files medbridge writes.
+
+SimpleITK (ITK's NIfTI, NRRD, MetaImage and Analyze readers) reads each written file;
+for MGH, which SimpleITK does not read, a reader written here from FreeSurfer's header
+layout. The expected grid is computed here too, from the RAS+ affine, without
+medbridge's geometry helpers, so a shared mistake cannot hide.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+sitk.ProcessObject_SetGlobalWarningDisplay(False)  # ITK's "Analyze is deprecated" notice
+
+
+@dataclass
+class Grid:
+    """What an ITK-style reader reports: LPS origin, spacing, direction (columns = axes)."""
+
+    origin: np.ndarray
+    spacing: np.ndarray
+    direction: np.ndarray
+    voxels: np.ndarray | None = None  # indexed [i, j, k, frame-or-component]
+
+
+def expected_grid(affine_ras: np.ndarray) -> Grid:
+    """The LPS grid an ITK reader should report for a RAS+ affine."""
+    flip = np.diag([-1.0, -1.0, 1.0])
+    linear = flip @ affine_ras[:3, :3]
+    spacing = np.linalg.norm(linear, axis=0)
+    return Grid(flip @ affine_ras[:3, 3], spacing, linear / spacing)
+
+
+def sitk_grid(path: Path) -> Grid:
+    """Origin, spacing, direction and voxels of ``path`` as SimpleITK reads it."""
+    image = sitk.ReadImage(str(path))
+    n = image.GetDimension()
+    direction = np.asarray(image.GetDirection()).reshape(n, n)[:3, :3]
+    array = sitk.GetArrayFromImage(image)
+    vector = image.GetNumberOfComponentsPerPixel() > 1
+    # [z, y, x, c] → [x, y, z, c]; [t, z, y, x] → [x, y, z, t]
+    voxels = np.moveaxis(array, -1, 0).T if vector else array.T
+    return Grid(
+        np.asarray(image.GetOrigin())[:3],
+        np.asarray(image.GetSpacing())[:3],
+        direction,
+        voxels,
+    )
+
+
+_MGH_TYPES = {0: ">u1", 1: ">i4", 3: ">f4", 4: ">i2", 10: ">u2"}
+
+
+def mgh_grid(path: Path) -> Grid:
+    """Read an MGH/MGZ header and voxels as FreeSurfer lays them out (no nibabel).
+
+    Big-endian: version, width, height, depth, nframes, type, dof (int32); goodRASflag
+    (int16); voxel sizes (3 float32); Mdc, the x, y, z direction columns (9 float32);
+    centre c_ras (3 float32); data from byte 284, x fastest. vox2ras is
+    ``[Mdc·diag(sizes) | c_ras - Mdc·diag(sizes)·dims/2]``.
+    """
+    opener = gzip.open if path.suffix == ".mgz" else open
+    with opener(path, "rb") as fh:
+        raw = fh.read()
+    _version, width, height, depth, frames, kind, _dof = struct.unpack_from(">7i", raw, 0)
+    (good,) = struct.unpack_from(">h", raw, 28)
+    sizes = np.asarray(struct.unpack_from(">3f", raw, 30), dtype=np.float64)
+    mdc = np.asarray(struct.unpack_from(">9f", raw, 42), dtype=np.float64).reshape(3, 3).T
+    centre = np.asarray(struct.unpack_from(">3f", raw, 78), dtype=np.float64)
+    assert good == 1, "goodRASflag not set: the geometry would be ignored"
+    dims = np.asarray([width, height, depth], dtype=np.float64)
+    linear = mdc * sizes
+    origin_ras = centre - linear @ (dims / 2)
+    count = width * height * depth * frames
+    dtype = np.dtype(_MGH_TYPES[kind])
+    voxels = np.frombuffer(raw, dtype=dtype, count=count, offset=284)
+    voxels = voxels.reshape((width, height, depth, frames), order="F")
+    affine = np.eye(4)
+    affine[:3, :3], affine[:3, 3] = linear, origin_ras
+    grid = expected_grid(affine)
+    grid.voxels = voxels.astype(dtype.newbyteorder("="))
+    return grid
+
+
+def assert_grids_close(got: Grid, want: Grid, *, atol: float = 1e-5) -> None:
+    """Origin, spacing and direction agree within ``atol`` (mm, or unitless cosines)."""
+    np.testing.assert_allclose(got.spacing, want.spacing, atol=atol, err_msg="spacing")
+    np.testing.assert_allclose(got.direction, want.direction, atol=atol, err_msg="direction")
+    np.testing.assert_allclose(got.origin, want.origin, atol=atol, err_msg="origin")
