@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import typing
 from types import ModuleType
 
-from medbridge.errors import FormatError
-from medbridge.volume import Volume
+from medbridge import errors
+
+if typing.TYPE_CHECKING:
+    from medbridge.volume import Volume
 
 __all__ = ["REGISTRY", "detect", "format_for", "format_named", "read", "write"]
 
@@ -53,7 +56,7 @@ def format_named(name: str) -> ModuleType:
         if key == label or f".{key}" in module.EXTENSIONS:
             return module
     labels = ", ".join(label for label, _ in REGISTRY)
-    raise FormatError(f"unknown format '{name}' (known: {labels}, or an extension)")
+    raise errors.FormatError(f"unknown format '{name}' (known: {labels}, or an extension)")
 
 
 def format_for(path: str | os.PathLike[str], *, head: bytes | None = None) -> ModuleType:
@@ -69,13 +72,13 @@ def format_for(path: str | os.PathLike[str], *, head: bytes | None = None) -> Mo
     for label, module in _modules():
         if any(name.endswith(ext) for ext in module.EXTENSIONS):
             if head is not None and not module.sniff(head):
-                raise FormatError(
+                raise errors.FormatError(
                     f"named as {label} but its first bytes are not a {label} header "
                     "(empty, truncated or another format)",
                     path=path,
                 )
             return module
-    raise FormatError(
+    raise errors.FormatError(
         f"no known format for this file name (known: {_known_extensions()}); "
         "name the format explicitly",
         path=path,
@@ -91,7 +94,7 @@ def _head(path: str | os.PathLike[str]) -> bytes:
         with open(name, "rb") as fh:
             return fh.read(_HEAD_BYTES)
     except OSError as exc:
-        raise FormatError(f"cannot read: {exc.strerror}", path=name) from exc
+        raise errors.FormatError(f"cannot read: {exc.strerror}", path=name) from exc
 
 
 def detect(path: str | os.PathLike[str]) -> str | None:
@@ -104,7 +107,7 @@ def detect(path: str | os.PathLike[str]) -> str | None:
         return None
     try:
         module = format_for(path, head=_head(path))
-    except FormatError:
+    except errors.FormatError:
         return None
     return next(label for label, name in REGISTRY if name == module.__name__)
 
