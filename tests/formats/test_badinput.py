@@ -190,6 +190,19 @@ class TestNames:
         back = formats.read(path, format="nrrd")
         assert np.array_equal(back.array, sources["axial_oblique_3d"].array)
 
+    def test_analyze_by_data_file_name(self, sources: dict[str, Volume], tmp_path: Path) -> None:
+        """An Analyze pair opens by its ``.img`` name too (the header is found beside it)."""
+        with pytest.warns(AnalyzeOrientationWarning):
+            formats.write(sources["axial_oblique_3d"], tmp_path / "pair.hdr")
+        assert formats.detect(tmp_path / "pair.img") == "analyze"
+        with pytest.warns(AnalyzeOrientationWarning):
+            back = formats.read(tmp_path / "pair.img")
+        assert np.array_equal(back.array, sources["axial_oblique_3d"].array)
+
+    def test_dicom_is_not_a_volume_file(self, pydicom_data: Path) -> None:
+        """DICOM files are never taken for research formats, whatever their name."""
+        assert formats.detect(pydicom_data / "CT_small.dcm") is None
+
     def test_missing_file(self, tmp_path: Path) -> None:
         """A path that does not exist."""
         with pytest.raises(MedbridgeError, match="No such file"):
