@@ -83,6 +83,8 @@ def read(path: str | os.PathLike[str]) -> Volume:
     except (nrrd.NRRDError, ValueError, OSError, EOFError, zlib.error, TypeError, KeyError) as exc:
         raise FormatError(f"not a readable NRRD file: {exc}", path=name) from exc
     data = np.asarray(data)
+    if not data.dtype.isnative:
+        data = data.astype(data.dtype.newbyteorder("="))  # "endian: big" files
     spatial, before, after = _axes(header, data.ndim, name)
     order = spatial + after + before
     array = np.transpose(data, order)
