@@ -193,6 +193,35 @@ class TestIdentity:
         assert not [line for line in run.stderr.splitlines() if line.startswith("Error")]
 
 
+class TestOtherKinds:
+    """Label maps and Secondary Capture, the usual shapes of research results."""
+
+    def test_float_labels_stored_exactly(self, sources: dict[str, Volume], tmp_path: Path) -> None:
+        """A 0/1 mask saved as float32 is stored as integers, without rescaling."""
+        source = sources["coronal_oblique_4d"]
+        mask = Volume((source.array[..., 0] > 300).astype(np.float32), source.affine_ras)
+        files = write_series(mask, tmp_path / "seg")
+        first = pydicom.dcmread(files[0])
+        assert "RescaleSlope" not in first
+        back = convert([tmp_path / "seg"])[0]
+        assert_same_in_space(real_values(back), back.affine_ras, mask, atol=0.0)
+
+    def test_secondary_capture(self, sources: dict[str, Volume], tmp_path: Path) -> None:
+        """Another modality gives Secondary Capture: valid, and its geometry reads back."""
+        source = sources["sagittal_4d"]
+        volume = Volume(np.ascontiguousarray(source.array[..., 0]), source.affine_ras)
+        files = write_series(volume, tmp_path / "sc", modality="OT")
+        first = pydicom.dcmread(files[0])
+        assert first.SOPClassUID == SOP_CLASSES["OT"]
+        run = subprocess.run(
+            [require_tool("dciodvfy"), str(files[0])], capture_output=True, text=True, check=False
+        )
+        assert not [line for line in run.stderr.splitlines() if line.startswith("Error")]
+        back = convert([tmp_path / "sc"])
+        assert len(back) == 1
+        assert_same_in_space(real_values(back[0]), back[0].affine_ras, volume, atol=0.0)
+
+
 class TestRefusals:
     """What DICOM export cannot do gets a clear error and writes nothing."""
 

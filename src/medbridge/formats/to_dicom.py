@@ -162,9 +162,10 @@ def plan_pixels(volume: Volume) -> tuple[npt.NDArray[Any], float, float]:
     """Stored 16-bit values plus the slope and intercept that give back the real values.
 
     Integer voxels that fit int16 or uint16 are kept as they are, with the volume's own
-    scaling. Anything else is mapped linearly onto 0..65535; slope and intercept are
-    first rounded to what a 16-character DS holds, then used, so the file says exactly
-    how its values were made.
+    scaling; real values that are whole numbers in that range (a label map saved as
+    floats) are stored exactly. Anything else is mapped linearly onto 0..65535; slope
+    and intercept are first rounded to what a 16-character DS holds, then used, so the
+    file says exactly how its values were made.
 
     >>> stored, slope, inter = plan_pixels(Volume(np.array([[0.0, 0.5], [1.0, 2.0]]), np.eye(4)))
     >>> stored.dtype.name, int(stored.min()), int(stored.max()), inter
@@ -184,12 +185,30 @@ def plan_pixels(volume: Volume) -> tuple[npt.NDArray[Any], float, float]:
     if not np.all(np.isfinite(real)):
         raise FormatError("DICOM export needs finite voxel values (found NaN or infinity)")
     lo_f, hi_f = float(real.min()), float(real.max())
+    if np.array_equal(real, np.rint(real)) and lo_f >= -32768 and hi_f <= 65535:
+        kind = np.int16 if hi_f <= 32767 else np.uint16  # e.g. labels stored as floats
+        if lo_f >= np.iinfo(kind).min:
+            return real.astype(kind), 1.0, 0.0
     inter = _ds(lo_f)
     slope = _ds((hi_f - inter) / 65535.0) if hi_f > inter else 1.0
     while slope > 0 and (hi_f - inter) / slope > 65535.0:
         slope = _ds(slope * (1 + 1e-9))  # rounding to 16 characters may undershoot
     stored = np.clip(np.rint((real - inter) / slope), 0, 65535).astype(np.uint16)
     return stored, slope, inter
+
+
+def _direction_letters(cosines: list[float]) -> str:
+    """(0020,0020) letters for an LPS direction, strongest first (PS3.3 C.7.6.1.1.1).
+
+    >>> _direction_letters([0.0, -0.8, 0.6])
+    'AH'
+    """
+    letters = []
+    for axis in np.argsort(-np.abs(np.asarray(cosines))):
+        value = cosines[int(axis)]
+        if abs(value) > 0.1:
+            letters.append(("LPH" if value > 0 else "RAF")[int(axis)])
+    return "".join(letters)
 
 
 def _ds(value: float) -> float:
@@ -258,6 +277,12 @@ def write_series(
     base.SliceThickness = format_number_as_ds(thickness)
     base.SpacingBetweenSlices = format_number_as_ds(thickness)
     _pixel_module(base, stored, slope, inter, rows=ny, columns=nx)
+    if base.SOPClassUID == SOP_CLASSES["OT"]:
+        # Secondary Capture has no Image Plane module, so (0020,0020) is required
+        base.PatientOrientation = [
+            _direction_letters(orientation[:3]),
+            _direction_letters(orientation[3:]),
+        ]
     normal = np.cross(orientation[:3], orientation[3:])
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
