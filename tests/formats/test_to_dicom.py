@@ -19,6 +19,7 @@ import pytest
 
 from conftest import REPO, dcm_qa_root, require, require_tool
 from formats.cases import CASES, Case, real_values
+from medbridge import formats
 from medbridge.convert import convert
 from medbridge.errors import FormatError, GeometryError
 from medbridge.formats.to_dicom import SOP_CLASSES, write_series
@@ -70,6 +71,14 @@ def assert_same_in_space(
 
 
 @pytest.fixture(scope="session")
+def dcm2niix() -> Path:
+    """The pinned PyPI dcm2niix in the project's virtual environment."""
+    path = REPO / ".venv" / "bin" / "dcm2niix"
+    require(path.is_file(), "dcm2niix from PyPI in .venv")
+    return path
+
+
+@pytest.fixture(scope="session")
 def dicom_series(
     sources: dict[str, Volume], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
@@ -109,10 +118,9 @@ class TestBackToVolume:
         dicom_series: dict[str, Path],
         sources: dict[str, Volume],
         tmp_path: Path,
+        dcm2niix: Path,
     ) -> None:
         """dcm2niix gives one NIfTI: same voxels, same affine."""
-        dcm2niix = REPO / ".venv" / "bin" / "dcm2niix"
-        require(dcm2niix.is_file(), "dcm2niix from PyPI in .venv")
         folder = dicom_series[case.name]
         run = subprocess.run(
             [str(dcm2niix), "-o", str(tmp_path), "-f", "out", "-z", "n", "-b", "n", str(folder)],
@@ -221,15 +229,39 @@ class TestOtherKinds:
         assert len(back) == 1
         assert_same_in_space(real_values(back[0]), back[0].affine_ras, volume, atol=0.0)
 
+    def test_rgb_secondary_capture(
+        self, sources: dict[str, Volume], tmp_path: Path, dcm2niix: Path
+    ) -> None:
+        """RGB becomes Secondary Capture RGB; dcm2niix gives back the same RGB NIfTI."""
+        source = sources["coronal_rgb"]
+        files = write_series(source, tmp_path / "rgb", modality="MR")
+        first = pydicom.dcmread(files[0])
+        assert first.SOPClassUID == SOP_CLASSES["OT"]
+        assert first.PhotometricInterpretation == "RGB"
+        run = subprocess.run(
+            [require_tool("dciodvfy"), str(files[0])], capture_output=True, text=True, check=False
+        )
+        assert not [line for line in run.stderr.splitlines() if line.startswith("Error")]
+        out = tmp_path / "nii"
+        out.mkdir()
+        subprocess.run(
+            [str(dcm2niix), "-o", str(out), "-f", "rgb", "-b", "n", str(tmp_path / "rgb")],
+            capture_output=True,
+            check=True,
+        )
+        back = formats.read(out / "rgb.nii")
+        assert np.array_equal(back.array, source.array)
+        np.testing.assert_allclose(back.affine_ras, source.affine_ras, atol=AFFINE_TOLERANCE)
+
 
 class TestRefusals:
     """What DICOM export cannot do gets a clear error and writes nothing."""
 
-    def test_rgb_refused(self, sources: dict[str, Volume], tmp_path: Path) -> None:
-        """RGB components are refused, naming the way out."""
-        with pytest.raises(FormatError, match=r"3 components.*one component per series"):
-            write_series(sources["coronal_rgb"], tmp_path / "rgb")
-        assert not (tmp_path / "rgb").exists()
+    def test_vector_refused(self, sources: dict[str, Volume], tmp_path: Path) -> None:
+        """Vector components (not 8-bit RGB) are refused, naming the way out."""
+        with pytest.raises(FormatError, match=r"3 float32 components.*one component per series"):
+            write_series(sources["sagittal_vector"], tmp_path / "vec")
+        assert not (tmp_path / "vec").exists()
 
     def test_non_empty_folder_refused(self, sources: dict[str, Volume], tmp_path: Path) -> None:
         """A folder that already holds files is refused, so series never mix."""

@@ -7,7 +7,9 @@ turned to DICOM's LPS in :mod:`medbridge.volume._geometry`. Slices are stored wi
 their rows reversed (DICOM row ``r`` is voxel ``j = rows - 1 - r``), the mirror of what
 dcm2niix does on reading, so converting the series back gives the same voxel order
 and affine. Values that do not fit 16-bit integers (floats, wide integers) are stored
-as uint16 with (0028,1053) 'Rescale Slope' and (0028,1052) 'Rescale Intercept'.
+as uint16 with (0028,1053) 'Rescale Slope' and (0028,1052) 'Rescale Intercept'. RGB
+volumes (three uint8 components) become Secondary Capture RGB images, since MR and CT
+images are grey; other vector volumes are refused.
 
 Given ``like`` (a file or folder of the source series), the new series copies that
 patient, study and (0020,0052) 'Frame of Reference UID', so it files under the same
@@ -33,7 +35,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pydicom.valuerep import format_number_as_ds
 
 from medbridge.errors import FormatError, GeometryError, InvalidDicomError
-from medbridge.formats._layout import check_layout
+from medbridge.formats._layout import layout_of
 from medbridge.volume import Volume
 from medbridge.volume._geometry import ras_to_lps
 
@@ -228,7 +230,9 @@ def write_series(
     Parameters
     ----------
     volume:
-        3D, or 4D with frames (written as temporal positions).
+        3D, or 4D with frames (written as temporal positions); grey values, or RGB
+        (three uint8 components, written as Secondary Capture since MR and CT images
+        are grey).
     folder:
         Created if missing; must be empty, so the series is never mixed with others.
     like:
@@ -248,20 +252,21 @@ def write_series(
     Raises
     ------
     FormatError
-        The volume has components (RGB, vectors), the folder is not empty, or the
-        voxels are not numbers.
+        The volume has components other than 8-bit RGB (vectors), the folder is not
+        empty, or the voxels are not numbers.
     GeometryError
         The affine is sheared.
     """
     target = Path(folder)
-    layout = check_layout(
-        volume,
-        target,
-        label="DICOM export",
-        frames=True,
-        components=False,
-        alternatives="write one component per series",
-    )
+    layout = layout_of(volume.array)
+    rgb = layout.components == 3 and volume.array.dtype == np.uint8
+    if layout.components > 1 and not rgb:
+        raise FormatError(
+            f"DICOM export holds grey values or RGB (3 × uint8), this volume has "
+            f"{layout.components} {volume.array.dtype} components per voxel; write one "
+            "component per series",
+            path=target,
+        )
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise FormatError("output folder for a DICOM series must be new or empty", path=target)
     source = find_like_dataset(like) if like is not None else None
@@ -269,14 +274,20 @@ def write_series(
     chosen = chosen or str(volume.metadata.get("Modality", "MR")).upper()
     nx, ny, nz = layout.spatial
     orientation, spacing, thickness, positions = slice_geometry(volume.affine_ras, ny, nz)
-    stored, slope, inter = plan_pixels(volume)
-    stored = stored.reshape(layout.shape5[:4])
-    base = _series_dataset(volume, source, chosen, series_description)
+    sop_key = chosen if chosen in ("MR", "CT") and not rgb else "OT"  # MR/CT images are grey
+    base = _series_dataset(volume, source, chosen, sop_key)
+    base.SeriesDescription = series_description[:64]
     base.ImageOrientationPatient = [format_number_as_ds(v) for v in orientation]
     base.PixelSpacing = [format_number_as_ds(v) for v in spacing]
     base.SliceThickness = format_number_as_ds(thickness)
     base.SpacingBetweenSlices = format_number_as_ds(thickness)
-    _pixel_module(base, stored, slope, inter, rows=ny, columns=nx)
+    if rgb:
+        stored = np.asarray(volume.array).reshape(layout.shape5)
+        _rgb_pixel_module(base, rows=ny, columns=nx)
+    else:
+        grey, slope, inter = plan_pixels(volume)
+        stored = grey.reshape((*layout.shape5[:4], 1))
+        _pixel_module(base, grey, slope, inter, rows=ny, columns=nx)
     if base.SOPClassUID == SOP_CLASSES["OT"]:
         # Secondary Capture has no Image Plane module, so (0020,0020) is required
         base.PatientOrientation = [
@@ -293,7 +304,8 @@ def write_series(
                 number = t * nz + k + 1
                 location = float(np.dot(positions[k], normal))
                 ds = _instance(base, number, positions[k], location, (t, layout.frames))
-                ds.PixelData = np.ascontiguousarray(stored[:, ::-1, k, t].T).tobytes()
+                plane = stored[:, ::-1, k, t, :].transpose(1, 0, 2)  # rows, columns, samples
+                ds.PixelData = np.ascontiguousarray(plane).tobytes()
                 name = f"IM{number:05d}.dcm"
                 ds.save_as(staging / name, enforce_file_format=True)
                 written.append(target / name)
@@ -306,9 +318,7 @@ def write_series(
     return written
 
 
-def _series_dataset(
-    volume: Volume, source: Dataset | None, modality: str, description: str
-) -> Dataset:
+def _series_dataset(volume: Volume, source: Dataset | None, modality: str, sop_key: str) -> Dataset:
     now = datetime.datetime.now()
     date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
     ds = Dataset()
@@ -329,12 +339,10 @@ def _series_dataset(
                 setattr(ds, keyword, source[keyword].value)
     if ds.get("BodyPartExamined") and not ds.get("Laterality"):
         del ds.Laterality  # a named body part without a side: Laterality must be absent
-    sop_key = modality if modality in ("MR", "CT") else "OT"
     ds.SOPClassUID = SOP_CLASSES[sop_key]
     ds.Modality = modality
     ds.SeriesInstanceUID = generate_uid()
     ds.SeriesNumber = int(getattr(source, "SeriesNumber", 0) or 0) + 1000
-    ds.SeriesDescription = description[:64]
     ds.SeriesDate, ds.SeriesTime = date, time
     ds.ContentDate, ds.ContentTime = date, time
     ds.Manufacturer = "medbridge"
@@ -390,6 +398,17 @@ def _pixel_module(
     hi = float(stored.max()) * slope + inter if stored.size else 1.0
     ds.WindowCenter = format_number_as_ds((lo + hi) / 2)
     ds.WindowWidth = format_number_as_ds(max(hi - lo, 1.0))
+
+
+def _rgb_pixel_module(ds: Dataset, *, rows: int, columns: int) -> None:
+    """Image Pixel for 8-bit RGB, colour-by-pixel (PS3.3 C.7.6.3.1.3)."""
+    ds.SamplesPerPixel = 3
+    ds.PhotometricInterpretation = "RGB"
+    ds.PlanarConfiguration = 0
+    ds.Rows, ds.Columns = rows, columns
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
 
 
 def _instance(
