@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -132,6 +133,21 @@ class TestToDicom:
         assert back.returncode == ExitCode.OK, back.stderr
         volume: Volume = formats.read(tmp_path / "back.nii")
         assert volume.array.shape == (64, 64, 36, 2)
+
+    def test_sidecar_fills_acquisition_fields(
+        self, source_files: dict[str, Path], tmp_path: Path
+    ) -> None:
+        """A BIDS sidecar beside the NIfTI gives TR, TE and modality; the stem names the series."""
+        image = tmp_path / "tumour_mask.nii.gz"
+        image.write_bytes(source_files["axial_oblique_3d"].read_bytes())
+        sidecar = {"RepetitionTime": 2.5, "EchoTime": 0.03, "Modality": "MR"}
+        image.with_name("tumour_mask.json").write_text(json.dumps(sidecar))
+        proc = _run(image, "--to-dicom", "-o", tmp_path / "series")
+        assert proc.returncode == ExitCode.OK, proc.stderr
+        first = pydicom.dcmread(sorted((tmp_path / "series").iterdir())[0])
+        assert float(first.RepetitionTime) == 2500.0
+        assert float(first.EchoTime) == 30.0
+        assert first.SeriesDescription == "tumour_mask"
 
     def test_like_without_to_dicom_is_a_usage_error(
         self, source_files: dict[str, Path], tmp_path: Path

@@ -151,6 +151,15 @@ class TestFormatPairs:
         assert_same_geometry(result, source, analyze=".hdr" in (first, second))
 
 
+@pytest.mark.parametrize("ext", [".nii", ".nii.gz", ".mha", ".mhd", ".mgh", ".mgz"])
+def test_frame_step_survives(ext: str, sources: dict[str, Volume], tmp_path: Path) -> None:
+    """Formats with a time step keep the repetition time of a 4D series."""
+    source = sources["coronal_oblique_4d"]
+    assert source.metadata["RepetitionTime"] > 0
+    result = write_and_read(source, tmp_path / f"out{ext}")
+    assert result.metadata["RepetitionTime"] == pytest.approx(source.metadata["RepetitionTime"])
+
+
 def test_cases_cover_the_geometries(sources: dict[str, Volume]) -> None:
     """The sources include oblique, coronal, sagittal, 4D, scaled and vector volumes."""
     assert set(sources) == set(CASE_IDS)

@@ -150,7 +150,13 @@ def read(path: str | os.PathLike[str]) -> Volume:
     if ndims <= 3:
         array = array[:, :, :, np.newaxis]
     affine = _affine(header, ndims, name)
-    return Volume(from_layout(np.ascontiguousarray(array).astype(dtype.newbyteorder("="))), affine)
+    metadata: dict[str, Any] = {}
+    if ndims == 4 and dims[3] > 1:
+        step = header.numbers("ElementSpacing", 4, 1.0, name)[3]
+        if step > 0 and step != 1.0:  # 1 is ITK's "no spacing" default
+            metadata["RepetitionTime"] = step
+    voxels = np.ascontiguousarray(array).astype(dtype.newbyteorder("="))
+    return Volume(from_layout(voxels), affine, metadata)
 
 
 def _ndims(header: _Header, path: str) -> int:

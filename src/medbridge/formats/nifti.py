@@ -28,6 +28,7 @@ EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii")
 NIFTI1_MAX_DIM = 32767
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_TIME_TO_SECONDS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 
 
 def sniff(head: bytes) -> bool:
@@ -80,6 +81,12 @@ def read(path: str | os.PathLike[str]) -> Volume:
     slope, inter = img.dataobj.slope, img.dataobj.inter
     affine = img.affine if img.affine is not None else np.eye(4)
     metadata: dict[str, Any] = {}
+    if array.ndim >= 4 and array.shape[3] > 1:
+        step = float(img.header.get_zooms()[3]) * _TIME_TO_SECONDS.get(
+            img.header.get_xyzt_units()[1], 0.0
+        )
+        if step > 0:
+            metadata["RepetitionTime"] = step  # frame step, so other formats keep it
     return Volume(
         array,
         np.asarray(affine, dtype=np.float64),

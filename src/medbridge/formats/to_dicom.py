@@ -7,10 +7,11 @@ turned to DICOM's LPS in :mod:`medbridge.volume._geometry`. Slices are stored wi
 their rows reversed (DICOM row ``r`` is voxel ``j = rows - 1 - r``), the mirror of what
 dcm2niix does on reading, so converting the series back gives the same volume: the
 same voxel order and affine, or for slices that dcm2niix sorts the other way (as it
-may for sagittal ones) the same voxels in space, with ``k`` reversed. Values that do not fit 16-bit integers (floats, wide integers) are stored
-as uint16 with (0028,1053) 'Rescale Slope' and (0028,1052) 'Rescale Intercept'. RGB
-volumes (three uint8 components) become Secondary Capture RGB images, since MR and CT
-images are grey; other vector volumes are refused.
+may for sagittal ones) the same voxels in space with ``k`` reversed. Values that do
+not fit 16-bit integers (floats, wide integers) are stored as uint16 with (0028,1053)
+'Rescale Slope' and (0028,1052) 'Rescale Intercept'. RGB volumes (three uint8
+components) become Secondary Capture RGB images, since MR and CT images are grey;
+other vector volumes are refused.
 
 Given ``like`` (a file or folder of the source series), the new series copies that
 patient, study and (0020,0052) 'Frame of Reference UID', so it files under the same
