@@ -12,9 +12,11 @@ import gzip
 import warnings
 from pathlib import Path
 
+import nrrd
 import numpy as np
 import pytest
 
+from formats.oracles import sitk_grid
 from medbridge import formats
 from medbridge.errors import FormatError, MedbridgeError
 from medbridge.formats.analyze import AnalyzeOrientationWarning
@@ -207,3 +209,26 @@ class TestNames:
         """A path that does not exist."""
         with pytest.raises(MedbridgeError, match="No such file"):
             formats.read(tmp_path / "absent.nrrd")
+
+
+class TestNrrdWithoutSpace:
+    """NRRD files with only ``spacings`` (no world space), as simple tools write them."""
+
+    def test_plain_2d_reads_as_one_slice(self, tmp_path: Path) -> None:
+        """A 2D image becomes one slice; its grid is what ITK makes of the same file."""
+        path = tmp_path / "plain.nrrd"
+        values = np.arange(12, dtype=np.int16).reshape(3, 4)
+        nrrd.write(str(path), values, {"spacings": [0.5, 2.0]})
+        volume = formats.read(path)
+        assert volume.array.shape == (3, 4, 1)
+        assert np.array_equal(volume.array[:, :, 0], values)
+        itk = sitk_grid(path)
+        np.testing.assert_allclose(volume.spacing[:2], itk.spacing[:2])
+        np.testing.assert_allclose(-volume.affine_ras[:2, 3], itk.origin[:2])
+
+    def test_4d_without_directions_refused(self, tmp_path: Path) -> None:
+        """Four axes and no 'space directions': which are spatial cannot be known."""
+        path = tmp_path / "plain4d.nrrd"
+        nrrd.write(str(path), np.zeros((2, 3, 4, 5), dtype=np.int16))
+        with pytest.raises(FormatError, match="cannot tell which axes are spatial"):
+            formats.read(path)
