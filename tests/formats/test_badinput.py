@@ -117,6 +117,36 @@ class TestWrongDataSize:
         _assert_names_file(exc, written)
 
 
+class TestMalformedMetaImage:
+    """MetaImage header values that cannot describe an image."""
+
+    @pytest.mark.parametrize(
+        ("field", "replacement", "pattern"),
+        [
+            (b"DimSize = 64 64 35", b"DimSize = 64 64", "'DimSize' has 2 values"),
+            (b"DimSize = 64 64 35", b"DimSize = 64 x 35", "'DimSize' is not numeric"),
+            (b"DimSize = 64 64 35", b"DimSize = 64 0 35", "'DimSize' must hold 3 positive"),
+            (b"NDims = 3", b"NDims = 7", "NDims 7 is not supported"),
+            (b"BinaryData = True", b"BinaryData = False", "ASCII data"),
+            (
+                b"ElementType = MET_SHORT",
+                b"ElementNumberOfChannels = nan\nElementType = MET_SHORT",
+                "'ElementNumberOfChannels' must hold 1 positive",
+            ),
+        ],
+        ids=["dims-count", "dims-text", "dims-zero", "ndims", "ascii", "channels-nan"],
+    )
+    @pytest.mark.parametrize("written", [".mha"], indirect=True)
+    def test_bad_field(self, written: Path, field: bytes, replacement: bytes, pattern: str) -> None:
+        """Each bad value is named in the error."""
+        raw = written.read_bytes()
+        assert field in raw
+        written.write_bytes(raw.replace(field, replacement, 1))
+        with pytest.raises(FormatError, match=pattern) as exc:
+            _read(written)
+        _assert_names_file(exc, written)
+
+
 class TestUnsupportedTypes:
     """Data types a format or medbridge does not know give a clear error."""
 

@@ -11,6 +11,7 @@ whose values list the axis direction vectors one after another (what ITK's
 
 from __future__ import annotations
 
+import math
 import os
 import zlib
 from dataclasses import dataclass
@@ -88,6 +89,19 @@ class _Header:
             raise FormatError(f"'{key}' has {len(values)} values, NDims needs {n}", path=path)
         return values
 
+    def integers(self, key: str, n: int, path: str, *, default: int | None = None) -> list[int]:
+        """``n`` positive whole numbers from ``key`` (required unless a default is given)."""
+        if key not in self.fields and default is not None:
+            return [default] * n
+        values = self.numbers(key, n, 0.0, path)[:n]
+        if key not in self.fields or not all(_whole(v) and v > 0 for v in values):
+            raise FormatError(f"'{key}' must hold {n} positive integers", path=path)
+        return [int(v) for v in values]
+
+
+def _whole(value: float) -> bool:
+    return math.isfinite(value) and value == int(value)
+
 
 def _parse_header(raw: bytes, path: str) -> _Header:
     fields: dict[str, str] = {}
@@ -128,11 +142,9 @@ def read(path: str | os.PathLike[str]) -> Volume:
         raise FormatError(f"cannot read: {exc.strerror}", path=name) from exc
     header = _parse_header(raw, name)
     ndims = _ndims(header, name)
-    dims = [int(v) for v in header.numbers("DimSize", ndims, 0, name)[:ndims]]
-    if min(dims) <= 0:
-        raise FormatError(f"'DimSize' must be positive, got {dims}", path=name)
+    dims = header.integers("DimSize", ndims, name)
     dtype = _element_type(header, name)
-    channels = int(header.get("ElementNumberOfChannels", "1") or 1)
+    channels = header.integers("ElementNumberOfChannels", 1, name, default=1)[0]
     payload = _payload(header, raw, name)
     expected = int(np.prod(dims)) * channels * dtype.itemsize
     if header.get("HeaderSize") == "-1" and len(payload) > expected:
