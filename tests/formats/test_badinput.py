@@ -214,6 +214,16 @@ class TestNames:
         with pytest.raises(FormatError, match="unknown format 'tiff'"):
             formats.write(sources["axial_oblique_3d"], tmp_path / "a.nii", format="tiff")
 
+    @pytest.mark.parametrize("fmt", ["nrrd", "metaimage"])
+    def test_content_identifies_unnamed_file(
+        self, fmt: str, sources: dict[str, Volume], tmp_path: Path
+    ) -> None:
+        """A self-describing file under a meaningless name is read by its magic bytes."""
+        path = tmp_path / "volume.dat"
+        formats.write(sources["axial_oblique_3d"], path, format=fmt)
+        assert formats.detect(path) == fmt
+        assert np.array_equal(formats.read(path).array, sources["axial_oblique_3d"].array)
+
     def test_format_overrides_extension(self, sources: dict[str, Volume], tmp_path: Path) -> None:
         """A NRRD written under a ``.dat`` name reads back when the format is named."""
         path = tmp_path / "volume.dat"

@@ -33,6 +33,8 @@ REGISTRY: list[tuple[str, str]] = [
 ]
 
 _HEAD_BYTES = 548
+#: Formats read whatever the file is called (nibabel's loaders insist on extensions).
+_SELF_DESCRIBING = frozenset({"nrrd", "metaimage"})
 
 
 def _modules() -> list[tuple[str, ModuleType]]:
@@ -62,6 +64,9 @@ def format_named(name: str) -> ModuleType:
 def format_for(path: str | os.PathLike[str], *, head: bytes | None = None) -> ModuleType:
     """The format module for ``path``: by extension, confirmed by sniffing when bytes are given.
 
+    A name without a known extension is identified by its first bytes when they are a
+    NRRD or MetaImage header.
+
     Raises
     ------
     FormatError
@@ -78,11 +83,28 @@ def format_for(path: str | os.PathLike[str], *, head: bytes | None = None) -> Mo
                     path=path,
                 )
             return module
+    by_content = _by_content(head) if head else None
+    if by_content is not None:
+        return by_content
     raise errors.FormatError(
         f"no known format for this file name (known: {_known_extensions()}); "
         "name the format explicitly",
         path=path,
     )
+
+
+def _by_content(head: bytes) -> ModuleType | None:
+    """The format whose magic ``head`` carries, for a file whose name says nothing.
+
+    Only NRRD and MetaImage count: their text headers identify them, and their readers
+    accept any name. nibabel's formats (NIfTI, Analyze, MGH, MINC) are loaded by
+    extension, and a gzip stream could be ``.nii.gz`` or ``.mgz``.
+    """
+    gzip = head[:2] == b"\x1f\x8b"
+    for label, module in _modules():
+        if label in _SELF_DESCRIBING and module.sniff(head) and not gzip:
+            return module
+    return None
 
 
 def _head(path: str | os.PathLike[str]) -> bytes:
