@@ -193,3 +193,26 @@ class TestFilesWrittenByItk:
             want = Volume(source.array[:, :, :, np.newaxis, :], source.affine_ras)
         assert_same_voxels(result, want)
         np.testing.assert_allclose(result.affine_ras, source.affine_ras, atol=AFFINE_TOLERANCE)
+
+
+@pytest.mark.parametrize("name", ["axial_oblique_3d", "coronal_oblique_4d", "sagittal_4d"])
+def test_metaimage_orientation_code_matches_itk(
+    name: str, sources: dict[str, Volume], tmp_path: Path
+) -> None:
+    """The informative AnatomicalOrientation letters are the ones ITK writes."""
+    source = sources[name]
+    volume = Volume(
+        np.asarray(source.array[..., 0] if source.array.ndim == 4 else source.array),
+        source.affine_ras,
+    )
+    formats.write(volume, tmp_path / "ours.mha")
+    write_with_itk(volume, tmp_path / "itk.mha")
+
+    def code(path: Path) -> bytes:
+        return next(
+            line
+            for line in path.read_bytes().split(b"\n")
+            if line.startswith(b"AnatomicalOrientation")
+        )
+
+    assert code(tmp_path / "ours.mha") == code(tmp_path / "itk.mha")

@@ -24,6 +24,7 @@ from medbridge.convert import convert
 from medbridge.errors import FormatError, GeometryError
 from medbridge.formats.to_dicom import SOP_CLASSES, write_series
 from medbridge.volume import Volume
+from medbridge.volume._geometry import affine_ras_row_flipped, slice_geometry
 
 #: Tolerance of the dcm_qa judge for affines that passed through DICOM's decimal strings.
 AFFINE_TOLERANCE = 1e-4
@@ -93,6 +94,22 @@ def dicom_series(
         write_series(_scalar(sources[case.name]), target, like=root / case.series)
         out[case.name] = target
     return out
+
+
+class TestSliceGeometry:
+    """Plane geometry for writing is the exact inverse of the converter's reading."""
+
+    @pytest.mark.parametrize("case", SCALAR_CASES)
+    def test_inverse_of_affine_ras_row_flipped(
+        self, case: Case, sources: dict[str, Volume]
+    ) -> None:
+        """IOP, IPP, spacing and slice step rebuild the affine the converter would make."""
+        volume = sources[case.name]
+        _nx, ny, nz = volume.array.shape[:3]
+        orientation, spacing, _thickness, positions = slice_geometry(volume.affine_ras, ny, nz)
+        step = np.subtract(positions[1], positions[0])
+        rebuilt = affine_ras_row_flipped(orientation, positions[0], spacing, step, ny)
+        np.testing.assert_allclose(rebuilt, volume.affine_ras, atol=1e-9)
 
 
 class TestBackToVolume:

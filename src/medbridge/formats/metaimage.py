@@ -29,7 +29,13 @@ from medbridge.formats._layout import (
     to_supported_dtype,
 )
 from medbridge.volume import Volume
-from medbridge.volume._geometry import affine_from_grid, grid_from_affine, lps_to_ras, ras_to_lps
+from medbridge.volume._geometry import (
+    affine_from_grid,
+    direction_letters,
+    grid_from_affine,
+    lps_to_ras,
+    ras_to_lps,
+)
 
 __all__ = ["ELEMENT_TYPES", "EXTENSIONS", "read", "sniff", "write"]
 
@@ -301,7 +307,7 @@ def _header_text(
         "TransformMatrix = " + _numbers(matrix.ravel()),
         "Offset = " + _numbers([*origin, 0.0][:ndims]),
         "CenterOfRotation = " + _numbers([0.0] * ndims),
-        f"AnatomicalOrientation = {_orientation_code(direction) if ndims == 3 else '????'}",
+        f"AnatomicalOrientation = {_itk_orientation(direction) if ndims == 3 else '????'}",
         "ElementSpacing = " + _numbers([*spacing, step][:ndims]),
         "DimSize = " + " ".join(str(n) for n in shape5[:ndims]),
     ]
@@ -315,11 +321,13 @@ def _numbers(values: Any) -> str:
     return " ".join(repr(float(v)) if float(v) != int(v) else str(int(v)) for v in values)
 
 
-def _orientation_code(direction: npt.NDArray[np.float64]) -> str:
-    """ITK's three letters: for each axis, the side of the patient it starts from (LPS)."""
-    letters = []
-    for axis in range(3):
-        vector = direction[:, axis]
-        dominant = int(np.argmax(np.abs(vector)))
-        letters.append(("RAI" if vector[dominant] > 0 else "LPS")[dominant])
-    return "".join(letters)
+def _itk_orientation(direction: npt.NDArray[np.float64]) -> str:
+    """ITK's three letters: for each axis, the side of the patient it starts from.
+
+    ITK writes S/I where DICOM writes H/F.
+
+    >>> _itk_orientation(np.eye(3))
+    'RAI'
+    """
+    letters = "".join(direction_letters(-direction[:, axis])[0] for axis in range(3))
+    return letters.translate(str.maketrans("HF", "SI"))

@@ -36,12 +36,12 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pydicom.valuerep import format_number_as_ds
 
-from medbridge.errors import FormatError, GeometryError, InvalidDicomError
+from medbridge.errors import FormatError, InvalidDicomError
 from medbridge.formats._layout import layout_of
 from medbridge.volume import Volume
-from medbridge.volume._geometry import ras_to_lps
+from medbridge.volume._geometry import direction_letters, slice_geometry
 
-__all__ = ["SOP_CLASSES", "find_like_dataset", "plan_pixels", "slice_geometry", "write_series"]
+__all__ = ["SOP_CLASSES", "find_like_dataset", "plan_pixels", "write_series"]
 
 #: SOP Class UIDs by the modality they are used for ("OT": Secondary Capture).
 SOP_CLASSES: dict[str, str] = {
@@ -74,7 +74,6 @@ _COPIED = (
     "BodyPartExamined",
     "Laterality",
 )
-_COSINE_TOLERANCE = 1e-4
 
 
 def find_like_dataset(like: str | os.PathLike[str]) -> Dataset:
@@ -103,63 +102,6 @@ def _candidates(root: Path) -> Iterator[Path]:
         dirs.sort()
         for name in sorted(files):
             yield Path(folder, name)
-
-
-def slice_geometry(
-    affine_ras: npt.ArrayLike, rows: int, slices: int
-) -> tuple[list[float], list[float], float, list[list[float]]]:
-    """DICOM plane geometry for a volume's slices.
-
-    Parameters
-    ----------
-    affine_ras:
-        The volume's voxel → RAS+ affine.
-    rows:
-        Size along ``j`` (becomes (0028,0010) 'Rows', stored reversed).
-    slices:
-        Size along ``k``.
-
-    Returns
-    -------
-    orientation:
-        (0020,0037): row cosines then column cosines, LPS.
-    pixel_spacing:
-        (0028,0030): distance between rows, then between columns (mm).
-    thickness:
-        Distance between slice centres along the normal (mm).
-    positions:
-        (0020,0032) for each slice, LPS.
-
-    Raises
-    ------
-    GeometryError
-        When the axes are not orthogonal (a sheared grid), which classic DICOM slices
-        cannot state.
-
-    >>> o, s, t, p = slice_geometry(np.diag([2.0, 3.0, 4.0, 1.0]), 10, 2)
-    >>> o, s, t, p[1]
-    ([-1.0, 0.0, 0.0, 0.0, 1.0, 0.0], [3.0, 2.0], 4.0, [0.0, -27.0, 4.0])
-    """
-    lps = ras_to_lps(affine_ras)
-    col_step = lps[:3, 0]  # along i: the DICOM row direction (one column to the next)
-    row_step = -lps[:3, 1]  # DICOM row r + 1 is voxel j - 1
-    slice_step = lps[:3, 2]
-    sizes = [float(np.linalg.norm(v)) for v in (col_step, row_step, slice_step)]
-    if min(sizes) <= 0:
-        raise GeometryError(f"affine has a zero voxel size: {sizes}")
-    row_cos, col_cos = col_step / sizes[0], row_step / sizes[1]
-    normal = np.cross(row_cos, col_cos)
-    if abs(float(row_cos @ col_cos)) > _COSINE_TOLERANCE or (
-        abs(abs(float(normal @ slice_step)) / sizes[2] - 1.0) > _COSINE_TOLERANCE
-    ):
-        raise GeometryError(
-            "the affine's axes are not orthogonal (sheared grid): DICOM slices cannot "
-            "hold it; resample the volume first"
-        )
-    first = lps @ np.array([0.0, rows - 1.0, 0.0, 1.0])
-    positions = [(first[:3] + k * slice_step).tolist() for k in range(slices)]
-    orientation = [*(row_cos + 0.0).tolist(), *(col_cos + 0.0).tolist()]  # no -0.0
-    return orientation, [sizes[1], sizes[0]], sizes[2], positions
 
 
 def plan_pixels(volume: Volume) -> tuple[npt.NDArray[Any], float, float]:
@@ -199,20 +141,6 @@ def plan_pixels(volume: Volume) -> tuple[npt.NDArray[Any], float, float]:
         slope = _ds(slope * (1 + 1e-9))  # rounding to 16 characters may undershoot
     stored = np.clip(np.rint((real - inter) / slope), 0, 65535).astype(np.uint16)
     return stored, slope, inter
-
-
-def _direction_letters(cosines: list[float]) -> str:
-    """(0020,0020) letters for an LPS direction, strongest first (PS3.3 C.7.6.1.1.1).
-
-    >>> _direction_letters([0.0, -0.8, 0.6])
-    'AH'
-    """
-    letters = []
-    for axis in np.argsort(-np.abs(np.asarray(cosines))):
-        value = cosines[int(axis)]
-        if abs(value) > 0.1:
-            letters.append(("LPH" if value > 0 else "RAF")[int(axis)])
-    return "".join(letters)
 
 
 def _ds(value: float) -> float:
@@ -293,8 +221,8 @@ def write_series(
     if base.SOPClassUID == SOP_CLASSES["OT"]:
         # Secondary Capture has no Image Plane module, so (0020,0020) is required
         base.PatientOrientation = [
-            _direction_letters(orientation[:3]),
-            _direction_letters(orientation[3:]),
+            direction_letters(orientation[:3]),
+            direction_letters(orientation[3:]),
         ]
     normal = np.cross(orientation[:3], orientation[3:])
     target.parent.mkdir(parents=True, exist_ok=True)
