@@ -216,3 +216,34 @@ def test_metaimage_orientation_code_matches_itk(
         )
 
     assert code(tmp_path / "ours.mha") == code(tmp_path / "itk.mha")
+
+
+DTYPES = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"]
+DTYPES += ["float32", "float64"]
+#: Voxel types each format refuses (all others must round-trip with identical values).
+REFUSES = {
+    ".nii.gz": set(),
+    ".nrrd": set(),
+    ".mha": set(),
+    ".hdr": {"int64", "uint64"},
+    ".mgz": {"uint32", "int64", "uint64", "float64"},
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ext", list(REFUSES))
+def test_voxel_types(ext: str, dtype: str, sources: dict[str, Volume], tmp_path: Path) -> None:
+    """Every numeric type is kept exactly (widened where the format lacks it) or refused."""
+    source = sources["axial_oblique_3d"]
+    values = source.array.astype(dtype)
+    if np.dtype(dtype).kind == "f":
+        values = values / 7  # fractions, so float precision matters
+    volume = Volume(values, source.affine_ras)
+    path = tmp_path / f"out{ext}"
+    if dtype in REFUSES[ext]:
+        with pytest.raises(FormatError, match=f"cannot store {dtype} voxels"):
+            formats.write(volume, path)
+        return
+    result = write_and_read(volume, path)
+    assert np.array_equal(result.array, values)
+    assert result.array.dtype.itemsize >= values.dtype.itemsize
