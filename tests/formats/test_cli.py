@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+import pytest
 
 from conftest import dcm_qa_root
 from medbridge import formats
@@ -62,6 +63,23 @@ class TestFileToFile:
         proc = _run(source_files["axial_oblique_3d"], "-o", target, "--format", "nrrd")
         assert proc.returncode == ExitCode.OK, proc.stderr
         assert target.read_bytes().startswith(b"NRRD0")
+
+    @pytest.mark.parametrize("ext", [".nii.gz", ".nii", ".mgz", ".mgh", ".nrrd", ".mha"])
+    def test_input_format_reads_any_name(
+        self, ext: str, source_files: dict[str, Path], tmp_path: Path
+    ) -> None:
+        """--input-format reads a file whose name says nothing about its format."""
+        source = formats.read(source_files["coronal_oblique_4d"])
+        named = tmp_path / f"named{ext}"
+        formats.write(source, named)
+        unnamed = tmp_path / "upload.bin"
+        named.rename(unnamed)
+        label = formats.format_for(named).__name__.rsplit(".", 1)[-1]
+        proc = _run(unnamed, "--input-format", label, "-o", tmp_path / "out.nrrd")
+        assert proc.returncode == ExitCode.OK, proc.stderr
+        back = formats.read(tmp_path / "out.nrrd")
+        assert np.array_equal(back.array, source.array)
+        np.testing.assert_allclose(back.affine_ras, source.affine_ras, atol=1e-5)
 
     def test_folder_output_names_files_by_stem(
         self, source_files: dict[str, Path], tmp_path: Path
