@@ -29,11 +29,20 @@ NIBABEL_DATA = Path(nib.__file__).parent / "tests" / "data"
 
 
 def write_minc1(volume: Volume, path: Path) -> None:
-    """A MINC-1 file of ``volume`` (float32 voxels, so no MINC value scaling applies)."""
+    """A MINC-1 file of ``volume`` (float32 voxels, so no MINC value scaling applies).
+
+    Frames become the slowest ``time`` dimension; components the fastest
+    ``vector_dimension``, as MINC orders them.
+    """
     array = np.asarray(volume.array, dtype=np.float32)
+    if array.ndim == 3:
+        array = array[..., np.newaxis]
+    if array.ndim == 4:
+        array = array[..., np.newaxis]
+    frames, components = array.shape[3], array.shape[4]
     affine = volume.affine_ras
-    spatial = ["zspace", "yspace", "xspace"]
-    dims = (["time"] if array.ndim == 4 else []) + spatial
+    dims = ["time"] * (frames > 1) + ["zspace", "yspace", "xspace"]
+    dims += ["vector_dimension"] * (components > 1)
     steps = np.linalg.norm(affine[:3, :3], axis=0)
     cosines = affine[:3, :3] / steps
     # MINC's origin is sum(start_d * cosine_d): solve, since cosines from float32
@@ -47,13 +56,17 @@ def write_minc1(volume: Volume, path: Path) -> None:
             variable.start = float(starts[axis])
             variable.direction_cosines = cosines[:, axis]
             variable.spacing = b"regular__"
-        if array.ndim == 4:
-            out.createDimension("time", array.shape[3])
+        if frames > 1:
+            out.createDimension("time", frames)
             time = out.createVariable("time", "d", ())
             time.start, time.step, time.spacing = 0.0, 1.0, b"regular__"
+        if components > 1:
+            out.createDimension("vector_dimension", components)
+            vector = out.createVariable("vector_dimension", "d", ())
+            vector.start, vector.step, vector.spacing = 0.0, 1.0, b"regular__"
         image = out.createVariable("image", "f", tuple(dims))
-        order = ([3] if array.ndim == 4 else []) + [2, 1, 0]
-        image[:] = np.transpose(array, order)
+        ordered = np.transpose(array, (3, 2, 1, 0, 4))  # time, z, y, x, vector
+        image[:] = ordered.reshape([out.dimensions[d] for d in dims])
         image.dimorder = ",".join(dims).encode()
         out.createVariable("image-max", "d", ())[...] = float(array.max())
         out.createVariable("image-min", "d", ())[...] = float(array.min())
@@ -62,9 +75,11 @@ def write_minc1(volume: Volume, path: Path) -> None:
 class TestMinc1:
     """MINC-1 files made from dcm_qa volumes read back as those volumes."""
 
-    @pytest.mark.parametrize("name", ["axial_oblique_3d", "coronal_oblique_4d", "sagittal_4d"])
+    @pytest.mark.parametrize(
+        "name", ["axial_oblique_3d", "coronal_oblique_4d", "sagittal_4d", "sagittal_vector"]
+    )
     def test_voxels_and_affine(self, name: str, sources: dict[str, Volume], tmp_path: Path) -> None:
-        """Voxels identical (as float), affine within 1e-5, frames last."""
+        """Voxels identical (as float), affine within 1e-5, frames and components last."""
         source = sources[name]
         path = tmp_path / f"{name}.mnc"
         write_minc1(source, path)
