@@ -130,9 +130,9 @@ PAIRS = [pytest.param(a, b, id=f"{a}->{b}") for a, b in itertools.product(WRITAB
 
 
 class TestFormatPairs:
-    """Every ordered pair of formats on the oblique coronal 4D and scaled Philips cases."""
+    """Every ordered pair of formats on the oblique coronal, sagittal and scaled cases."""
 
-    @pytest.mark.parametrize("case_name", ["coronal_oblique_4d", "philips_scaled"])
+    @pytest.mark.parametrize("case_name", ["coronal_oblique_4d", "sagittal_4d", "philips_scaled"])
     @pytest.mark.parametrize(("first", "second"), PAIRS)
     def test_chain_keeps_volume(
         self, first: str, second: str, case_name: str, sources: dict[str, Volume], tmp_path: Path
