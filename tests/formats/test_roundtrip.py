@@ -13,6 +13,7 @@ import itertools
 import warnings
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -247,3 +248,12 @@ def test_voxel_types(ext: str, dtype: str, sources: dict[str, Volume], tmp_path:
     result = write_and_read(volume, path)
     assert np.array_equal(result.array, values)
     assert result.array.dtype.itemsize >= values.dtype.itemsize
+
+
+def test_nifti_pair_keeps_orientation(sources: dict[str, Volume], tmp_path: Path) -> None:
+    """A .hdr/.img NIfTI-1 pair (magic ni1) reads with its affine and without the warning."""
+    source = sources["coronal_oblique_4d"]
+    nib.Nifti1Pair(source.array, source.affine_ras).to_filename(str(tmp_path / "pair.hdr"))
+    result = formats.read(tmp_path / "pair.hdr")  # any warning fails: filterwarnings=error
+    assert np.array_equal(result.array, source.array)
+    np.testing.assert_allclose(result.affine_ras, source.affine_ras, atol=AFFINE_TOLERANCE)
