@@ -23,7 +23,7 @@ class Case:
 
     name: str
     series: str  # path under the dcm_qa root
-    index: int = 0  # which of the converted volumes
+    pick: str = ""  # part of the output name that picks one of several volumes
     derive: str = ""  # "rgb", "vector" or "vector_4d": built from the real voxels
 
     @property
@@ -36,7 +36,7 @@ CASES = [
     Case("sagittal_4d", "dcm_qa/In/Orientation/sag/sagdesc36"),
     Case("axial_oblique_3d", "dcm_qa_12bit/In"),
     Case("axial_uint16", "dcm_qa/In/TotalReadoutTime"),
-    Case("philips_scaled", "dcm_qa_enh/In/Philips", index=1),
+    Case("philips_scaled", "dcm_qa_enh/In/Philips", pick="fieldmaphz"),
     Case("coronal_rgb", "dcm_qa/In/Orientation/cor/corint35", derive="rgb"),
     Case("sagittal_vector", "dcm_qa/In/Orientation/sag/sagasc35", derive="vector"),
     Case("coronal_vector_4d", "dcm_qa/In/Orientation/cor/cordesc35", derive="vector_4d"),
