@@ -6,7 +6,13 @@ import importlib
 
 import pytest
 
-PACKAGES = ["medbridge", "medbridge.dicom", "medbridge.volume", "medbridge.errors"]
+PACKAGES = [
+    "medbridge",
+    "medbridge.dicom",
+    "medbridge.volume",
+    "medbridge.errors",
+    "medbridge.formats",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

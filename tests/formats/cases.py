@@ -23,8 +23,8 @@ class Case:
 
     name: str
     series: str  # path under the dcm_qa root
-    index: int = 0  # which of the converted volumes
-    derive: str = ""  # "rgb" or "vector": built from the real voxels
+    pick: str = ""  # part of the output name that picks one of several volumes
+    derive: str = ""  # "rgb", "vector" or "vector_4d": built from the real voxels
 
     @property
     def components(self) -> bool:
@@ -36,24 +36,32 @@ CASES = [
     Case("sagittal_4d", "dcm_qa/In/Orientation/sag/sagdesc36"),
     Case("axial_oblique_3d", "dcm_qa_12bit/In"),
     Case("axial_uint16", "dcm_qa/In/TotalReadoutTime"),
-    Case("philips_scaled", "dcm_qa_enh/In/Philips", index=1),
+    Case("philips_scaled", "dcm_qa_enh/In/Philips", pick="fieldmaphz"),
     Case("coronal_rgb", "dcm_qa/In/Orientation/cor/corint35", derive="rgb"),
     Case("sagittal_vector", "dcm_qa/In/Orientation/sag/sagasc35", derive="vector"),
+    Case("coronal_vector_4d", "dcm_qa/In/Orientation/cor/cordesc35", derive="vector_4d"),
 ]
 CASE_IDS = [case.name for case in CASES]
 
 
 def derive(volume: Volume, how: str) -> Volume:
-    """RGB (uint8 ×3) or vector (float32 ×3) voxels from a real series' first frame."""
-    first = np.asarray(volume.array[..., 0] if volume.array.ndim == 4 else volume.array)
-    scaled = first.astype(np.float64) * 255.0 / max(float(first.max()), 1.0)
+    """RGB (uint8 ×3) or vector (float32 ×3, per frame for "vector_4d") from real voxels."""
+    array = np.asarray(volume.array)
+    frames = array if array.ndim == 4 else array[..., np.newaxis]
+    if how == "vector_4d":
+        grads = [
+            np.stack(np.gradient(frames[..., t].astype(np.float32)), axis=-1)
+            for t in range(frames.shape[3])
+        ]
+        return Volume(np.stack(grads, axis=3).astype(np.float32), volume.affine_ras)
+    first = frames[..., 0]
     if how == "rgb":
+        scaled = first.astype(np.float64) * 255.0 / max(float(first.max()), 1.0)
         channels = [scaled, 255.0 - scaled, np.roll(scaled, 3, axis=0)]
-        array = np.stack(channels, axis=-1).round().astype(np.uint8)
+        out = np.stack(channels, axis=-1).round().astype(np.uint8)
     else:
-        grad = np.gradient(first.astype(np.float32))
-        array = np.stack(grad, axis=-1).astype(np.float32)
-    return Volume(array[:, :, :, np.newaxis, :], volume.affine_ras)
+        out = np.stack(np.gradient(first.astype(np.float32)), axis=-1).astype(np.float32)
+    return Volume(out[:, :, :, np.newaxis, :], volume.affine_ras)
 
 
 def real_values(volume: Volume) -> np.ndarray:

@@ -22,8 +22,9 @@ def source_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
     for case in CASES:
         volumes = convert([root / case.series])
-        assert len(volumes) > case.index, f"{case.series} converted to {len(volumes)} volumes"
-        volume = volumes[case.index]
+        chosen = [v for v in volumes if case.pick in str(v.metadata.get("name", ""))]
+        assert chosen, f"{case.series}: no converted volume named like '{case.pick}'"
+        volume = chosen[0]
         if case.derive:
             volume = derive(volume, case.derive)
         path = folder / f"{case.name}.nii.gz"

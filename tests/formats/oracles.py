@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from medbridge.volume import Volume
+
 sitk.ProcessObject_SetGlobalWarningDisplay(False)  # ITK's "Analyze is deprecated" notice
 
 
@@ -93,3 +95,30 @@ def assert_grids_close(got: Grid, want: Grid, *, atol: float = 1e-5) -> None:
     np.testing.assert_allclose(got.spacing, want.spacing, atol=atol, err_msg="spacing")
     np.testing.assert_allclose(got.direction, want.direction, atol=atol, err_msg="direction")
     np.testing.assert_allclose(got.origin, want.origin, atol=atol, err_msg="origin")
+
+
+def write_with_itk(volume: Volume, path: Path) -> None:
+    """Write ``volume`` with SimpleITK: 4D as a 4D image (NRRD: as components), RGB as vectors."""
+    array = np.asarray(volume.array)
+    grid = expected_grid(volume.affine_ras)
+    if array.ndim == 5:  # one frame of components
+        image = sitk.GetImageFromArray(_zyx(array[:, :, :, 0, :]), isVector=True)
+    elif array.ndim == 4 and path.suffix in (".nrrd", ".nhdr"):
+        image = sitk.GetImageFromArray(_zyx(array), isVector=True)
+    elif array.ndim == 4:
+        frames = [sitk.GetImageFromArray(array[..., t].T) for t in range(array.shape[3])]
+        image = sitk.JoinSeries(frames)
+    else:
+        image = sitk.GetImageFromArray(np.ascontiguousarray(array.T))
+    n = image.GetDimension()
+    direction = np.eye(n)
+    direction[:3, :3] = grid.direction
+    image.SetDirection(direction.ravel().tolist())
+    image.SetOrigin([*grid.origin.tolist(), 0.0][:n])
+    image.SetSpacing([*grid.spacing.tolist(), 1.0][:n])
+    sitk.WriteImage(image, str(path), useCompression=path.suffix in (".mha", ".nrrd"))
+
+
+def _zyx(array: np.ndarray) -> np.ndarray:
+    """[x, y, z, c] → SimpleITK's [z, y, x, c]."""
+    return np.ascontiguousarray(array.transpose(2, 1, 0, 3))

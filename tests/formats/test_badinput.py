@@ -12,9 +12,11 @@ import gzip
 import warnings
 from pathlib import Path
 
+import nrrd
 import numpy as np
 import pytest
 
+from formats.oracles import sitk_grid
 from medbridge import formats
 from medbridge.errors import FormatError, MedbridgeError
 from medbridge.formats.analyze import AnalyzeOrientationWarning
@@ -115,6 +117,36 @@ class TestWrongDataSize:
         _assert_names_file(exc, written)
 
 
+class TestMalformedMetaImage:
+    """MetaImage header values that cannot describe an image."""
+
+    @pytest.mark.parametrize(
+        ("field", "replacement", "pattern"),
+        [
+            (b"DimSize = 64 64 35", b"DimSize = 64 64", "'DimSize' has 2 values"),
+            (b"DimSize = 64 64 35", b"DimSize = 64 x 35", "'DimSize' is not numeric"),
+            (b"DimSize = 64 64 35", b"DimSize = 64 0 35", "'DimSize' must hold 3 positive"),
+            (b"NDims = 3", b"NDims = 7", "NDims 7 is not supported"),
+            (b"BinaryData = True", b"BinaryData = False", "ASCII data"),
+            (
+                b"ElementType = MET_SHORT",
+                b"ElementNumberOfChannels = nan\nElementType = MET_SHORT",
+                "'ElementNumberOfChannels' must hold 1 positive",
+            ),
+        ],
+        ids=["dims-count", "dims-text", "dims-zero", "ndims", "ascii", "channels-nan"],
+    )
+    @pytest.mark.parametrize("written", [".mha"], indirect=True)
+    def test_bad_field(self, written: Path, field: bytes, replacement: bytes, pattern: str) -> None:
+        """Each bad value is named in the error."""
+        raw = written.read_bytes()
+        assert field in raw
+        written.write_bytes(raw.replace(field, replacement, 1))
+        with pytest.raises(FormatError, match=pattern) as exc:
+            _read(written)
+        _assert_names_file(exc, written)
+
+
 class TestUnsupportedTypes:
     """Data types a format or medbridge does not know give a clear error."""
 
@@ -182,6 +214,16 @@ class TestNames:
         with pytest.raises(FormatError, match="unknown format 'tiff'"):
             formats.write(sources["axial_oblique_3d"], tmp_path / "a.nii", format="tiff")
 
+    @pytest.mark.parametrize("fmt", ["nrrd", "metaimage"])
+    def test_content_identifies_unnamed_file(
+        self, fmt: str, sources: dict[str, Volume], tmp_path: Path
+    ) -> None:
+        """A self-describing file under a meaningless name is read by its magic bytes."""
+        path = tmp_path / "volume.dat"
+        formats.write(sources["axial_oblique_3d"], path, format=fmt)
+        assert formats.detect(path) == fmt
+        assert np.array_equal(formats.read(path).array, sources["axial_oblique_3d"].array)
+
     def test_format_overrides_extension(self, sources: dict[str, Volume], tmp_path: Path) -> None:
         """A NRRD written under a ``.dat`` name reads back when the format is named."""
         path = tmp_path / "volume.dat"
@@ -190,7 +232,43 @@ class TestNames:
         back = formats.read(path, format="nrrd")
         assert np.array_equal(back.array, sources["axial_oblique_3d"].array)
 
+    def test_analyze_by_data_file_name(self, sources: dict[str, Volume], tmp_path: Path) -> None:
+        """An Analyze pair opens by its ``.img`` name too (the header is found beside it)."""
+        with pytest.warns(AnalyzeOrientationWarning):
+            formats.write(sources["axial_oblique_3d"], tmp_path / "pair.hdr")
+        assert formats.detect(tmp_path / "pair.img") == "analyze"
+        with pytest.warns(AnalyzeOrientationWarning):
+            back = formats.read(tmp_path / "pair.img")
+        assert np.array_equal(back.array, sources["axial_oblique_3d"].array)
+
+    def test_dicom_is_not_a_volume_file(self, pydicom_data: Path) -> None:
+        """DICOM files are never taken for research formats, whatever their name."""
+        assert formats.detect(pydicom_data / "CT_small.dcm") is None
+
     def test_missing_file(self, tmp_path: Path) -> None:
         """A path that does not exist."""
         with pytest.raises(MedbridgeError, match="No such file"):
             formats.read(tmp_path / "absent.nrrd")
+
+
+class TestNrrdWithoutSpace:
+    """NRRD files with only ``spacings`` (no world space), as simple tools write them."""
+
+    def test_plain_2d_reads_as_one_slice(self, tmp_path: Path) -> None:
+        """A 2D image becomes one slice; its grid is what ITK makes of the same file."""
+        path = tmp_path / "plain.nrrd"
+        values = np.arange(12, dtype=np.int16).reshape(3, 4)
+        nrrd.write(str(path), values, {"spacings": [0.5, 2.0]})
+        volume = formats.read(path)
+        assert volume.array.shape == (3, 4, 1)
+        assert np.array_equal(volume.array[:, :, 0], values)
+        itk = sitk_grid(path)
+        np.testing.assert_allclose(volume.spacing[:2], itk.spacing[:2])
+        np.testing.assert_allclose(-volume.affine_ras[:2, 3], itk.origin[:2])
+
+    def test_4d_without_directions_refused(self, tmp_path: Path) -> None:
+        """Four axes and no 'space directions': which are spatial cannot be known."""
+        path = tmp_path / "plain4d.nrrd"
+        nrrd.write(str(path), np.zeros((2, 3, 4, 5), dtype=np.int16))
+        with pytest.raises(FormatError, match="cannot tell which axes are spatial"):
+            formats.read(path)

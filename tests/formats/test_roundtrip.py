@@ -13,6 +13,7 @@ import itertools
 import warnings
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -22,6 +23,7 @@ from formats.oracles import (
     expected_grid,
     mgh_grid,
     sitk_grid,
+    write_with_itk,
 )
 from medbridge import formats
 from medbridge.errors import FormatError
@@ -129,9 +131,9 @@ PAIRS = [pytest.param(a, b, id=f"{a}->{b}") for a, b in itertools.product(WRITAB
 
 
 class TestFormatPairs:
-    """Every ordered pair of formats on the oblique coronal 4D and scaled Philips cases."""
+    """Every ordered pair of formats on the oblique coronal, sagittal and scaled cases."""
 
-    @pytest.mark.parametrize("case_name", ["coronal_oblique_4d", "philips_scaled"])
+    @pytest.mark.parametrize("case_name", ["coronal_oblique_4d", "sagittal_4d", "philips_scaled"])
     @pytest.mark.parametrize(("first", "second"), PAIRS)
     def test_chain_keeps_volume(
         self, first: str, second: str, case_name: str, sources: dict[str, Volume], tmp_path: Path
@@ -150,6 +152,15 @@ class TestFormatPairs:
         assert_same_geometry(result, source, analyze=".hdr" in (first, second))
 
 
+@pytest.mark.parametrize("ext", [".nii", ".nii.gz", ".mha", ".mhd", ".mgh", ".mgz"])
+def test_frame_step_survives(ext: str, sources: dict[str, Volume], tmp_path: Path) -> None:
+    """Formats with a time step keep the repetition time of a 4D series."""
+    source = sources["coronal_oblique_4d"]
+    assert source.metadata["RepetitionTime"] > 0
+    result = write_and_read(source, tmp_path / f"out{ext}")
+    assert result.metadata["RepetitionTime"] == pytest.approx(source.metadata["RepetitionTime"])
+
+
 def test_cases_cover_the_geometries(sources: dict[str, Volume]) -> None:
     """The sources include oblique, coronal, sagittal, 4D, scaled and vector volumes."""
     assert set(sources) == set(CASE_IDS)
@@ -159,3 +170,90 @@ def test_cases_cover_the_geometries(sources: dict[str, Volume]) -> None:
     assert abs(sources["sagittal_4d"].affine_ras[0, 2]) > 1  # slices step along x
     assert sources["philips_scaled"].slope != 1.0
     assert sources["coronal_rgb"].array.shape[-1] == 3
+
+
+FOREIGN = [".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd"]
+
+
+class TestFilesWrittenByItk:
+    """Files SimpleITK writes (as Slicer and ITK programs do) read back as their source."""
+
+    @pytest.mark.parametrize("ext", FOREIGN)
+    @pytest.mark.parametrize("name", ["axial_oblique_3d", "coronal_oblique_4d", "coronal_rgb"])
+    def test_itk_file_reads_as_source(
+        self, name: str, ext: str, sources: dict[str, Volume], tmp_path: Path
+    ) -> None:
+        """Voxels identical and affine within 1e-5 (4D in NRRD: ITK's vector axis)."""
+        source = sources[name]
+        path = tmp_path / f"itk{ext}"
+        write_with_itk(source, path)
+        result = formats.read(path)
+        want = source
+        if ext in (".nrrd", ".nhdr") and source.array.ndim == 4:
+            # ITK keeps a 4th NRRD axis as per-voxel components, not frames
+            want = Volume(source.array[:, :, :, np.newaxis, :], source.affine_ras)
+        assert_same_voxels(result, want)
+        np.testing.assert_allclose(result.affine_ras, source.affine_ras, atol=AFFINE_TOLERANCE)
+
+
+@pytest.mark.parametrize("name", ["axial_oblique_3d", "coronal_oblique_4d", "sagittal_4d"])
+def test_metaimage_orientation_code_matches_itk(
+    name: str, sources: dict[str, Volume], tmp_path: Path
+) -> None:
+    """The informative AnatomicalOrientation letters are the ones ITK writes."""
+    source = sources[name]
+    volume = Volume(
+        np.asarray(source.array[..., 0] if source.array.ndim == 4 else source.array),
+        source.affine_ras,
+    )
+    formats.write(volume, tmp_path / "ours.mha")
+    write_with_itk(volume, tmp_path / "itk.mha")
+
+    def code(path: Path) -> bytes:
+        return next(
+            line
+            for line in path.read_bytes().split(b"\n")
+            if line.startswith(b"AnatomicalOrientation")
+        )
+
+    assert code(tmp_path / "ours.mha") == code(tmp_path / "itk.mha")
+
+
+DTYPES = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"]
+DTYPES += ["float32", "float64"]
+#: Voxel types each format refuses (all others must round-trip with identical values).
+REFUSES = {
+    ".nii.gz": set(),
+    ".nrrd": set(),
+    ".mha": set(),
+    ".hdr": {"int64", "uint64"},
+    ".mgz": {"uint32", "int64", "uint64", "float64"},
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ext", list(REFUSES))
+def test_voxel_types(ext: str, dtype: str, sources: dict[str, Volume], tmp_path: Path) -> None:
+    """Every numeric type is kept exactly (widened where the format lacks it) or refused."""
+    source = sources["axial_oblique_3d"]
+    values = source.array.astype(dtype)
+    if np.dtype(dtype).kind == "f":
+        values = values / 7  # fractions, so float precision matters
+    volume = Volume(values, source.affine_ras)
+    path = tmp_path / f"out{ext}"
+    if dtype in REFUSES[ext]:
+        with pytest.raises(FormatError, match=f"cannot store {dtype} voxels"):
+            formats.write(volume, path)
+        return
+    result = write_and_read(volume, path)
+    assert np.array_equal(result.array, values)
+    assert result.array.dtype.itemsize >= values.dtype.itemsize
+
+
+def test_nifti_pair_keeps_orientation(sources: dict[str, Volume], tmp_path: Path) -> None:
+    """A .hdr/.img NIfTI-1 pair (magic ni1) reads with its affine and without the warning."""
+    source = sources["coronal_oblique_4d"]
+    nib.Nifti1Pair(source.array, source.affine_ras).to_filename(str(tmp_path / "pair.hdr"))
+    result = formats.read(tmp_path / "pair.hdr")  # any warning fails: filterwarnings=error
+    assert np.array_equal(result.array, source.array)
+    np.testing.assert_allclose(result.affine_ras, source.affine_ras, atol=AFFINE_TOLERANCE)

@@ -19,10 +19,12 @@ import pytest
 
 from conftest import REPO, dcm_qa_root, require, require_tool
 from formats.cases import CASES, Case, real_values
+from medbridge import formats
 from medbridge.convert import convert
 from medbridge.errors import FormatError, GeometryError
 from medbridge.formats.to_dicom import SOP_CLASSES, write_series
 from medbridge.volume import Volume
+from medbridge.volume._geometry import affine_ras_row_flipped, slice_geometry
 
 #: Tolerance of the dcm_qa judge for affines that passed through DICOM's decimal strings.
 AFFINE_TOLERANCE = 1e-4
@@ -70,6 +72,14 @@ def assert_same_in_space(
 
 
 @pytest.fixture(scope="session")
+def dcm2niix() -> Path:
+    """The pinned PyPI dcm2niix in the project's virtual environment."""
+    path = REPO / ".venv" / "bin" / "dcm2niix"
+    require(path.is_file(), "dcm2niix from PyPI in .venv")
+    return path
+
+
+@pytest.fixture(scope="session")
 def dicom_series(
     sources: dict[str, Volume], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
@@ -84,6 +94,22 @@ def dicom_series(
         write_series(_scalar(sources[case.name]), target, like=root / case.series)
         out[case.name] = target
     return out
+
+
+class TestSliceGeometry:
+    """Plane geometry for writing is the exact inverse of the converter's reading."""
+
+    @pytest.mark.parametrize("case", SCALAR_CASES)
+    def test_inverse_of_affine_ras_row_flipped(
+        self, case: Case, sources: dict[str, Volume]
+    ) -> None:
+        """IOP, IPP, spacing and slice step rebuild the affine the converter would make."""
+        volume = sources[case.name]
+        _nx, ny, nz = volume.array.shape[:3]
+        orientation, spacing, _thickness, positions = slice_geometry(volume.affine_ras, ny, nz)
+        step = np.subtract(positions[1], positions[0])
+        rebuilt = affine_ras_row_flipped(orientation, positions[0], spacing, step, ny)
+        np.testing.assert_allclose(rebuilt, volume.affine_ras, atol=1e-9)
 
 
 class TestBackToVolume:
@@ -109,10 +135,9 @@ class TestBackToVolume:
         dicom_series: dict[str, Path],
         sources: dict[str, Volume],
         tmp_path: Path,
+        dcm2niix: Path,
     ) -> None:
         """dcm2niix gives one NIfTI: same voxels, same affine."""
-        dcm2niix = REPO / ".venv" / "bin" / "dcm2niix"
-        require(dcm2niix.is_file(), "dcm2niix from PyPI in .venv")
         folder = dicom_series[case.name]
         run = subprocess.run(
             [str(dcm2niix), "-o", str(tmp_path), "-f", "out", "-z", "n", "-b", "n", str(folder)],
@@ -193,14 +218,67 @@ class TestIdentity:
         assert not [line for line in run.stderr.splitlines() if line.startswith("Error")]
 
 
+class TestOtherKinds:
+    """Label maps and Secondary Capture, the usual shapes of research results."""
+
+    def test_float_labels_stored_exactly(self, sources: dict[str, Volume], tmp_path: Path) -> None:
+        """A 0/1 mask saved as float32 is stored as integers, without rescaling."""
+        source = sources["coronal_oblique_4d"]
+        mask = Volume((source.array[..., 0] > 300).astype(np.float32), source.affine_ras)
+        files = write_series(mask, tmp_path / "seg")
+        first = pydicom.dcmread(files[0])
+        assert "RescaleSlope" not in first
+        back = convert([tmp_path / "seg"])[0]
+        assert_same_in_space(real_values(back), back.affine_ras, mask, atol=0.0)
+
+    def test_secondary_capture(self, sources: dict[str, Volume], tmp_path: Path) -> None:
+        """Another modality gives Secondary Capture: valid, and its geometry reads back."""
+        source = sources["sagittal_4d"]
+        volume = Volume(np.ascontiguousarray(source.array[..., 0]), source.affine_ras)
+        files = write_series(volume, tmp_path / "sc", modality="OT")
+        first = pydicom.dcmread(files[0])
+        assert first.SOPClassUID == SOP_CLASSES["OT"]
+        run = subprocess.run(
+            [require_tool("dciodvfy"), str(files[0])], capture_output=True, text=True, check=False
+        )
+        assert not [line for line in run.stderr.splitlines() if line.startswith("Error")]
+        back = convert([tmp_path / "sc"])
+        assert len(back) == 1
+        assert_same_in_space(real_values(back[0]), back[0].affine_ras, volume, atol=0.0)
+
+    def test_rgb_secondary_capture(
+        self, sources: dict[str, Volume], tmp_path: Path, dcm2niix: Path
+    ) -> None:
+        """RGB becomes Secondary Capture RGB; dcm2niix gives back the same RGB NIfTI."""
+        source = sources["coronal_rgb"]
+        files = write_series(source, tmp_path / "rgb", modality="MR")
+        first = pydicom.dcmread(files[0])
+        assert first.SOPClassUID == SOP_CLASSES["OT"]
+        assert first.PhotometricInterpretation == "RGB"
+        run = subprocess.run(
+            [require_tool("dciodvfy"), str(files[0])], capture_output=True, text=True, check=False
+        )
+        assert not [line for line in run.stderr.splitlines() if line.startswith("Error")]
+        out = tmp_path / "nii"
+        out.mkdir()
+        subprocess.run(
+            [str(dcm2niix), "-o", str(out), "-f", "rgb", "-b", "n", str(tmp_path / "rgb")],
+            capture_output=True,
+            check=True,
+        )
+        back = formats.read(out / "rgb.nii")
+        assert np.array_equal(back.array, source.array)
+        np.testing.assert_allclose(back.affine_ras, source.affine_ras, atol=AFFINE_TOLERANCE)
+
+
 class TestRefusals:
     """What DICOM export cannot do gets a clear error and writes nothing."""
 
-    def test_rgb_refused(self, sources: dict[str, Volume], tmp_path: Path) -> None:
-        """RGB components are refused, naming the way out."""
-        with pytest.raises(FormatError, match=r"3 components.*one component per series"):
-            write_series(sources["coronal_rgb"], tmp_path / "rgb")
-        assert not (tmp_path / "rgb").exists()
+    def test_vector_refused(self, sources: dict[str, Volume], tmp_path: Path) -> None:
+        """Vector components (not 8-bit RGB) are refused, naming the way out."""
+        with pytest.raises(FormatError, match=r"3 float32 components.*one component per series"):
+            write_series(sources["sagittal_vector"], tmp_path / "vec")
+        assert not (tmp_path / "vec").exists()
 
     def test_non_empty_folder_refused(self, sources: dict[str, Volume], tmp_path: Path) -> None:
         """A folder that already holds files is refused, so series never mix."""

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import typing
 from types import ModuleType
 
-from medbridge.errors import FormatError
-from medbridge.volume import Volume
+from medbridge import errors
+
+if typing.TYPE_CHECKING:
+    from medbridge.volume import Volume
 
 __all__ = ["REGISTRY", "detect", "format_for", "format_named", "read", "write"]
 
@@ -30,6 +33,8 @@ REGISTRY: list[tuple[str, str]] = [
 ]
 
 _HEAD_BYTES = 548
+#: Formats read whatever the file is called (nibabel's loaders insist on extensions).
+_SELF_DESCRIBING = frozenset({"nrrd", "metaimage"})
 
 
 def _modules() -> list[tuple[str, ModuleType]]:
@@ -53,11 +58,14 @@ def format_named(name: str) -> ModuleType:
         if key == label or f".{key}" in module.EXTENSIONS:
             return module
     labels = ", ".join(label for label, _ in REGISTRY)
-    raise FormatError(f"unknown format '{name}' (known: {labels}, or an extension)")
+    raise errors.FormatError(f"unknown format '{name}' (known: {labels}, or an extension)")
 
 
 def format_for(path: str | os.PathLike[str], *, head: bytes | None = None) -> ModuleType:
     """The format module for ``path``: by extension, confirmed by sniffing when bytes are given.
+
+    A name without a known extension is identified by its first bytes when they are a
+    NRRD or MetaImage header.
 
     Raises
     ------
@@ -69,17 +77,34 @@ def format_for(path: str | os.PathLike[str], *, head: bytes | None = None) -> Mo
     for label, module in _modules():
         if any(name.endswith(ext) for ext in module.EXTENSIONS):
             if head is not None and not module.sniff(head):
-                raise FormatError(
+                raise errors.FormatError(
                     f"named as {label} but its first bytes are not a {label} header "
                     "(empty, truncated or another format)",
                     path=path,
                 )
             return module
-    raise FormatError(
+    by_content = _by_content(head) if head else None
+    if by_content is not None:
+        return by_content
+    raise errors.FormatError(
         f"no known format for this file name (known: {_known_extensions()}); "
         "name the format explicitly",
         path=path,
     )
+
+
+def _by_content(head: bytes) -> ModuleType | None:
+    """The format whose magic ``head`` carries, for a file whose name says nothing.
+
+    Only NRRD and MetaImage count: their text headers identify them, and their readers
+    accept any name. nibabel's formats (NIfTI, Analyze, MGH, MINC) are loaded by
+    extension, and a gzip stream could be ``.nii.gz`` or ``.mgz``.
+    """
+    gzip = head[:2] == b"\x1f\x8b"
+    for label, module in _modules():
+        if label in _SELF_DESCRIBING and module.sniff(head) and not gzip:
+            return module
+    return None
 
 
 def _head(path: str | os.PathLike[str]) -> bytes:
@@ -91,7 +116,7 @@ def _head(path: str | os.PathLike[str]) -> bytes:
         with open(name, "rb") as fh:
             return fh.read(_HEAD_BYTES)
     except OSError as exc:
-        raise FormatError(f"cannot read: {exc.strerror}", path=name) from exc
+        raise errors.FormatError(f"cannot read: {exc.strerror}", path=name) from exc
 
 
 def detect(path: str | os.PathLike[str]) -> str | None:
@@ -104,7 +129,7 @@ def detect(path: str | os.PathLike[str]) -> str | None:
         return None
     try:
         module = format_for(path, head=_head(path))
-    except FormatError:
+    except errors.FormatError:
         return None
     return next(label for label, name in REGISTRY if name == module.__name__)
 

@@ -11,6 +11,7 @@ whose values list the axis direction vectors one after another (what ITK's
 
 from __future__ import annotations
 
+import math
 import os
 import zlib
 from dataclasses import dataclass
@@ -28,7 +29,13 @@ from medbridge.formats._layout import (
     to_supported_dtype,
 )
 from medbridge.volume import Volume
-from medbridge.volume._geometry import affine_from_grid, grid_from_affine, lps_to_ras, ras_to_lps
+from medbridge.volume._geometry import (
+    affine_from_grid,
+    direction_letters,
+    grid_from_affine,
+    lps_to_ras,
+    ras_to_lps,
+)
 
 __all__ = ["ELEMENT_TYPES", "EXTENSIONS", "read", "sniff", "write"]
 
@@ -88,6 +95,19 @@ class _Header:
             raise FormatError(f"'{key}' has {len(values)} values, NDims needs {n}", path=path)
         return values
 
+    def integers(self, key: str, n: int, path: str, *, default: int | None = None) -> list[int]:
+        """``n`` positive whole numbers from ``key`` (required unless a default is given)."""
+        if key not in self.fields and default is not None:
+            return [default] * n
+        values = self.numbers(key, n, 0.0, path)[:n]
+        if key not in self.fields or not all(_whole(v) and v > 0 for v in values):
+            raise FormatError(f"'{key}' must hold {n} positive integers", path=path)
+        return [int(v) for v in values]
+
+
+def _whole(value: float) -> bool:
+    return math.isfinite(value) and value == int(value)
+
 
 def _parse_header(raw: bytes, path: str) -> _Header:
     fields: dict[str, str] = {}
@@ -128,11 +148,9 @@ def read(path: str | os.PathLike[str]) -> Volume:
         raise FormatError(f"cannot read: {exc.strerror}", path=name) from exc
     header = _parse_header(raw, name)
     ndims = _ndims(header, name)
-    dims = [int(v) for v in header.numbers("DimSize", ndims, 0, name)[:ndims]]
-    if min(dims) <= 0:
-        raise FormatError(f"'DimSize' must be positive, got {dims}", path=name)
+    dims = header.integers("DimSize", ndims, name)
     dtype = _element_type(header, name)
-    channels = int(header.get("ElementNumberOfChannels", "1") or 1)
+    channels = header.integers("ElementNumberOfChannels", 1, name, default=1)[0]
     payload = _payload(header, raw, name)
     expected = int(np.prod(dims)) * channels * dtype.itemsize
     if header.get("HeaderSize") == "-1" and len(payload) > expected:
@@ -150,7 +168,13 @@ def read(path: str | os.PathLike[str]) -> Volume:
     if ndims <= 3:
         array = array[:, :, :, np.newaxis]
     affine = _affine(header, ndims, name)
-    return Volume(from_layout(np.ascontiguousarray(array).astype(dtype.newbyteorder("="))), affine)
+    metadata: dict[str, Any] = {}
+    if ndims == 4 and dims[3] > 1:
+        step = header.numbers("ElementSpacing", 4, 1.0, name)[3]
+        if step > 0 and step != 1.0:  # 1 is ITK's "no spacing" default
+            metadata["RepetitionTime"] = step
+    voxels = np.ascontiguousarray(array).astype(dtype.newbyteorder("="))
+    return Volume(from_layout(voxels), affine, metadata)
 
 
 def _ndims(header: _Header, path: str) -> int:
@@ -283,7 +307,7 @@ def _header_text(
         "TransformMatrix = " + _numbers(matrix.ravel()),
         "Offset = " + _numbers([*origin, 0.0][:ndims]),
         "CenterOfRotation = " + _numbers([0.0] * ndims),
-        f"AnatomicalOrientation = {_orientation_code(direction) if ndims == 3 else '????'}",
+        f"AnatomicalOrientation = {_itk_orientation(direction) if ndims == 3 else '????'}",
         "ElementSpacing = " + _numbers([*spacing, step][:ndims]),
         "DimSize = " + " ".join(str(n) for n in shape5[:ndims]),
     ]
@@ -297,11 +321,13 @@ def _numbers(values: Any) -> str:
     return " ".join(repr(float(v)) if float(v) != int(v) else str(int(v)) for v in values)
 
 
-def _orientation_code(direction: npt.NDArray[np.float64]) -> str:
-    """ITK's three letters: for each axis, the side of the patient it starts from (LPS)."""
-    letters = []
-    for axis in range(3):
-        vector = direction[:, axis]
-        dominant = int(np.argmax(np.abs(vector)))
-        letters.append(("RAI" if vector[dominant] > 0 else "LPS")[dominant])
-    return "".join(letters)
+def _itk_orientation(direction: npt.NDArray[np.float64]) -> str:
+    """ITK's three letters: for each axis, the side of the patient it starts from.
+
+    ITK writes S/I where DICOM writes H/F.
+
+    >>> _itk_orientation(np.eye(3))
+    'RAI'
+    """
+    letters = "".join(direction_letters(-direction[:, axis])[0] for axis in range(3))
+    return letters.translate(str.maketrans("HF", "SI"))

@@ -9,6 +9,7 @@ are written as float32 real values. ``.mgz`` is the same, gzip-compressed.
 
 from __future__ import annotations
 
+import gzip
 import os
 from typing import Any
 
@@ -53,8 +54,12 @@ def read(path: str | os.PathLike[str]) -> Volume:
     name = os.fspath(path)
     loader: Any = nib
     try:
-        # Our own open file, closed here: nibabel's from_filename leaves one open.
-        with loader.openers.ImageOpener(name, "rb") as fh:
+        # Our own open file, closed here (nibabel's from_filename leaves one open),
+        # gunzipped by its magic rather than its name, so any name reads
+        with open(name, "rb") as raw:
+            packed = raw.read(2) == b"\x1f\x8b"
+        opener: Any = gzip.open if packed else open
+        with opener(name, "rb") as fh:
             holder = loader.fileholders.FileHolder(filename=name, fileobj=fh)
             mgh_image = loader.freesurfer.mghformat.MGHImage
             img = mgh_image.from_file_map({"image": holder}, mmap=False)

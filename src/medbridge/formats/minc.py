@@ -63,7 +63,9 @@ def read(path: str | os.PathLike[str]) -> Volume:
         img = loader.load(name)
         if not isinstance(img, loader.minc1.Minc1Image):  # Minc2Image derives from it
             raise FormatError(f"{type(img).__name__} is not MINC", path=name)
-        array = np.asanyarray(img.dataobj)
+        array = np.asanyarray(img.dataobj)  # real values: as stored if float, else float64
+        if not array.dtype.isnative:
+            array = array.astype(array.dtype.newbyteorder("="))  # MINC-1 is big-endian
         dim_names = list(img.dataobj.minc_file._dim_names)
     except FormatError:
         raise

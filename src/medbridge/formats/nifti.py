@@ -28,6 +28,7 @@ EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii")
 NIFTI1_MAX_DIM = 32767
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_TIME_TO_SECONDS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 
 
 def sniff(head: bytes) -> bool:
@@ -58,10 +59,13 @@ def read(path: str | os.PathLike[str]) -> Volume:
     nifti: Any = nib
     name = os.fspath(path)
     try:
-        img = nifti.load(name)
-        if not isinstance(img, nifti.Nifti1Image | nifti.Nifti2Image):
-            raise FormatError(f"{type(img).__name__} is not a NIfTI image", path=name)
-        array = np.asanyarray(img.dataobj.get_unscaled())
+        if name.lower().endswith(EXTENSIONS):
+            img = nifti.load(name)
+            if not isinstance(img, nifti.Nifti1Image | nifti.Nifti2Image):
+                raise FormatError(f"{type(img).__name__} is not a NIfTI image", path=name)
+            array = np.asanyarray(img.dataobj.get_unscaled())
+        else:
+            img, array = _load_unnamed(name)
     except (
         OSError,
         ValueError,
@@ -80,6 +84,12 @@ def read(path: str | os.PathLike[str]) -> Volume:
     slope, inter = img.dataobj.slope, img.dataobj.inter
     affine = img.affine if img.affine is not None else np.eye(4)
     metadata: dict[str, Any] = {}
+    if array.ndim >= 4 and array.shape[3] > 1:
+        step = float(img.header.get_zooms()[3]) * _TIME_TO_SECONDS.get(
+            img.header.get_xyzt_units()[1], 0.0
+        )
+        if step > 0:
+            metadata["RepetitionTime"] = step  # frame step, so other formats keep it
     return Volume(
         array,
         np.asarray(affine, dtype=np.float64),
@@ -87,6 +97,24 @@ def read(path: str | os.PathLike[str]) -> Volume:
         slope=1.0 if slope is None else float(slope),
         intercept=0.0 if inter is None else float(inter),
     )
+
+
+def _load_unnamed(name: str) -> tuple[Any, np.ndarray]:
+    """A single-file NIfTI under another name (nibabel's loader goes by extension).
+
+    The stream is gunzipped when it starts with the gzip magic; ``sizeof_hdr`` (348 or
+    540, either byte order) tells NIfTI-1 from NIfTI-2.
+    """
+    with open(name, "rb") as raw:
+        packed = raw.read(2) == _GZIP_MAGIC
+    opener: Any = gzip.open if packed else open
+    with opener(name, "rb") as fh:
+        size = fh.read(4)
+        fh.seek(0)
+        two = 540 in (int.from_bytes(size, "little"), int.from_bytes(size, "big"))
+        klass: Any = nib.Nifti2Image if two else nib.Nifti1Image
+        img = klass.from_stream(fh)
+        return img, np.asanyarray(img.dataobj.get_unscaled())
 
 
 def _header(volume: Volume) -> Any:

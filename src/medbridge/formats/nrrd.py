@@ -83,6 +83,11 @@ def read(path: str | os.PathLike[str]) -> Volume:
     except (nrrd.NRRDError, ValueError, OSError, EOFError, zlib.error, TypeError, KeyError) as exc:
         raise FormatError(f"not a readable NRRD file: {exc}", path=name) from exc
     data = np.asarray(data)
+    if data.ndim == 2 and header.get("space directions") is None:
+        data = data[:, :, np.newaxis]  # a plain 2D image: one slice
+        header["spacings"] = [*header.get("spacings", [1.0, 1.0]), 1.0]
+    if not data.dtype.isnative:
+        data = data.astype(data.dtype.newbyteorder("="))  # "endian: big" files
     spatial, before, after = _axes(header, data.ndim, name)
     order = spatial + after + before
     array = np.transpose(data, order)
@@ -101,12 +106,12 @@ def _axes(header: dict[str, Any], ndim: int, path: str) -> tuple[list[int], list
     """(spatial axes, component axes before them, frame axes after them)."""
     directions = header.get("space directions")
     if directions is None:
-        if ndim < 2 or ndim > 3:
+        if ndim != 3:
             raise FormatError(
                 f"{ndim}-D NRRD without 'space directions': cannot tell which axes are spatial",
                 path=path,
             )
-        return list(range(ndim)), [], []
+        return [0, 1, 2], [], []
     rows = np.asarray(directions, dtype=np.float64).reshape(ndim, -1)
     spatial = [i for i in range(ndim) if np.all(np.isfinite(rows[i]))]
     other = [i for i in range(ndim) if i not in spatial]

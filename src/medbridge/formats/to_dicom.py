@@ -5,9 +5,13 @@ Each slice ``k`` of the volume becomes one instance whose (0020,0032) 'Image Pos
 (Patient)' and (0020,0037) 'Image Orientation (Patient)' come from the RAS+ affine,
 turned to DICOM's LPS in :mod:`medbridge.volume._geometry`. Slices are stored with
 their rows reversed (DICOM row ``r`` is voxel ``j = rows - 1 - r``), the mirror of what
-dcm2niix does on reading, so converting the series back gives the same voxel order
-and affine. Values that do not fit 16-bit integers (floats, wide integers) are stored
-as uint16 with (0028,1053) 'Rescale Slope' and (0028,1052) 'Rescale Intercept'.
+dcm2niix does on reading, so converting the series back gives the same volume: the
+same voxel order and affine, or for slices that dcm2niix sorts the other way (as it
+may for sagittal ones) the same voxels in space with ``k`` reversed. Values that do
+not fit 16-bit integers (floats, wide integers) are stored as uint16 with (0028,1053)
+'Rescale Slope' and (0028,1052) 'Rescale Intercept'. RGB volumes (three uint8
+components) become Secondary Capture RGB images, since MR and CT images are grey;
+other vector volumes are refused.
 
 Given ``like`` (a file or folder of the source series), the new series copies that
 patient, study and (0020,0052) 'Frame of Reference UID', so it files under the same
@@ -32,12 +36,12 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pydicom.valuerep import format_number_as_ds
 
-from medbridge.errors import FormatError, GeometryError, InvalidDicomError
-from medbridge.formats._layout import check_layout
+from medbridge.errors import FormatError, InvalidDicomError
+from medbridge.formats._layout import layout_of
 from medbridge.volume import Volume
-from medbridge.volume._geometry import ras_to_lps
+from medbridge.volume._geometry import direction_letters, slice_geometry
 
-__all__ = ["SOP_CLASSES", "find_like_dataset", "plan_pixels", "slice_geometry", "write_series"]
+__all__ = ["SOP_CLASSES", "find_like_dataset", "plan_pixels", "write_series"]
 
 #: SOP Class UIDs by the modality they are used for ("OT": Secondary Capture).
 SOP_CLASSES: dict[str, str] = {
@@ -70,7 +74,6 @@ _COPIED = (
     "BodyPartExamined",
     "Laterality",
 )
-_COSINE_TOLERANCE = 1e-4
 
 
 def find_like_dataset(like: str | os.PathLike[str]) -> Dataset:
@@ -101,70 +104,14 @@ def _candidates(root: Path) -> Iterator[Path]:
             yield Path(folder, name)
 
 
-def slice_geometry(
-    affine_ras: npt.ArrayLike, rows: int, slices: int
-) -> tuple[list[float], list[float], float, list[list[float]]]:
-    """DICOM plane geometry for a volume's slices.
-
-    Parameters
-    ----------
-    affine_ras:
-        The volume's voxel → RAS+ affine.
-    rows:
-        Size along ``j`` (becomes (0028,0010) 'Rows', stored reversed).
-    slices:
-        Size along ``k``.
-
-    Returns
-    -------
-    orientation:
-        (0020,0037): row cosines then column cosines, LPS.
-    pixel_spacing:
-        (0028,0030): distance between rows, then between columns (mm).
-    thickness:
-        Distance between slice centres along the normal (mm).
-    positions:
-        (0020,0032) for each slice, LPS.
-
-    Raises
-    ------
-    GeometryError
-        When the axes are not orthogonal (a sheared grid), which classic DICOM slices
-        cannot state.
-
-    >>> o, s, t, p = slice_geometry(np.diag([2.0, 3.0, 4.0, 1.0]), 10, 2)
-    >>> o, s, t, p[1]
-    ([-1.0, 0.0, 0.0, 0.0, 1.0, 0.0], [3.0, 2.0], 4.0, [0.0, -27.0, 4.0])
-    """
-    lps = ras_to_lps(affine_ras)
-    col_step = lps[:3, 0]  # along i: the DICOM row direction (one column to the next)
-    row_step = -lps[:3, 1]  # DICOM row r + 1 is voxel j - 1
-    slice_step = lps[:3, 2]
-    sizes = [float(np.linalg.norm(v)) for v in (col_step, row_step, slice_step)]
-    if min(sizes) <= 0:
-        raise GeometryError(f"affine has a zero voxel size: {sizes}")
-    row_cos, col_cos = col_step / sizes[0], row_step / sizes[1]
-    normal = np.cross(row_cos, col_cos)
-    if abs(float(row_cos @ col_cos)) > _COSINE_TOLERANCE or (
-        abs(abs(float(normal @ slice_step)) / sizes[2] - 1.0) > _COSINE_TOLERANCE
-    ):
-        raise GeometryError(
-            "the affine's axes are not orthogonal (sheared grid): DICOM slices cannot "
-            "hold it; resample the volume first"
-        )
-    first = lps @ np.array([0.0, rows - 1.0, 0.0, 1.0])
-    positions = [(first[:3] + k * slice_step).tolist() for k in range(slices)]
-    orientation = [*(row_cos + 0.0).tolist(), *(col_cos + 0.0).tolist()]  # no -0.0
-    return orientation, [sizes[1], sizes[0]], sizes[2], positions
-
-
 def plan_pixels(volume: Volume) -> tuple[npt.NDArray[Any], float, float]:
     """Stored 16-bit values plus the slope and intercept that give back the real values.
 
     Integer voxels that fit int16 or uint16 are kept as they are, with the volume's own
-    scaling. Anything else is mapped linearly onto 0..65535; slope and intercept are
-    first rounded to what a 16-character DS holds, then used, so the file says exactly
-    how its values were made.
+    scaling; real values that are whole numbers in that range (a label map saved as
+    floats) are stored exactly. Anything else is mapped linearly onto 0..65535; slope
+    and intercept are first rounded to what a 16-character DS holds, then used, so the
+    file says exactly how its values were made.
 
     >>> stored, slope, inter = plan_pixels(Volume(np.array([[0.0, 0.5], [1.0, 2.0]]), np.eye(4)))
     >>> stored.dtype.name, int(stored.min()), int(stored.max()), inter
@@ -184,6 +131,10 @@ def plan_pixels(volume: Volume) -> tuple[npt.NDArray[Any], float, float]:
     if not np.all(np.isfinite(real)):
         raise FormatError("DICOM export needs finite voxel values (found NaN or infinity)")
     lo_f, hi_f = float(real.min()), float(real.max())
+    if np.array_equal(real, np.rint(real)) and lo_f >= -32768 and hi_f <= 65535:
+        kind = np.int16 if hi_f <= 32767 else np.uint16  # e.g. labels stored as floats
+        if lo_f >= np.iinfo(kind).min:
+            return real.astype(kind), 1.0, 0.0
     inter = _ds(lo_f)
     slope = _ds((hi_f - inter) / 65535.0) if hi_f > inter else 1.0
     while slope > 0 and (hi_f - inter) / slope > 65535.0:
@@ -209,7 +160,9 @@ def write_series(
     Parameters
     ----------
     volume:
-        3D, or 4D with frames (written as temporal positions).
+        3D, or 4D with frames (written as temporal positions); grey values, or RGB
+        (three uint8 components, written as Secondary Capture since MR and CT images
+        are grey).
     folder:
         Created if missing; must be empty, so the series is never mixed with others.
     like:
@@ -229,20 +182,21 @@ def write_series(
     Raises
     ------
     FormatError
-        The volume has components (RGB, vectors), the folder is not empty, or the
-        voxels are not numbers.
+        The volume has components other than 8-bit RGB (vectors), the folder is not
+        empty, or the voxels are not numbers.
     GeometryError
         The affine is sheared.
     """
     target = Path(folder)
-    layout = check_layout(
-        volume,
-        target,
-        label="DICOM export",
-        frames=True,
-        components=False,
-        alternatives="write one component per series",
-    )
+    layout = layout_of(volume.array)
+    rgb = layout.components == 3 and volume.array.dtype == np.uint8
+    if layout.components > 1 and not rgb:
+        raise FormatError(
+            f"DICOM export holds grey values or RGB (3 × uint8), this volume has "
+            f"{layout.components} {volume.array.dtype} components per voxel; write one "
+            "component per series",
+            path=target,
+        )
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise FormatError("output folder for a DICOM series must be new or empty", path=target)
     source = find_like_dataset(like) if like is not None else None
@@ -250,14 +204,26 @@ def write_series(
     chosen = chosen or str(volume.metadata.get("Modality", "MR")).upper()
     nx, ny, nz = layout.spatial
     orientation, spacing, thickness, positions = slice_geometry(volume.affine_ras, ny, nz)
-    stored, slope, inter = plan_pixels(volume)
-    stored = stored.reshape(layout.shape5[:4])
-    base = _series_dataset(volume, source, chosen, series_description)
+    sop_key = chosen if chosen in ("MR", "CT") and not rgb else "OT"  # MR/CT images are grey
+    base = _series_dataset(volume, source, chosen, sop_key)
+    base.SeriesDescription = series_description[:64]
     base.ImageOrientationPatient = [format_number_as_ds(v) for v in orientation]
     base.PixelSpacing = [format_number_as_ds(v) for v in spacing]
     base.SliceThickness = format_number_as_ds(thickness)
     base.SpacingBetweenSlices = format_number_as_ds(thickness)
-    _pixel_module(base, stored, slope, inter, rows=ny, columns=nx)
+    if rgb:
+        stored = np.asarray(volume.array).reshape(layout.shape5)
+        _rgb_pixel_module(base, rows=ny, columns=nx)
+    else:
+        grey, slope, inter = plan_pixels(volume)
+        stored = grey.reshape((*layout.shape5[:4], 1))
+        _pixel_module(base, grey, slope, inter, rows=ny, columns=nx)
+    if base.SOPClassUID == SOP_CLASSES["OT"]:
+        # Secondary Capture has no Image Plane module, so (0020,0020) is required
+        base.PatientOrientation = [
+            direction_letters(orientation[:3]),
+            direction_letters(orientation[3:]),
+        ]
     normal = np.cross(orientation[:3], orientation[3:])
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -268,7 +234,8 @@ def write_series(
                 number = t * nz + k + 1
                 location = float(np.dot(positions[k], normal))
                 ds = _instance(base, number, positions[k], location, (t, layout.frames))
-                ds.PixelData = np.ascontiguousarray(stored[:, ::-1, k, t].T).tobytes()
+                plane = stored[:, ::-1, k, t, :].transpose(1, 0, 2)  # rows, columns, samples
+                ds.PixelData = np.ascontiguousarray(plane).tobytes()
                 name = f"IM{number:05d}.dcm"
                 ds.save_as(staging / name, enforce_file_format=True)
                 written.append(target / name)
@@ -281,9 +248,7 @@ def write_series(
     return written
 
 
-def _series_dataset(
-    volume: Volume, source: Dataset | None, modality: str, description: str
-) -> Dataset:
+def _series_dataset(volume: Volume, source: Dataset | None, modality: str, sop_key: str) -> Dataset:
     now = datetime.datetime.now()
     date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
     ds = Dataset()
@@ -304,12 +269,10 @@ def _series_dataset(
                 setattr(ds, keyword, source[keyword].value)
     if ds.get("BodyPartExamined") and not ds.get("Laterality"):
         del ds.Laterality  # a named body part without a side: Laterality must be absent
-    sop_key = modality if modality in ("MR", "CT") else "OT"
     ds.SOPClassUID = SOP_CLASSES[sop_key]
     ds.Modality = modality
     ds.SeriesInstanceUID = generate_uid()
     ds.SeriesNumber = int(getattr(source, "SeriesNumber", 0) or 0) + 1000
-    ds.SeriesDescription = description[:64]
     ds.SeriesDate, ds.SeriesTime = date, time
     ds.ContentDate, ds.ContentTime = date, time
     ds.Manufacturer = "medbridge"
@@ -365,6 +328,17 @@ def _pixel_module(
     hi = float(stored.max()) * slope + inter if stored.size else 1.0
     ds.WindowCenter = format_number_as_ds((lo + hi) / 2)
     ds.WindowWidth = format_number_as_ds(max(hi - lo, 1.0))
+
+
+def _rgb_pixel_module(ds: Dataset, *, rows: int, columns: int) -> None:
+    """Image Pixel for 8-bit RGB, colour-by-pixel (PS3.3 C.7.6.3.1.3)."""
+    ds.SamplesPerPixel = 3
+    ds.PhotometricInterpretation = "RGB"
+    ds.PlanarConfiguration = 0
+    ds.Rows, ds.Columns = rows, columns
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
 
 
 def _instance(

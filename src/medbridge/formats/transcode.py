@@ -9,11 +9,13 @@ and reports one line per file.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,7 +23,15 @@ from medbridge import formats
 from medbridge.errors import FormatError, MedbridgeError
 from medbridge.exitcodes import ExitCode
 
-__all__ = ["TranscodeReport", "is_volume_input", "main", "output_path", "run", "stem_of"]
+__all__ = [
+    "TranscodeReport",
+    "is_volume_input",
+    "main",
+    "output_path",
+    "run",
+    "sidecar_metadata",
+    "stem_of",
+]
 
 
 @dataclass
@@ -55,6 +65,29 @@ def stem_of(path: str | os.PathLike[str]) -> str:
             if lower.endswith(ext):
                 return name[: -len(ext)]
     return os.path.splitext(name)[0]
+
+
+def sidecar_metadata(source: str | os.PathLike[str]) -> dict[str, Any]:
+    """The BIDS JSON sidecar beside ``source`` (``<stem>.json``), or ``{}`` without one.
+
+    dcm2niix and medbridge write one next to each NIfTI; it carries what the image
+    header does not (RepetitionTime, EchoTime, Modality), which a DICOM export needs.
+
+    Raises
+    ------
+    FormatError
+        The sidecar exists but is not a JSON object.
+    """
+    path = Path(source).with_name(f"{stem_of(source)}.json")
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"sidecar is not readable JSON: {exc}", path=path) from exc
+    if not isinstance(data, dict):
+        raise FormatError("sidecar is not a JSON object", path=path)
+    return data
 
 
 def output_path(
@@ -204,9 +237,11 @@ def _convert_one(
     if to_dicom:
         from medbridge.formats.to_dicom import write_series
 
+        for key, value in sidecar_metadata(source).items():
+            volume.metadata.setdefault(key, value)
         folder = output if output is not None else source.parent / f"{stem_of(source)}_dicom"
         target = folder if single or output is None else folder / stem_of(source)
-        write_series(volume, target, like=like)
+        write_series(volume, target, like=like, series_description=stem_of(source))
         return target
     target = output_path(
         source, output, output_format=output_format, single=single, compress=compress

@@ -26,9 +26,11 @@ __all__ = [
     "LPS_TO_RAS",
     "affine_from_grid",
     "affine_ras_row_flipped",
+    "direction_letters",
     "grid_from_affine",
     "lps_to_ras",
     "ras_to_lps",
+    "slice_geometry",
     "slice_normal_lps",
     "world_to_ras",
 ]
@@ -200,3 +202,85 @@ def world_to_ras(affine: npt.ArrayLike, space: str) -> npt.NDArray[np.float64]:
             f"world space '{space}' is not one of {', '.join(_WORLD_SIGNS)}"
         ) from None
     return np.asarray(np.diag([*signs, 1.0]) @ np.asarray(affine, dtype=np.float64))
+
+
+_COSINE_TOLERANCE = 1e-4
+
+
+def slice_geometry(
+    affine_ras: npt.ArrayLike, rows: int, slices: int
+) -> tuple[list[float], list[float], float, list[list[float]]]:
+    """DICOM plane geometry for a volume's slices: the inverse of :func:`affine_ras_row_flipped`.
+
+    Used to write a volume back as DICOM: rows are stored reversed, as dcm2niix reads
+    them, so the series converts back to the same affine.
+
+    Parameters
+    ----------
+    affine_ras:
+        The volume's voxel → RAS+ affine.
+    rows:
+        Size along ``j`` (becomes (0028,0010) 'Rows', stored reversed).
+    slices:
+        Size along ``k``.
+
+    Returns
+    -------
+    orientation:
+        (0020,0037): row cosines then column cosines, LPS.
+    pixel_spacing:
+        (0028,0030): distance between rows, then between columns (mm).
+    thickness:
+        Distance between slice centres along the normal (mm).
+    positions:
+        (0020,0032) for each slice, LPS.
+
+    Raises
+    ------
+    GeometryError
+        When the axes are not orthogonal (a sheared grid), which classic DICOM slices
+        cannot state.
+
+    >>> o, s, t, p = slice_geometry(np.diag([2.0, 3.0, 4.0, 1.0]), 10, 2)
+    >>> o, s, t, p[1]
+    ([-1.0, 0.0, 0.0, 0.0, 1.0, 0.0], [3.0, 2.0], 4.0, [0.0, -27.0, 4.0])
+    """
+    lps = ras_to_lps(affine_ras)
+    col_step = lps[:3, 0]  # along i: the DICOM row direction (one column to the next)
+    row_step = -lps[:3, 1]  # DICOM row r + 1 is voxel j - 1
+    slice_step = lps[:3, 2]
+    sizes = [float(np.linalg.norm(v)) for v in (col_step, row_step, slice_step)]
+    if min(sizes) <= 0:
+        raise GeometryError(f"affine has a zero voxel size: {sizes}")
+    row_cos, col_cos = col_step / sizes[0], row_step / sizes[1]
+    normal = np.cross(row_cos, col_cos)
+    if abs(float(row_cos @ col_cos)) > _COSINE_TOLERANCE or (
+        abs(abs(float(normal @ slice_step)) / sizes[2] - 1.0) > _COSINE_TOLERANCE
+    ):
+        raise GeometryError(
+            "the affine's axes are not orthogonal (sheared grid): DICOM slices cannot "
+            "hold it; resample the volume first"
+        )
+    first = lps @ np.array([0.0, rows - 1.0, 0.0, 1.0])
+    positions = [(first[:3] + k * slice_step).tolist() for k in range(slices)]
+    orientation = [*(row_cos + 0.0).tolist(), *(col_cos + 0.0).tolist()]  # no -0.0
+    return orientation, [sizes[1], sizes[0]], sizes[2], positions
+
+
+def direction_letters(cosines: npt.ArrayLike) -> str:
+    """(0020,0020) letters for an LPS direction, strongest first (PS3.3 C.7.6.1.1.1).
+
+    Each LPS axis gives the letter of the side the direction points to (L/R, P/A,
+    H/F); axes with a cosine under 0.1 are left out. ITK's AnatomicalOrientation
+    names the opposite side: ``direction_letters(-v)``.
+
+    >>> direction_letters([0.0, -0.8, 0.6])
+    'AH'
+    """
+    vector = np.asarray(cosines, dtype=np.float64)
+    letters = []
+    for axis in np.argsort(-np.abs(vector)):
+        value = float(vector[int(axis)])
+        if abs(value) > 0.1:
+            letters.append(("LPH" if value > 0 else "RAF")[int(axis)])
+    return "".join(letters)

@@ -1,0 +1,147 @@
+"""MINC-1 and MINC-2 reading; writing refused with its reason.
+
+The MINC-1 files are written here from real volumes, straight from the MINC-1 layout
+(netCDF: one variable per dimension with ``start``, ``step`` and
+``direction_cosines``, an ``image`` variable in ``[time,] zspace, yspace, xspace``
+order), so the reader is judged against the format's definition, not against itself.
+MINC-2 (HDF5) is checked with nibabel's shipped pair of files holding the same 4D
+image as MINC-1 and MINC-2.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from nibabel.externals.netcdf import netcdf_file
+
+from conftest import require
+from formats.cases import assert_same_voxels
+from medbridge import formats
+from medbridge.errors import FormatError, MissingDependencyError
+from medbridge.formats import minc
+from medbridge.volume import Volume
+
+NIBABEL_DATA = Path(nib.__file__).parent / "tests" / "data"
+
+
+def write_minc1(volume: Volume, path: Path) -> None:
+    """A MINC-1 file of ``volume`` (float32 voxels, so no MINC value scaling applies).
+
+    Frames become the slowest ``time`` dimension; components the fastest
+    ``vector_dimension``, as MINC orders them.
+    """
+    array = np.asarray(volume.array, dtype=np.float32)
+    if array.ndim == 3:
+        array = array[..., np.newaxis]
+    if array.ndim == 4:
+        array = array[..., np.newaxis]
+    frames, components = array.shape[3], array.shape[4]
+    affine = volume.affine_ras
+    dims = ["time"] * (frames > 1) + ["zspace", "yspace", "xspace"]
+    dims += ["vector_dimension"] * (components > 1)
+    steps = np.linalg.norm(affine[:3, :3], axis=0)
+    cosines = affine[:3, :3] / steps
+    # MINC's origin is sum(start_d * cosine_d): solve, since cosines from float32
+    # NIfTI headers are not exactly orthogonal
+    starts = np.linalg.solve(cosines, affine[:3, 3])
+    with netcdf_file(str(path), "w") as out:
+        for axis, name in enumerate(("xspace", "yspace", "zspace")):
+            out.createDimension(name, array.shape[axis])
+            variable = out.createVariable(name, "d", ())
+            variable.step = float(steps[axis])
+            variable.start = float(starts[axis])
+            variable.direction_cosines = cosines[:, axis]
+            variable.spacing = b"regular__"
+        if frames > 1:
+            out.createDimension("time", frames)
+            time = out.createVariable("time", "d", ())
+            time.start, time.step, time.spacing = 0.0, 1.0, b"regular__"
+        if components > 1:
+            out.createDimension("vector_dimension", components)
+            vector = out.createVariable("vector_dimension", "d", ())
+            vector.start, vector.step, vector.spacing = 0.0, 1.0, b"regular__"
+        image = out.createVariable("image", "f", tuple(dims))
+        ordered = np.transpose(array, (3, 2, 1, 0, 4))  # time, z, y, x, vector
+        image[:] = ordered.reshape([out.dimensions[d] for d in dims])
+        image.dimorder = ",".join(dims).encode()
+        out.createVariable("image-max", "d", ())[...] = float(array.max())
+        out.createVariable("image-min", "d", ())[...] = float(array.min())
+
+
+class TestMinc1:
+    """MINC-1 files made from dcm_qa volumes read back as those volumes."""
+
+    @pytest.mark.parametrize(
+        "name", ["axial_oblique_3d", "coronal_oblique_4d", "sagittal_4d", "sagittal_vector"]
+    )
+    def test_voxels_and_affine(self, name: str, sources: dict[str, Volume], tmp_path: Path) -> None:
+        """Voxels identical (as float), affine within 1e-5, frames and components last."""
+        source = sources[name]
+        path = tmp_path / f"{name}.mnc"
+        write_minc1(source, path)
+        result = formats.read(path)
+        expected = Volume(source.array.astype(np.float64), source.affine_ras)
+        assert_same_voxels(result, expected)
+        np.testing.assert_allclose(result.affine_ras, source.affine_ras, atol=1e-5)
+
+    def test_convert_to_every_writable_format(
+        self, sources: dict[str, Volume], tmp_path: Path
+    ) -> None:
+        """MINC → NIfTI, NRRD, MetaImage, MGH keeps voxels and affine."""
+        source = sources["coronal_oblique_4d"]
+        path = tmp_path / "in.mnc"
+        write_minc1(Volume(source.array.astype(np.float32), source.affine_ras), path)
+        volume = formats.read(path)
+        assert volume.array.dtype == np.float32  # as stored, so MGH can hold it
+        for ext in (".nii.gz", ".nrrd", ".mha", ".mgz"):
+            out = tmp_path / f"out{ext}"
+            formats.write(volume, out)
+            back = formats.read(out)
+            assert np.array_equal(back.array, source.array), ext
+            np.testing.assert_allclose(back.affine_ras, source.affine_ras, atol=1e-5)
+
+
+class TestMinc2:
+    """MINC-2 (HDF5) needs h5py; with it, it reads like MINC-1."""
+
+    def test_same_image_as_minc1(self) -> None:
+        """nibabel's minc2_4d.mnc and minc1_4d.mnc hold one image: same voxels and affine."""
+        require(importlib.util.find_spec("h5py") is not None, "h5py (medbridge[minc])")
+        one = formats.read(NIBABEL_DATA / "minc1_4d.mnc")
+        two = formats.read(NIBABEL_DATA / "minc2_4d.mnc")
+        assert two.array.shape == (20, 20, 10, 2)  # xspace, yspace, zspace, time
+        assert np.array_equal(one.array, two.array)
+        np.testing.assert_array_equal(one.affine_ras, two.affine_ras)
+
+    def test_missing_h5py_is_named(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without h5py, reading MINC-2 says which package and extra to install."""
+        real = importlib.util.find_spec
+        monkeypatch.setattr(
+            minc.importlib.util,
+            "find_spec",
+            lambda name, *args: None if name == "h5py" else real(name, *args),
+        )
+        with pytest.raises(MissingDependencyError, match=r"h5py.*medbridge\[minc\]"):
+            formats.read(NIBABEL_DATA / "minc2_4d.mnc")
+
+
+class TestMincRefusals:
+    """What MINC support cannot do."""
+
+    def test_write_refused_with_reason(self, sources: dict[str, Volume], tmp_path: Path) -> None:
+        """Writing names the reason and the way out, and creates no file."""
+        with pytest.raises(FormatError, match=r"nibabel.*cannot write.*nii2mnc"):
+            formats.write(sources["axial_oblique_3d"], tmp_path / "out.mnc")
+        assert list(tmp_path.iterdir()) == []
+
+    def test_truncated_file(self, tmp_path: Path) -> None:
+        """A MINC-1 file cut short is a FormatError naming the file."""
+        path = tmp_path / "cut.mnc"
+        path.write_bytes((NIBABEL_DATA / "minc1_4d.mnc").read_bytes()[:600])
+        with pytest.raises(FormatError, match="not a readable MINC file") as exc:
+            formats.read(path)
+        assert str(path) in str(exc.value)
