@@ -1,0 +1,111 @@
+"""Writing a planned stack straight into a NIfTI file, one slice at a time.
+
+A 1,000-slice CT is half a gigabyte; building it in memory first and then writing it
+doubles the peak memory and delays the first byte of output until the last file is read.
+NIfTI stores voxels in Fortran order of ``(columns, rows, slices, volumes)``, so each
+slice (rows reversed, as dcm2niix stores them) is one contiguous block of the file: the
+header is known from the plan, and slices can be decoded and written (or handed to the
+parallel gzip compressor) as they come. Layouts that need the whole volume first (3D
+acquisitions reordered to the canonical order, colour images) use the in-memory path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from medbridge.errors import GeometryError
+from medbridge.volume import Volume
+from medbridge.volume._stack import StackPlan
+
+__all__ = ["stream_nifti"]
+
+
+def _stored_dtype(sample: npt.NDArray[Any], bits_stored: int, varying: bool) -> np.dtype[Any]:
+    """dcm2niix's datatype: float32 for per-slice scaling, int16 for <16-bit unsigned."""
+    if varying:
+        return np.dtype(np.float32)
+    if sample.dtype == np.uint16 and 0 < bits_stored < 16:
+        return np.dtype(np.int16)
+    return sample.dtype.newbyteorder("<") if sample.dtype.itemsize > 1 else sample.dtype
+
+
+def _slices(
+    plan: StackPlan, sample: npt.NDArray[Any], dtype: np.dtype[Any], varying: bool
+) -> Iterator[bytes]:
+    first = plan.frames[0][0]
+    for t, volume in enumerate(plan.frames):
+        for k, frame in enumerate(volume):
+            pixels = sample if (t, k) == (0, 0) else frame.load()
+            if pixels.shape != (first.rows, first.columns):
+                raise GeometryError(
+                    f"frame pixels are {pixels.shape}, header says {first.rows}x{first.columns}"
+                )
+            if varying:
+                values = pixels[::-1].astype(np.float32) * frame.slope + frame.intercept
+            elif dtype == np.int16 and pixels.dtype == np.uint16:
+                values = pixels[::-1].view(np.int16)
+            else:
+                values = pixels[::-1].astype(dtype, copy=False)
+            yield np.ascontiguousarray(values).tobytes()
+
+
+def stream_nifti(
+    plan: StackPlan,
+    path: str,
+    *,
+    metadata: dict[str, Any],
+    bits_stored: int,
+    scaling: tuple[float, float] | None = None,
+    threads: int = 0,
+) -> tuple[int, ...] | None:
+    """Write ``plan`` as ``path`` (.nii or .nii.gz) slice by slice; returns the shape.
+
+    Returns None, writing nothing, when the frames are not single-sample 2D planes (the
+    caller then uses the in-memory path). Scaling is the frames' common rescale unless
+    ``scaling`` (Philips floating-point) replaces it; frames with different rescales are
+    written as float32 real-world values, as :func:`~medbridge.volume._stack.load_stack`
+    does.
+    """
+    from medbridge.formats import nifti
+
+    first = plan.frames[0][0]
+    sample = first.load()
+    if sample.ndim != 2:
+        return None
+    scales = {(f.slope, f.intercept) for vol in plan.frames for f in vol}
+    varying = len(scales) > 1
+    dtype = _stored_dtype(sample, bits_stored, varying)
+    slope, intercept = (1.0, 0.0) if varying else next(iter(scales))
+    if scaling is not None:
+        slope, intercept = scaling
+    shape = plan.shape
+    # A zero-strided stand-in: the header needs shape and dtype, not the voxels.
+    stand_in = np.broadcast_to(np.zeros((), dtype=dtype), shape)
+    header = nifti._header(Volume(stand_in, plan.affine_ras, metadata, slope, intercept))
+    offset = 544 if header.sizeof_hdr == 540 else 352
+    header["vox_offset"] = offset
+    head = header.binaryblock
+    head += b"\x00" * (offset - len(head))
+    tmp = f"{path}.part"
+    try:
+        if path.endswith(".gz"):
+            with nifti._gzip_writer(tmp, threads) as out:
+                out.write(head)
+                for block in _slices(plan, sample, dtype, varying):
+                    out.write(block)
+        else:
+            with open(tmp, "wb") as raw:
+                raw.write(head)
+                for block in _slices(plan, sample, dtype, varying):
+                    raw.write(block)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return shape
