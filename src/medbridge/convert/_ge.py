@@ -115,3 +115,30 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         times.append(g6(float(t) / 1000.0))
     if times and len(set(times)) > 1:
         car.set("SliceTiming", times, "(0018,1060) 'Trigger Time' of each slice")
+    elif car.values.get("MRAcquisitionType") != "3D":
+        guessed = slice_times_from_order(ctx, block.get("SLICEORDER"))
+        car.set("SliceTiming", guessed, "protocol block SLICEORDER + TR, dcm2niix's estimate")
+
+
+def slice_times_from_order(ctx: OutputContext, order: str | None) -> list[Any] | None:
+    """Slice times from GE's protocol-block SLICEORDER (0 sequential, 1 interleaved).
+
+    GE EPI often stores no per-slice time; dcm2niix then assumes a continuous acquisition
+    (TR divided evenly among the slices), in instance order, which GE numbers in
+    acquisition direction; interleaved acquires every other slice first (1st, 3rd...).
+    Only for time series (a single volume has no slice-timing use) with a known TR.
+    """
+    if order not in ("0", "1") or ctx.n_volumes < 2 or ctx.n_slices < 2:
+        return None
+    tr = number(ctx.ds.get("RepetitionTime"))
+    if not tr:
+        return None
+    stored = ctx.plan.frames[0]
+    by_instance = sorted(range(len(stored)), key=lambda k: stored[k].order)
+    n = len(by_instance)
+    sequence = by_instance[0::2] + by_instance[1::2] if order == "1" else by_instance
+    step = float(tr) / 1000.0 / n
+    times = [0.0] * n
+    for shot, k in enumerate(sequence):
+        times[k] = shot * step
+    return [g6(t) for t in times]

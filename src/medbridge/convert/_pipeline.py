@@ -211,6 +211,13 @@ def build_volume(item: _Planned, options: ConvertOptions) -> tuple[Volume, dict[
     return _load(item, about), about.fields, about.diffusion
 
 
+def _decoder_threads(item: _Planned) -> int:
+    """Threads decoding ahead: one file per frame only (mosaic/enhanced share a decoder)."""
+    if item.group.mosaic or item.group.enhanced:
+        return 1
+    return min(4, os.cpu_count() or 1)
+
+
 def _write_image(item: _Planned, about: _Description, path: str) -> tuple[int, ...]:
     """Stream slices into the file when the layout allows, else build the volume first."""
     from medbridge.formats import nifti
@@ -222,6 +229,7 @@ def _write_image(item: _Planned, about: _Description, path: str) -> tuple[int, .
             metadata=dict(about.fields),
             bits_stored=about.bits_stored,
             scaling=about.scaling,
+            decoders=_decoder_threads(item),
         )
         if shape is not None:
             return shape

@@ -12,7 +12,10 @@ acquisitions reordered to the canonical order, colour images) use the in-memory 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import chain, islice
 from typing import Any
 
 import numpy as np
@@ -20,7 +23,7 @@ import numpy.typing as npt
 
 from medbridge.errors import GeometryError
 from medbridge.volume import Volume
-from medbridge.volume._stack import StackPlan
+from medbridge.volume._stack import Frame, StackPlan
 
 __all__ = ["stream_nifti"]
 
@@ -34,24 +37,52 @@ def _stored_dtype(sample: npt.NDArray[Any], bits_stored: int, varying: bool) -> 
     return sample.dtype.newbyteorder("<") if sample.dtype.itemsize > 1 else sample.dtype
 
 
+def _decoded(frames: Sequence[Frame], workers: int) -> Iterator[npt.NDArray[Any]]:
+    """Each frame's pixels, in order; decoded ahead in threads when ``workers`` > 1.
+
+    Decoders (RLE, JPEG-LS, JPEG 2000) and file reads release the GIL, so a few threads
+    keep the cores busy while the writer compresses; the window is bounded, so at most a
+    few slices wait in memory.
+    """
+    if workers <= 1:
+        for frame in frames:
+            yield frame.load()
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        upcoming = iter(frames)
+        pending: deque[Future[npt.NDArray[Any]]] = deque(
+            pool.submit(frame.load) for frame in islice(upcoming, 2 * workers)
+        )
+        while pending:
+            done = pending.popleft()
+            following = next(upcoming, None)
+            if following is not None:
+                pending.append(pool.submit(following.load))
+            yield done.result()
+
+
 def _slices(
-    plan: StackPlan, sample: npt.NDArray[Any], dtype: np.dtype[Any], varying: bool
+    plan: StackPlan,
+    sample: npt.NDArray[Any],
+    dtype: np.dtype[Any],
+    varying: bool,
+    workers: int,
 ) -> Iterator[bytes]:
     first = plan.frames[0][0]
-    for t, volume in enumerate(plan.frames):
-        for k, frame in enumerate(volume):
-            pixels = sample if (t, k) == (0, 0) else frame.load()
-            if pixels.shape != (first.rows, first.columns):
-                raise GeometryError(
-                    f"frame pixels are {pixels.shape}, header says {first.rows}x{first.columns}"
-                )
-            if varying:
-                values = pixels[::-1].astype(np.float32) * frame.slope + frame.intercept
-            elif dtype == np.int16 and pixels.dtype == np.uint16:
-                values = pixels[::-1].view(np.int16)
-            else:
-                values = pixels[::-1].astype(dtype, copy=False)
-            yield np.ascontiguousarray(values).tobytes()
+    ordered = [frame for volume in plan.frames for frame in volume]
+    decoded = chain([sample], _decoded(ordered[1:], workers))
+    for frame, pixels in zip(ordered, decoded, strict=True):
+        if pixels.shape != (first.rows, first.columns):
+            raise GeometryError(
+                f"frame pixels are {pixels.shape}, header says {first.rows}x{first.columns}"
+            )
+        if varying:
+            values = pixels[::-1].astype(np.float32) * frame.slope + frame.intercept
+        elif dtype == np.int16 and pixels.dtype == np.uint16:
+            values = pixels[::-1].view(np.int16)
+        else:
+            values = pixels[::-1].astype(dtype, copy=False)
+        yield np.ascontiguousarray(values).tobytes()
 
 
 def stream_nifti(
@@ -62,6 +93,7 @@ def stream_nifti(
     bits_stored: int,
     scaling: tuple[float, float] | None = None,
     threads: int = 0,
+    decoders: int = 1,
 ) -> tuple[int, ...] | None:
     """Write ``plan`` as ``path`` (.nii or .nii.gz) slice by slice; returns the shape.
 
@@ -69,7 +101,8 @@ def stream_nifti(
     caller then uses the in-memory path). Scaling is the frames' common rescale unless
     ``scaling`` (Philips floating-point) replaces it; frames with different rescales are
     written as float32 real-world values, as :func:`~medbridge.volume._stack.load_stack`
-    does.
+    does. ``decoders`` > 1 decodes slices ahead in that many threads (only for frames
+    from separate files: frames sharing a multi-frame file share one decoder).
     """
     from medbridge.formats import nifti
 
@@ -96,12 +129,12 @@ def stream_nifti(
         if path.endswith(".gz"):
             with nifti._gzip_writer(tmp, threads) as out:
                 out.write(head)
-                for block in _slices(plan, sample, dtype, varying):
+                for block in _slices(plan, sample, dtype, varying, decoders):
                     out.write(block)
         else:
             with open(tmp, "wb") as raw:
                 raw.write(head)
-                for block in _slices(plan, sample, dtype, varying):
+                for block in _slices(plan, sample, dtype, varying, decoders):
                     raw.write(block)
         os.replace(tmp, path)
     except BaseException:
