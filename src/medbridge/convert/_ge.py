@@ -47,10 +47,20 @@ def protocol_block(ds: Dataset) -> dict[str, str]:
     return out
 
 
+def _table_position(ds: Dataset) -> list[Any] | None:
+    """GE (0043,10B2): its third value is the table's z position (dcm2niix's TablePosition)."""
+    values = private(ds, 0x0043, "GEMS_PARM_01", 0xB2)
+    if not isinstance(values, list | tuple) and type(values).__name__ != "MultiValue":
+        return None
+    z = number(values[2]) if len(values) >= 3 else None
+    return None if z is None else [0, 0, g6(float(z))]
+
+
 def fields(ctx: OutputContext, car: Sidecar) -> None:
     """Add the GE-only fields."""
     ds = ctx.ds
     block = protocol_block(ds)
+    car.set("TablePosition", _table_position(ds), "(0043,10B2) third value (table z)")
     if "ProcedureStepDescription" not in car.values:
         car.set("ProcedureStepDescription", block.get("PSEQ"), "GE protocol block PSEQ")
     if "SequenceName" not in car.values:
