@@ -57,6 +57,7 @@ class SeriesSpec:
     gaps: dict[int, float] = field(default_factory=dict)  # extra spacing before slice k
     series_number: int = 3
     image_type: tuple[str, ...] = ("ORIGINAL", "PRIMARY", "AXIAL")
+    transfer_syntax: str = ExplicitVRLittleEndian  # a compressed one is encoded by pydicom
 
     def normal(self) -> np.ndarray:
         iop = np.asarray(self.orientation, dtype=float).reshape(2, 3)
@@ -144,6 +145,8 @@ def _dataset(
         ds.RescaleIntercept = f"{spec.intercept:g}"
         ds.RescaleType = "HU" if spec.modality == "CT" else "US"
     ds.PixelData = spec.pixels(k).tobytes()
+    if spec.transfer_syntax != ExplicitVRLittleEndian:
+        ds.compress(spec.transfer_syntax)
     for keyword in spec.drop:
         if keyword in ds:
             delattr(ds, keyword)

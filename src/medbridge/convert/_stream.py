@@ -14,15 +14,18 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import chain, islice
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from itertools import chain
+from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydicom.uid import UID
 
 from medbridge.errors import GeometryError
 from medbridge.volume import Volume
+from medbridge.volume._frames import decode_file
 from medbridge.volume._stack import Frame, StackPlan
 
 __all__ = ["stream_nifti"]
@@ -37,27 +40,48 @@ def _stored_dtype(sample: npt.NDArray[Any], bits_stored: int, varying: bool) -> 
     return sample.dtype.newbyteorder("<") if sample.dtype.itemsize > 1 else sample.dtype
 
 
-def _decoded(frames: Sequence[Frame], workers: int) -> Iterator[npt.NDArray[Any]]:
-    """Each frame's pixels, in order; decoded ahead in threads when ``workers`` > 1.
+def _compressed_files(frames: Sequence[Frame]) -> list[str] | None:
+    """The files behind ``frames`` when each is a compressed single-frame file, else None."""
+    paths = []
+    for frame in frames:
+        header, path = frame.info.get("instance"), frame.info.get("path")
+        syntax = getattr(getattr(header, "file_meta", None), "TransferSyntaxUID", None)
+        if not isinstance(path, str) or syntax is None or not UID(str(syntax)).is_compressed:
+            return None
+        paths.append(path)
+    return paths
 
-    Decoders (RLE, JPEG-LS, JPEG 2000) and file reads release the GIL, so a few threads
-    keep the cores busy while the writer compresses; the window is bounded, so at most a
-    few slices wait in memory.
+
+def _decoded(frames: Sequence[Frame], workers: int) -> Iterator[npt.NDArray[Any]]:
+    """Each frame's pixels, in order; decoded ahead when ``workers`` > 1.
+
+    Compressed files (RLE, JPEG-LS, JPEG 2000) are decoded in worker processes, because
+    pydicom's decoding path holds the GIL; uncompressed files are read in threads (file
+    reads release it). The window is bounded, so only a few slices wait in memory.
     """
-    if workers <= 1:
+    if workers <= 1 or len(frames) < 2 * workers:
         for frame in frames:
             yield frame.load()
         return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        upcoming = iter(frames)
-        pending: deque[Future[npt.NDArray[Any]]] = deque(
-            pool.submit(frame.load) for frame in islice(upcoming, 2 * workers)
-        )
-        while pending:
+    paths = _compressed_files(frames)
+    pool: Executor = (
+        ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        if paths is not None
+        else ThreadPoolExecutor(max_workers=workers)
+    )
+
+    def submit(index: int) -> Future[npt.NDArray[Any]]:
+        if paths is not None:
+            return pool.submit(decode_file, paths[index])
+        return pool.submit(frames[index].load)
+
+    with pool:
+        window = 4 * workers
+        pending = deque(submit(i) for i in range(min(window, len(frames))))
+        for index in range(len(frames)):
             done = pending.popleft()
-            following = next(upcoming, None)
-            if following is not None:
-                pending.append(pool.submit(following.load))
+            if index + window < len(frames):
+                pending.append(submit(index + window))
             yield done.result()
 
 

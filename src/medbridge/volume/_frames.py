@@ -31,6 +31,7 @@ from medbridge.volume._stack import Frame
 __all__ = [
     "PixelSource",
     "classic_frame",
+    "decode_file",
     "enhanced_frames",
     "is_enhanced",
     "is_mosaic",
@@ -86,6 +87,11 @@ class PixelSource:
         return arr
 
 
+def decode_file(path: str) -> npt.NDArray[Any]:
+    """Stored values of a single-frame file, decoded by pydicom (for worker processes)."""
+    return PixelSource(path).array()
+
+
 def _floats(value: Any, n: int, what: str) -> tuple[float, ...]:
     try:
         out = tuple(float(v) for v in value)
@@ -137,7 +143,7 @@ def classic_frame(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> F
         slope=_float(ds, "RescaleSlope", 1.0),
         intercept=_float(ds, "RescaleIntercept", 0.0),
         thickness=_float(ds, "SliceThickness", 0.0),
-        info={"instance": ds, "trigger_time_ms": ds.get("TriggerTime")},
+        info={"instance": ds, "trigger_time_ms": ds.get("TriggerTime"), "path": source.path},
     )
 
 
