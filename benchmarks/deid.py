@@ -10,14 +10,14 @@ run, each writing a new file per input:
 - ``deid.dicom.replace_identifiers(files, save=True, output_folder=OUT)`` with its
   default recipe, in a process of its own (one process, its only mode).
 
-The files are split by patient into ``--rounds`` parts (default 5); each round runs
+The files are split by patient into ``--rounds`` parts (default 3); each round runs
 every tool on the same part, one tool after the other, so a change in the machine's load
 (the cores are shared) falls on all tools alike instead of on whichever ran last. Times
 are wall clock summed over the rounds, interpreter start-up included; the load average
 seen after each tool's rounds is printed beside its rate. The ratio is against the
 faster peer; the issue's target is at least 2x.
 
-    .venv/bin/python benchmarks/deid.py [--count 5000] [--rounds 5] [--skip-deid] [--jobs N]
+    .venv/bin/python benchmarks/deid.py [--count 5000] [--rounds 3] [--skip-deid] [--jobs N]
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=5_000)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (by patient)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (by patient)")
     parser.add_argument("--skip-deid", action="store_true", help="leave out deid (slowest)")
     parser.add_argument("--work", type=Path, default=HERE / "_work" / "deid")
     args = parser.parse_args()
