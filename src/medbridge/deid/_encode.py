@@ -3,8 +3,9 @@
 De-identification leaves most elements of a file as pydicom read them: still raw, their
 value bytes exactly as in the input. pydicom's writer spends ~25 µs per element on
 such elements (a buffer, context managers, endianness checks); this encoder writes their
-header and bytes straight into one buffer and hands only the elements that changed to
-pydicom's ``write_data_element``. The bytes are the same as
+header and bytes straight into one buffer, walks sequences itself, writes the File Meta
+Information and changed ASCII values (UIDs, codes, dates) directly, and hands only the
+other changed elements to pydicom's ``write_data_element``. The bytes are the same as
 ``Dataset.save_as(fp, enforce_file_format=True)`` gives (tested), for the common case
 the fast path covers: little endian, not deflated, the dataset still in the encoding and
 character set it was read in. Anything else returns None and the caller uses pydicom.
