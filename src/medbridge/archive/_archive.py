@@ -31,6 +31,7 @@ from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
 from pydicom.sequence import Sequence as DicomSequence
 from sqlalchemy.engine import Connection
 
+from medbridge.archive._commits import CommitQueue
 from medbridge.archive.index import (
     IMAGE_COLUMNS,
     PATIENT_COLUMNS,
@@ -144,9 +145,11 @@ class Archive:
         self.duplicates = DuplicatePolicy(duplicates)
         self._uid_locks = [threading.Lock() for _ in range(64)]
         self._syncer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="medbridge-fsync")
+        self._commits = CommitQueue(self.index)
 
     def close(self) -> None:
         """Release the index connections."""
+        self._commits.close()
         self._syncer.shutdown(wait=True)
         self.index.dispose()
 
@@ -218,11 +221,14 @@ class Archive:
             # fsync(file), rename; then fsync(folder) overlaps the index commit
             stored = self.storage.write(relpath, data, sync_dir=False, sha256=digest)
             synced = self._syncer.submit(self.storage.sync_dir, relpath)
-            try:
-                with self.index.write() as conn:
-                    if old is not None:
-                        _delete_row(conn, sop_uid)
-                    _insert_row(conn, values, stored.relpath, stored.size, stored.sha256)
+
+            def write_rows(conn: Connection) -> None:
+                if old is not None:
+                    _delete_row(conn, sop_uid)
+                _insert_row(conn, values, stored.relpath, stored.size, stored.sha256)
+
+            try:  # committed together with the rows of concurrent stores
+                self._commits.run(write_rows)
             except sa.exc.SQLAlchemyError as exc:
                 raise StorageError(f"cannot index {sop_uid}: {exc}") from exc
             finally:
