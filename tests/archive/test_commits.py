@@ -43,7 +43,7 @@ class TestCommitQueue:
 
         first = threading.Thread(target=submit, args=("FIRST", blocker))
         first.start()
-        time.sleep(0.2)  # the writer is inside the first batch now; the rest queue up
+        time.sleep(0.2)  # the first caller leads a batch now; the rest queue up
         works = {f"P{k}": add_patient(f"P{k}") for k in range(4)} | {"BAD": boom}
         threads = [threading.Thread(target=submit, args=item) for item in works.items()]
         for t in threads:
@@ -52,7 +52,6 @@ class TestCommitQueue:
         release.set()
         for t in [first, *threads]:
             t.join(10)
-        commits.close()
         with index.read() as conn:
             stored = set(conn.execute(sa.select(patient.c.patient_id)).scalars())
         index.dispose()

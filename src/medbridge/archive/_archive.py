@@ -149,7 +149,6 @@ class Archive:
 
     def close(self) -> None:
         """Release the index connections."""
-        self._commits.close()
         self._syncer.shutdown(wait=True)
         self.index.dispose()
 

@@ -2,10 +2,11 @@
 
 A C-STORE success waits for its index row to be committed, and a durable commit costs
 one flush of the disk (SQLite ``synchronous=FULL``, PostgreSQL ``fsync``): a few
-milliseconds that dominate a store. When several associations store at once, one
-writer thread takes every row waiting at that moment and commits them together, so
+milliseconds that dominate a store. When several associations store at once, the
+rows waiting at that moment are committed together, so
 four associations pay for one flush instead of four (DESIGN.md principle 2 allows it:
-each store still returns only after its own row is committed).
+each store still returns only after its own row is committed). The leader of a batch
+is one of the waiting callers, not a thread of its own.
 
 A batch is all or nothing in SQL; if it fails, each of its pieces of work is retried
 in a transaction of its own, so one bad row fails alone.
@@ -14,7 +15,6 @@ in a transaction of its own, so one bad row fails alone.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -36,7 +36,11 @@ MAX_BATCH = 64
 
 
 class CommitQueue:
-    """A writer thread that commits queued index writes in batches.
+    """Commits index writes of concurrent callers in batches, leader/follower style.
+
+    A caller that finds no commit in progress commits at once, in its own thread, its
+    work and whatever else is waiting (no thread hop for a lone association); callers
+    arriving meanwhile wait and are committed together by the next leader.
 
     Parameters
     ----------
@@ -47,9 +51,9 @@ class CommitQueue:
 
     def __init__(self, index: Index) -> None:
         self.index = index
-        self._queue: queue.SimpleQueue[tuple[Work, Future[None]] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="medbridge-commit", daemon=True)
-        self._thread.start()
+        self._cond = threading.Condition()
+        self._pending: list[tuple[Work, Future[None]]] = []
+        self._leading = False
 
     def run(self, work: Work) -> None:
         """Run `work` in a committed transaction; return once it is durable.
@@ -60,31 +64,24 @@ class CommitQueue:
             Whatever `work` or the commit raised (SQLAlchemy errors included).
         """
         done: Future[None] = Future()
-        self._queue.put((work, done))
+        with self._cond:
+            self._pending.append((work, done))
+        while True:
+            with self._cond:
+                while self._leading and not done.done():
+                    self._cond.wait()
+                if done.done():
+                    break
+                self._leading = True
+                batch = self._pending[:MAX_BATCH]
+                del self._pending[:MAX_BATCH]
+            try:
+                self._commit(batch)
+            finally:
+                with self._cond:
+                    self._leading = False
+                    self._cond.notify_all()
         done.result()
-
-    def close(self) -> None:
-        """Finish the queued work and stop the writer thread."""
-        self._queue.put(None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        stop = False
-        while not stop:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            self._commit(batch)
 
     def _commit(self, batch: list[tuple[Work, Future[None]]]) -> None:
         try:
