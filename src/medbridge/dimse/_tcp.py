@@ -7,10 +7,14 @@ and the receiver's delayed acknowledgement waits up to 40 ms for data to piggyba
 every message stalls ~40 ms (PEERS.md sees ~45 ms when both ends are DCMTK). Each end
 can break the cycle on its own:
 
-- as a sender we set ``TCP_NODELAY``, so nothing waits for an acknowledgement;
-- as a receiver (the SCP, with senders we do not control, such as storescu) we turn on
-  ``TCP_QUICKACK`` after every read, so the sender's Nagle wait ends at once. Linux
-  clears the flag on its own, hence the re-arming on each ``recv``.
+- we set ``TCP_NODELAY``, so nothing we send waits for an acknowledgement;
+- we turn on ``TCP_QUICKACK`` after every read, so a peer's Nagle wait ends at once:
+  senders we do not control (storescu) as our SCP's callers, and DCMTK receivers
+  (storescp, Orthanc) whose responses come in more than one write when we send.
+  Linux clears the flag on its own, hence the re-arming on each ``recv``.
+
+Against storescp this takes medbridge's C-STORE (``send``, C-MOVE) from ~20 to ~200
+instances/s; into medbridge's SCP from storescu, about threefold.
 
 pynetdicom keeps the connected socket in ``Association.dul.socket.socket``; these
 helpers replace it with an equivalent object and do nothing when that layout changes.

@@ -101,9 +101,12 @@ def handle_connect(event: Event) -> None:
     """EVT_CONN_OPEN of an association we request: ``TCP_NODELAY`` before any PDU.
 
     As the sender of requests (C-STORE of ``send`` and of C-MOVE sub-operations) we
-    must not wait on Nagle's algorithm (see `medbridge.dimse._tcp`).
+    must not wait on Nagle's algorithm, and we acknowledge at once because DCMTK
+    receivers (storescp, Orthanc) write a response in more than one piece, which
+    their own Nagle holds back until our ACK (see `medbridge.dimse._tcp`). pynetdicom
+    fires this event in its DUL thread while connecting, before that thread reads.
     """
-    tune_association_socket(event.assoc, quick_ack=False)
+    tune_association_socket(event.assoc, quick_ack=True)
 
 
 def handle_echo(event: Event) -> int:
