@@ -22,11 +22,20 @@ helpers replace it with an equivalent object and do nothing when that layout cha
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 from typing import Any
 
-__all__ = ["QuickAckSocket", "tune_association_socket"]
+from pynetdicom.transport import AssociationSocket
+
+__all__ = ["QuickAckSocket", "WaitingAssociationSocket", "tune_association_socket"]
+
+#: Longest wait for incoming data per turn of pynetdicom's DUL reactor (seconds). The
+#: reactor polls the socket and then sleeps; waiting in ``select`` instead wakes the
+#: moment a PDU arrives, where the sleep ends late on a busy machine (a 0.1 ms sleep
+#: took ~0.4 ms here) and a 512×512 CT from storescu comes in 32 PDUs of 16 kB.
+READY_WAIT = 0.0002
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
@@ -39,6 +48,21 @@ class QuickAckSocket(socket.socket):
         if data and _QUICKACK is not None:
             self.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         return data
+
+
+class WaitingAssociationSocket(AssociationSocket):
+    """pynetdicom's association socket whose `ready` waits briefly for data."""
+
+    @property
+    def ready(self) -> bool:
+        sock = self.socket
+        if sock is None or not self._is_connected or isinstance(sock, ssl.SSLSocket):
+            return bool(super().ready)
+        try:
+            readable, _, _ = select.select([sock], [], [], READY_WAIT)
+        except (OSError, ValueError):
+            return bool(super().ready)  # reports the closed connection (Evt17)
+        return bool(readable)
 
 
 def tune_association_socket(assoc: Any, *, quick_ack: bool) -> None:
@@ -59,5 +83,9 @@ def tune_association_socket(assoc: Any, *, quick_ack: bool) -> None:
         tuned.settimeout(sock.gettimeout())
         tuned.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         holder.socket = tuned
+        if type(holder) is AssociationSocket:
+            holder.__class__ = WaitingAssociationSocket
+            if hasattr(assoc.dul, "_run_loop_delay"):
+                assoc.dul._run_loop_delay = 0  # the wait in `ready` replaces the sleep
     except OSError:  # the peer went away already; pynetdicom reports that itself
         return
