@@ -25,6 +25,7 @@ from __future__ import annotations
 import select
 import socket
 import ssl
+import time
 from typing import Any
 
 from pynetdicom.transport import AssociationSocket
@@ -56,13 +57,16 @@ class WaitingAssociationSocket(AssociationSocket):
     @property
     def ready(self) -> bool:
         sock = self.socket
-        if sock is None or not self._is_connected or isinstance(sock, ssl.SSLSocket):
-            return bool(super().ready)
-        try:
-            readable, _, _ = select.select([sock], [], [], READY_WAIT)
-        except (OSError, ValueError):
-            return bool(super().ready)  # reports the closed connection (Evt17)
-        return bool(readable)
+        if sock is not None and self._is_connected:
+            try:
+                readable, _, _ = select.select([sock], [], [], READY_WAIT)
+                return bool(readable)
+            except (OSError, ValueError):
+                pass  # pynetdicom's own check below reports the closed connection
+        found = bool(super().ready)
+        if not found:  # the reactor no longer sleeps itself: do not let it spin
+            time.sleep(READY_WAIT)
+        return found
 
 
 def tune_association_socket(assoc: Any, *, quick_ack: bool) -> None:
