@@ -49,7 +49,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLi
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from dimse.peers import MedbridgeServer, orthanc, storescp  # noqa: E402
+from dimse.peers import MedbridgeServer, orthanc, storescp, system_tool  # noqa: E402
 from medbridge.archive import Archive  # noqa: E402
 from medbridge.archive.index import instance, patient, series, study  # noqa: E402
 
@@ -265,6 +265,7 @@ def populate_orthanc(http_port: int, n_instances: int, n_studies: int) -> float:
 
 
 def run(cmd: list[str], timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    cmd = [system_tool(cmd[0]) or cmd[0], *cmd[1:]]  # DCMTK's, not pynetdicom's apps
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({result.returncode}): {result.stderr[-2000:]}")
