@@ -21,7 +21,7 @@ HOST = "127.0.0.1"
 
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory) -> Path:
-    """A folder with ca.pem, server.pem and server.key, made by openssl."""
+    """ca.pem, server.pem/.key and client-with-key.pem (CA-signed), made by openssl."""
     openssl = require_tool("openssl")
     folder = tmp_path_factory.mktemp("tls")
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
@@ -32,10 +32,16 @@ def certificates(tmp_path_factory) -> Path:
          "server.csr", "-subj", "/CN=localhost"],
         ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
          "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out",
+         "client.csr", "-subj", "/CN=MEDBRIDGE-SCU"],
+        ["x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "client.pem", "-days", "2"],
     ]  # fmt: skip
     for step in steps:
         result = run([openssl, *step], cwd=folder)
         assert result.returncode == 0, result.stderr
+    both = (folder / "client.pem").read_text() + (folder / "client.key").read_text()
+    (folder / "client-with-key.pem").write_text(both)
     return folder
 
 
@@ -92,3 +98,43 @@ class TestTls:
             "echo", "--aec", "MEDBRIDGE", "--tls-ca", str(other), HOST, str(tls_server.port)
         )
         assert result.returncode != 0
+
+
+@pytest.fixture(scope="module")
+def mutual_tls_server(tmp_path_factory, certificates) -> Iterator[MedbridgeServer]:
+    """A server that also demands a client certificate signed by the test CA."""
+    work = tmp_path_factory.mktemp("mtls-server")
+    config = work / "medbridge.toml"
+    config.write_text(
+        f'[tls]\ncert = "{certificates / "server.pem"}"\nkey = "{certificates / "server.key"}"\n'
+        f'ca = "{certificates / "ca.pem"}"\n'
+    )
+    with MedbridgeServer(work / "var", config=config) as srv:
+        yield srv
+
+
+class TestMutualTls:
+    def test_client_certificate_is_accepted(self, mutual_tls_server, certificates):
+        """--tls-cert presents our certificate; the server that demands one answers."""
+        result = medbridge(
+            "echo", "--aec", "MEDBRIDGE", "--tls-ca", str(certificates / "ca.pem"),
+            "--tls-cert", str(certificates / "client-with-key.pem"),
+            HOST, str(mutual_tls_server.port),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+
+    def test_missing_client_certificate_is_refused(self, mutual_tls_server, certificates):
+        """Without a client certificate the association fails."""
+        result = medbridge(
+            "echo", "--aec", "MEDBRIDGE", "--tls-ca", str(certificates / "ca.pem"),
+            HOST, str(mutual_tls_server.port),
+        )  # fmt: skip
+        assert result.returncode != 0
+
+    def test_certificate_without_ca_is_a_usage_error(self, certificates):
+        """--tls-cert alone is refused before any connection, exit status 2."""
+        result = medbridge(
+            "echo", "--tls-cert", str(certificates / "client-with-key.pem"), HOST, "1"
+        )
+        assert result.returncode == 2
+        assert "--tls-cert needs --tls-ca" in result.stderr
