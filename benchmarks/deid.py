@@ -10,10 +10,14 @@ run, each writing a new file per input:
 - ``deid.dicom.replace_identifiers(files, save=True, output_folder=OUT)`` with its
   default recipe, in a process of its own (one process, its only mode).
 
-Times are wall clock including interpreter start-up. The ratio is against the faster
-peer; the issue's target is at least 2x.
+The files are split by patient into ``--rounds`` parts (default 3); each round runs
+every tool on the same part, one tool after the other, so a change in the machine's load
+(the cores are shared) falls on all tools alike instead of on whichever ran last. Times
+are wall clock summed over the rounds, interpreter start-up included; the load average
+seen after each tool's rounds is printed beside its rate. The ratio is against the
+faster peer; the issue's target is at least 2x.
 
-    .venv/bin/python benchmarks/deid.py [--count 5000] [--skip-deid] [--jobs N]
+    .venv/bin/python benchmarks/deid.py [--count 5000] [--rounds 3] [--skip-deid] [--jobs N]
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
@@ -42,9 +46,10 @@ from pathlib import Path
 from deid.dicom import replace_identifiers
 from deid.logger import bot
 bot.level = 0  # quiet: deid prints one line per element otherwise
-files = sorted(str(p) for p in Path(sys.argv[1]).rglob("*.dcm"))
-out = Path(sys.argv[2]); out.mkdir(parents=True, exist_ok=True)
-replace_identifiers(files, save=True, output_folder=str(out), overwrite=True)
+*inputs, _, out = sys.argv[1:]
+files = sorted(str(p) for i in inputs for p in Path(i).rglob("*.dcm"))
+Path(out).mkdir(parents=True, exist_ok=True)
+replace_identifiers(files, save=True, output_folder=out, overwrite=True)
 """
 
 
@@ -91,35 +96,58 @@ def generate(folder: Path, count: int) -> None:
     stamp.write_text(str(count))
 
 
-@dataclass(frozen=True)
-class Timing:
-    """One tool's run: its label, seconds and the files it wrote."""
+@dataclass
+class Tool:
+    """One tool: its label, its command (inputs and output folder appended) and its time."""
 
     label: str
-    seconds: float
-    written: int
+    argv: list[str]
+    out_flag: list[str]
+    out: Path
+    seconds: float = 0.0
+    load: list[float] = field(default_factory=list)
 
-    def rate(self) -> float:
-        """Files per second."""
-        return self.written / self.seconds
+    def run(self, inputs: list[Path]) -> None:
+        """Run over ``inputs`` (one round), adding the wall-clock time."""
+        argv = [*self.argv, *map(str, inputs), *self.out_flag, str(self.out)]
+        start = time.perf_counter()
+        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.seconds += time.perf_counter() - start
+        self.load.append(os.getloadavg()[0])
+        if done.returncode != 0:
+            raise SystemExit(f"{self.label} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+
+    def written(self) -> int:
+        """Output files so far."""
+        return sum(1 for _ in self.out.rglob("*.dcm"))
 
 
-def _run(label: str, argv: list[str], out: Path) -> Timing:
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    start = time.perf_counter()
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{label} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    written = sum(1 for _ in out.rglob("*.dcm"))
-    return Timing(label, seconds, written)
+def _tools(work: Path, key: Path, jobs: int, with_deid: bool) -> list[Tool]:
+    out = work / "out"
+    medbridge = [str(BIN / "medbridge"), "anonymize", "--key", str(key)]
+    tools = [
+        Tool("medbridge anonymize -j 1", [*medbridge, "-j", "1"], ["-o"], out / "mb1"),
+        Tool(f"medbridge anonymize -j {jobs}", [*medbridge, "-j", str(jobs)], ["-o"], out / "mbj"),
+        Tool(
+            "dicognito",
+            [sys.executable, "-m", "dicognito", "--seed", "1", "--quiet"],
+            ["-o"],
+            out / "dicognito",
+        ),
+    ]
+    if with_deid:
+        tools.append(Tool("deid", [sys.executable, "-c", DEID_SCRIPT], ["--"], out / "deid"))
+    for tool in tools:
+        shutil.rmtree(tool.out, ignore_errors=True)
+        tool.out.mkdir(parents=True)
+    return tools
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=5_000)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (by patient)")
     parser.add_argument("--skip-deid", action="store_true", help="leave out deid (slowest)")
     parser.add_argument("--work", type=Path, default=HERE / "_work" / "deid")
     args = parser.parse_args()
@@ -134,35 +162,27 @@ def main() -> int:
     for f in files:  # warm the page cache
         f.read_bytes()
 
-    medbridge = [str(BIN / "medbridge"), "anonymize", str(data), "--key", str(key)]
-    runs = [
-        ("medbridge anonymize -j 1", [*medbridge, "-j", "1", "-o"], "mb1"),
-        (f"medbridge anonymize -j {args.jobs}", [*medbridge, "-j", str(args.jobs), "-o"], "mbj"),
-        (
-            "dicognito",
-            [sys.executable, "-m", "dicognito", "--seed", "1", "--quiet", str(data), "-o"],
-            "dicognito",
-        ),
-    ]
-    if not args.skip_deid:
-        runs.append(("deid", [sys.executable, "-c", DEID_SCRIPT, str(data)], "deid"))
-    timings = []
-    for label, argv, name in runs:
-        out = args.work / "out" / name
-        print(f"running {label} ...", flush=True)
-        timings.append(_run(label, [*argv, str(out)], out))
-    for t in timings:
-        if t.written != len(files):
-            raise SystemExit(f"{t.label} wrote {t.written} of {len(files)} files")
+    tools = _tools(args.work, key, args.jobs, not args.skip_deid)
+    patients = sorted(p for p in data.iterdir() if p.is_dir())
+    for r in range(args.rounds):
+        inputs = patients[r :: args.rounds]
+        for tool in tools:  # every tool on the same files, one after the other
+            print(f"round {r + 1}/{args.rounds}: {tool.label} ...", flush=True)
+            tool.run(inputs)
+    for tool in tools:
+        if tool.written() != len(files):
+            raise SystemExit(f"{tool.label} wrote {tool.written()} of {len(files)} files")
 
     print(f"files: {len(files)}, {size / 1e6:.0f} MB (CT_small and MR_small templates)")
-    print("| tool | seconds | files/s |")
-    print("| --- | ---: | ---: |")
-    for t in timings:
-        print(f"| {t.label} | {t.seconds:.1f} | {t.rate():,.0f} |")
-    peer = max((t for t in timings if not t.label.startswith("medbridge")), key=Timing.rate)
-    for t in timings[:2]:
-        print(f"ratio {t.label} / {peer.label}: {t.rate() / peer.rate():.1f}x (target >= 2x)")
+    print("| tool | seconds | files/s | load average (1 min) during its rounds |")
+    print("| --- | ---: | ---: | --- |")
+    for tool in tools:
+        load = f"{min(tool.load):.1f}-{max(tool.load):.1f}"
+        print(f"| {tool.label} | {tool.seconds:.1f} | {len(files) / tool.seconds:,.0f} | {load} |")
+    peer = min((t for t in tools if not t.label.startswith("medbridge")), key=lambda t: t.seconds)
+    for tool in tools[:2]:
+        ratio = peer.seconds / tool.seconds
+        print(f"ratio {tool.label} / {peer.label}: {ratio:.1f}x (target >= 2x)")
     return 0
 
 

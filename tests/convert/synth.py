@@ -56,6 +56,8 @@ class SeriesSpec:
     duplicate_slices: tuple[int, ...] = ()  # slice indices written twice (new SOP UIDs)
     gaps: dict[int, float] = field(default_factory=dict)  # extra spacing before slice k
     series_number: int = 3
+    image_type: tuple[str, ...] = ("ORIGINAL", "PRIMARY", "AXIAL")
+    transfer_syntax: str = ExplicitVRLittleEndian  # a compressed one is encoded by pydicom
 
     def normal(self) -> np.ndarray:
         iop = np.asarray(self.orientation, dtype=float).reshape(2, 3)
@@ -113,7 +115,7 @@ def _dataset(
     ds.InstanceNumber = instance
     ds.SeriesDescription = spec.name
     ds.ProtocolName = spec.name
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.ImageType = list(spec.image_type)
     ds.ImageOrientationPatient = [f"{v:.8g}" for v in spec.orientation]
     ds.ImagePositionPatient = [f"{v:.6f}" for v in spec.position(k)]
     ds.PixelSpacing = [f"{v:g}" for v in spec.pixel_spacing]
@@ -143,6 +145,8 @@ def _dataset(
         ds.RescaleIntercept = f"{spec.intercept:g}"
         ds.RescaleType = "HU" if spec.modality == "CT" else "US"
     ds.PixelData = spec.pixels(k).tobytes()
+    if spec.transfer_syntax != ExplicitVRLittleEndian:
+        ds.compress(spec.transfer_syntax)
     for keyword in spec.drop:
         if keyword in ds:
             delattr(ds, keyword)

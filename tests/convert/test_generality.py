@@ -20,6 +20,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 from conftest import require
 from convert.synth import CORONAL, SAGITTAL, SeriesSpec, oblique, write
@@ -80,6 +81,11 @@ CASES = [
     SeriesSpec("ct_rescaled_ge", modality="CT", manufacturer="GE MEDICAL SYSTEMS", signed=True,
                slope=2, intercept=-1000),
     SeriesSpec("deidentified", drop=DEIDENTIFIED),
+    SeriesSpec("ct_rle", modality="CT", manufacturer="GE MEDICAL SYSTEMS", signed=True,
+               intercept=-1024, slices=12, transfer_syntax=RLELossless),
+    SeriesSpec("mr_jpegls", slices=12, transfer_syntax=JPEGLSLossless),
+    SeriesSpec("mr_j2k_12bit", slices=12, rows=64, columns=48, bits_stored=12,
+               transfer_syntax=JPEG2000Lossless),
     SeriesSpec("deidentified_ct", modality="CT", manufacturer="GE MEDICAL SYSTEMS", signed=True,
                intercept=-1024, drop=DEIDENTIFIED, descending=True),
 ]  # fmt: skip

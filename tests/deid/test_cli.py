@@ -30,6 +30,7 @@ class TestAnonymizeCommand:
             "--key", str(tmp_path / "key"),
             "--shift-dates",
             "--keep-patient-characteristics",
+            "--clean-graphics",
             "--map", str(tmp_path / "map.csv"),
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
@@ -37,6 +38,8 @@ class TestAnonymizeCommand:
         (out,) = list((tmp_path / "out").rglob("*.dcm"))
         ds = dcmread(out)
         assert ds.PatientIdentityRemoved == "YES" and ds.PatientSex == "F"
+        codes = [i.CodeValue for i in ds.DeidentificationMethodCodeSequence]
+        assert codes == ["113100", "113103", "113107", "113108"]
         assert "PLANTID-93847" in (tmp_path / "map.csv").read_text()
 
     def test_failed_file_named_and_exit_nonzero(self, tmp_path):

@@ -184,6 +184,16 @@ class TestActions:
         )
         assert ds.ReferencedImageSequence[0].ReferencedSOPClassUID == "1.2.840.10008.5.1.4.1.1.4"
 
+    def test_private_sop_class_kept(self, planted, policy):
+        """A vendor's SOP Class UID names a kind of object: it is kept, not remapped."""
+        ds = planted()
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.3.12.2.1107.5.9.1"
+        ds.ReferencedImageSequence[0].ReferencedSOPClassUID = "1.3.12.2.1107.5.9.1"
+        out = deidentify(ds, policy)
+        assert out.SOPClassUID == out.file_meta.MediaStorageSOPClassUID == "1.3.12.2.1107.5.9.1"
+        assert out.ReferencedImageSequence[0].ReferencedSOPClassUID == "1.3.12.2.1107.5.9.1"
+        assert out.SOPInstanceUID == remap_uid("1.2.3.999.3", KEY)
+
     def test_shifted_dates_keep_intervals(self, planted):
         """Dates move by one per-patient offset, so intervals stay exact (E.3.6)."""
         ds = deidentify(planted(), Policy(key=KEY, dates="shift"))

@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ImplicitVRLittleEndian
 
 from medbridge.deid import Policy, deidentify
-from medbridge.deid._encode import encode_file
+from medbridge.deid._encode import _file_meta_bytes, encode_file
 
 POLICY = Policy(key=KEY, dates="shift", retain_safe_private=True)
 FAST = (
@@ -57,6 +57,7 @@ class TestEncodeFile:
                 source.file_meta.TransferSyntaxUID = syntax
             back = dcmread(io.BytesIO(_pydicom_bytes(source)))
             ds = deidentify(back, POLICY)
+            assert _file_meta_bytes(ds.file_meta) is not None  # our meta encoder, not pydicom's
             data = encode_file(ds)
             assert data is not None and data == _pydicom_bytes(ds)
 

@@ -27,9 +27,20 @@ import pytest
 _READY = re.compile(r"medbridge ready: DIMSE AE \S+ on [^:]*:(\d+)")
 
 
+def system_tool(tool: str) -> str | None:
+    """The path of a command-line peer, never one from our own virtualenv.
+
+    pynetdicom installs apps named like DCMTK's (storescu, findscu, ...) into
+    ``.venv/bin``; with the virtualenv activated they would shadow the real DCMTK.
+    """
+    ours = Path(sys.prefix, "bin").resolve()
+    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    return shutil.which(tool, path=os.pathsep.join(d for d in dirs if Path(d).resolve() != ours))
+
+
 def need(tool: str) -> str:
     """Return the path of `tool`; fail under CI, skip otherwise, when it is missing."""
-    path = shutil.which(tool)
+    path = system_tool(tool)
     if path:
         return path
     if os.environ.get("CI"):
@@ -171,7 +182,9 @@ def storescp(out_dir: Path, ae_title: str = "DEST") -> Iterator[int]:
 def run(
     cmd: list[str], *, timeout: float = 120, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command, capturing text output."""
+    """Run a command, capturing text output; a bare tool name is a system tool."""
+    if os.sep not in cmd[0]:
+        cmd = [system_tool(cmd[0]) or cmd[0], *cmd[1:]]
     return subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False
     )

@@ -8,6 +8,7 @@ and commits the index row second, so a crash in between leaves an unindexed file
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -22,12 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from pydicom import dcmread
+from pydicom import config, dcmread
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
 from pydicom.sequence import Sequence as DicomSequence
 from sqlalchemy.engine import Connection
 
+from medbridge.archive._commits import CommitQueue
 from medbridge.archive.index import (
     IMAGE_COLUMNS,
     PATIENT_COLUMNS,
@@ -141,6 +145,7 @@ class Archive:
         self.duplicates = DuplicatePolicy(duplicates)
         self._uid_locks = [threading.Lock() for _ in range(64)]
         self._syncer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="medbridge-fsync")
+        self._commits = CommitQueue(self.index)
 
     def close(self) -> None:
         """Release the index connections."""
@@ -215,11 +220,14 @@ class Archive:
             # fsync(file), rename; then fsync(folder) overlaps the index commit
             stored = self.storage.write(relpath, data, sync_dir=False, sha256=digest)
             synced = self._syncer.submit(self.storage.sync_dir, relpath)
-            try:
-                with self.index.write() as conn:
-                    if old is not None:
-                        _delete_row(conn, sop_uid)
-                    _insert_row(conn, values, stored.relpath, stored.size, stored.sha256)
+
+            def write_rows(conn: Connection) -> None:
+                if old is not None:
+                    _delete_row(conn, sop_uid)
+                _insert_row(conn, values, stored.relpath, stored.size, stored.sha256)
+
+            try:  # committed together with the rows of concurrent stores
+                self._commits.run(write_rows)
             except sa.exc.SQLAlchemyError as exc:
                 raise StorageError(f"cannot index {sop_uid}: {exc}") from exc
             finally:
@@ -308,16 +316,16 @@ class Archive:
 
     def _response(self, spec: QuerySpec, row: Any, extras: dict[str, dict[int, Any]]) -> Dataset:
         ds = Dataset()
-        ds.SpecificCharacterSet = "ISO_IR 192"
-        ds.QueryRetrieveLevel = spec.level.value
+        _put(ds, "SpecificCharacterSet", "ISO_IR 192")
+        _put(ds, "QueryRetrieveLevel", spec.level.value)
         missing: list[str] = []
         row_keys = set(row.keys())
         for kw in spec.return_keys:
             if kw in row_keys:
                 value = row[kw]
-                setattr(ds, kw, "" if value is None else (str(value) if kw in _INT_KEYS else value))
+                _put(ds, kw, "" if value is None else (str(value) if kw in _INT_KEYS else value))
             elif kw in COMPUTED_KEYS and level_at_or_above(COMPUTED_KEYS[kw], spec.level):
-                setattr(ds, kw, _computed_value(kw, row, extras))
+                _put(ds, kw, _computed_value(kw, row, extras))
             else:
                 missing.append(kw)
         if missing and spec.level is Level.IMAGE:
@@ -438,6 +446,24 @@ def _distinct_by_study(
             if value:
                 out.setdefault(pk, []).append(value)
     return {pk: sorted(v) for pk, v in out.items()}
+
+
+@functools.cache
+def _tag_vr(keyword: str) -> tuple[int, str]:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(keyword)
+    return tag, dictionary_VR(tag)
+
+
+def _put(ds: Dataset, keyword: str, value: Any) -> None:
+    """Set an element of a C-FIND response without re-validating its value.
+
+    The values come from the index, validated when they were stored; pydicom's checks
+    on assignment cost more than the SQL of a 5,000-study answer.
+    """
+    tag, vr = _tag_vr(keyword)
+    ds[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
 
 
 def _computed_value(kw: str, row: Any, extras: dict[str, dict[int, Any]]) -> Any:

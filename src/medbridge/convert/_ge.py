@@ -47,10 +47,20 @@ def protocol_block(ds: Dataset) -> dict[str, str]:
     return out
 
 
+def _table_position(ds: Dataset) -> list[Any] | None:
+    """GE (0043,10B2): its third value is the table's z position (dcm2niix's TablePosition)."""
+    values = private(ds, 0x0043, "GEMS_PARM_01", 0xB2)
+    if not isinstance(values, list | tuple) and type(values).__name__ != "MultiValue":
+        return None
+    z = number(values[2]) if len(values) >= 3 else None
+    return None if z is None else [0, 0, g6(float(z))]
+
+
 def fields(ctx: OutputContext, car: Sidecar) -> None:
     """Add the GE-only fields."""
     ds = ctx.ds
     block = protocol_block(ds)
+    car.set("TablePosition", _table_position(ds), "(0043,10B2) third value (table z)")
     if "ProcedureStepDescription" not in car.values:
         car.set("ProcedureStepDescription", block.get("PSEQ"), "GE protocol block PSEQ")
     if "SequenceName" not in car.values:
@@ -115,3 +125,30 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         times.append(g6(float(t) / 1000.0))
     if times and len(set(times)) > 1:
         car.set("SliceTiming", times, "(0018,1060) 'Trigger Time' of each slice")
+    elif car.values.get("MRAcquisitionType") != "3D":
+        guessed = slice_times_from_order(ctx, block.get("SLICEORDER"))
+        car.set("SliceTiming", guessed, "protocol block SLICEORDER + TR, dcm2niix's estimate")
+
+
+def slice_times_from_order(ctx: OutputContext, order: str | None) -> list[Any] | None:
+    """Slice times from GE's protocol-block SLICEORDER (0 sequential, 1 interleaved).
+
+    GE EPI often stores no per-slice time; dcm2niix then assumes a continuous acquisition
+    (TR divided evenly among the slices), in instance order, which GE numbers in
+    acquisition direction; interleaved acquires every other slice first (1st, 3rd...).
+    Only for time series (a single volume has no slice-timing use) with a known TR.
+    """
+    if order not in ("0", "1") or ctx.n_volumes < 2 or ctx.n_slices < 2:
+        return None
+    tr = number(ctx.ds.get("RepetitionTime"))
+    if not tr:
+        return None
+    stored = ctx.plan.frames[0]
+    by_instance = sorted(range(len(stored)), key=lambda k: stored[k].order)
+    n = len(by_instance)
+    sequence = by_instance[0::2] + by_instance[1::2] if order == "1" else by_instance
+    step = float(tr) / 1000.0 / n
+    times = [0.0] * n
+    for shot, k in enumerate(sequence):
+        times[k] = shot * step
+    return [g6(t) for t in times]

@@ -189,7 +189,7 @@ def group_instances(
             frames = (
                 mosaic_frames(ds, PixelSource(inst.path), order)
                 if mosaic
-                else [classic_frame(ds, PixelSource(inst.path), order)]
+                else [classic_frame(ds, PixelSource(inst.path, header=ds), order)]
             )
         except ConversionError as exc:
             skipped[inst.path] = str(exc)

@@ -46,12 +46,13 @@ def vendor(ds: Dataset) -> str:
     return raw
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=+\-]")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=+^\-]")
 
 
 def sanitize(text: str) -> str:
-    """A file-name-safe version of a DICOM value: anything but letters, digits and ``._=+-``
-    becomes ``_``, so names from the scanner never create folders or hidden files.
+    """A file-name-safe version of a DICOM value: anything but letters, digits and ``._=+^-``
+    becomes ``_``, so names from the scanner never create folders or hidden files
+    (``^``, the person-name separator, is kept, as dcm2niix keeps it).
 
     >>> sanitize("WIP B0 NS")
     'WIP_B0_NS'
@@ -91,7 +92,7 @@ def render_template(template: str, ds: Dataset, *, path: str = "", echo: int | N
         "b": lambda: os.path.splitext(os.path.basename(path))[0],
         "c": lambda: _text(ds, "ImageComments"),
         "d": lambda: _text(ds, "SeriesDescription"),
-        "e": lambda: str(echo or _number(ds, "EchoNumbers") or 1),
+        "e": lambda: str(echo or _number(ds, "EchoNumbers") or 0),
         "f": lambda: os.path.basename(os.path.dirname(path)),
         "g": lambda: _text(ds, "AccessionNumber"),
         "i": lambda: _text(ds, "PatientID"),
@@ -119,7 +120,7 @@ def render_template(template: str, ds: Dataset, *, path: str = "", echo: int | N
         if ch == "%" and i + 1 < len(template):
             code = template[i + 1].lower()
             if code == "%":
-                out.append("%")
+                pass  # dcm2niix drops a literal percent
             elif code in fields:
                 out.append(sanitize(fields[code]()))
             else:
@@ -129,8 +130,10 @@ def render_template(template: str, ds: Dataset, *, path: str = "", echo: int | N
         out.append(ch)
         i += 1
     name = "".join(out)
+    while "__" in name:  # dcm2niix collapses the runs empty fields leave
+        name = name.replace("__", "_")
     parts = [sanitize(p) for p in name.split("/") if p not in ("", ".", "..")]
-    return "/".join(parts) or "output"
+    return "/".join(parts) or "dcm2nii_invalidName"
 
 
 def unique_name(name: str, taken: set[str]) -> str:

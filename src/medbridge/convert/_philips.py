@@ -63,9 +63,20 @@ def philips_scaling(ds: Dataset) -> tuple[float, float] | None:
     return 1.0 / scale, intercept / (slope * scale)
 
 
+def _table_position(ds: Dataset) -> list[Any] | None:
+    """Philips' table z, (2005,143C) in the first (2001,105F) stack item, as dcm2niix signs it."""
+    stack = ds.get((0x2001, 0x105F))
+    if stack is None or stack.VR != "SQ" or not stack.value:
+        return None
+    elem = stack.value[0].get((0x2005, 0x143C))
+    z = number(elem.value) if elem is not None else None
+    return None if z is None else [0, 0, g6(-float(z))]
+
+
 def fields(ctx: OutputContext, car: Sidecar) -> None:
     """Add the Philips-only fields."""
     ds = ctx.ds
+    car.set("TablePosition", _table_position(ds), "(2001,105F) stack item (2005,143C), z negated")
     slope, intercept, rwv = _rescale(ds)
     if rwv is not None:
         car.set(

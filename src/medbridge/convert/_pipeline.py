@@ -24,6 +24,7 @@ from medbridge.convert._inputs import ScanReport, expand_inputs, read_instances
 from medbridge.convert._naming import render_template, unique_name
 from medbridge.convert._philips import philips_scaling
 from medbridge.convert._sidecar import build_sidecar, dumps, numbers_line
+from medbridge.convert._stream import stream_nifti
 from medbridge.errors import ConversionError, GeometryError, IncompleteVolumeError
 from medbridge.volume import Volume
 from medbridge.volume._ortho import canonical_order, unflip_rows
@@ -166,38 +167,87 @@ def _is_3d_acquisition(ds: Any) -> bool:
     return str(ds.get("MRAcquisitionType", "") or "").strip().upper().startswith("3D")
 
 
-def build_volume(item: _Planned, options: ConvertOptions) -> tuple[Volume, dict[str, Any], Any]:
-    """Pixels, sidecar and diffusion tables of one planned output."""
+@dataclass
+class _Description:
+    """What one output is, from headers: sidecar, diffusion tables, scaling, layout."""
+
+    fields: dict[str, Any]
+    diffusion: Any
+    scaling: tuple[float, float] | None
+    bits_stored: int
+    reorient: bool
+
+
+def _describe(item: _Planned, options: ConvertOptions) -> _Description:
     ctx = OutputContext(item.group, item.plan)
     car = build_sidecar(ctx, anonymize=options.anonymize_sidecar)
-    fields = car.ordered(provenance=options.provenance)
-    volume = load_stack(item.plan, metadata=dict(fields))
-    bits = int(ctx.ds.get("BitsStored", 16) or 16)
-    volume = _dcm2niix_dtype(volume, bits)
-    if _is_3d_acquisition(ctx.ds) and ctx.n_slices > 1 and ctx.n_volumes == 1:
+    return _Description(
+        fields=car.ordered(provenance=options.provenance),
+        diffusion=bvals_bvecs(item.plan),
+        scaling=philips_scaling(ctx.ds),
+        bits_stored=int(ctx.ds.get("BitsStored", 16) or 16),
+        reorient=_is_3d_acquisition(ctx.ds) and ctx.n_slices > 1 and ctx.n_volumes == 1,
+    )
+
+
+def _load(item: _Planned, about: _Description) -> Volume:
+    volume = load_stack(item.plan, metadata=dict(about.fields))
+    volume = _dcm2niix_dtype(volume, about.bits_stored)
+    if about.reorient:
         volume.array, volume.affine_ras = canonical_order(
             *unflip_rows(volume.array, volume.affine_ras)
         )
-    scaling = philips_scaling(ctx.ds)
-    if scaling is not None:
-        volume.slope, volume.intercept = scaling
-    diffusion = bvals_bvecs(item.plan)
-    if diffusion is not None:
-        volume.metadata["bvals"] = diffusion[0]
-        volume.metadata["bvecs"] = diffusion[1].tolist()
-    return volume, fields, diffusion
+    if about.scaling is not None:
+        volume.slope, volume.intercept = about.scaling
+    if about.diffusion is not None:
+        volume.metadata["bvals"] = about.diffusion[0]
+        volume.metadata["bvecs"] = about.diffusion[1].tolist()
+    return volume
+
+
+def build_volume(item: _Planned, options: ConvertOptions) -> tuple[Volume, dict[str, Any], Any]:
+    """Pixels, sidecar and diffusion tables of one planned output."""
+    about = _describe(item, options)
+    return _load(item, about), about.fields, about.diffusion
+
+
+def _decoder_threads(item: _Planned) -> int:
+    """Threads decoding ahead: one file per frame only (mosaic/enhanced share a decoder)."""
+    if item.group.mosaic or item.group.enhanced:
+        return 1
+    return min(4, os.cpu_count() or 1)
+
+
+def _write_image(item: _Planned, about: _Description, path: str) -> tuple[int, ...]:
+    """Stream slices into the file when the layout allows, else build the volume first."""
+    from medbridge.formats import nifti
+
+    if not about.reorient:
+        shape = stream_nifti(
+            item.plan,
+            path,
+            metadata=dict(about.fields),
+            bits_stored=about.bits_stored,
+            scaling=about.scaling,
+            decoders=_decoder_threads(item),
+        )
+        if shape is not None:
+            return shape
+    volume = _load(item, about)
+    nifti.write(volume, path)
+    return volume.shape
 
 
 def _write_one(item: _Planned, out_dir: str, options: ConvertOptions) -> Output:
-    from medbridge.formats import nifti
-
-    volume, fields, diffusion = build_volume(item, options)
+    about = _describe(item, options)
+    fields, diffusion = about.fields, about.diffusion
     stem = os.path.join(out_dir, item.name)
     os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
     files = []
+    shape = item.plan.shape
     if options.bids != "o":
         path = stem + (".nii.gz" if options.compress else ".nii")
-        nifti.write(volume, path)
+        shape = _write_image(item, about, path)
         files.append(path)
     if options.bids in ("y", "o"):
         with open(stem + ".json", "w", encoding="utf-8") as fh:
@@ -214,7 +264,7 @@ def _write_one(item: _Planned, out_dir: str, options: ConvertOptions) -> Output:
     return Output(
         item.name,
         files,
-        volume.shape,
+        shape,
         int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None,
         str(ds.get("SeriesDescription", "")),
     )

@@ -81,6 +81,7 @@ def _read_key(path: Path | None, console: Console) -> bytes:
 @click.option(
     "--clean-structured-content", is_flag=True, help="Clean Structured Content Option (E.3.12)."
 )
+@click.option("--clean-graphics", is_flag=True, help="Clean Graphics Option (E.3.13).")
 @click.option(
     "--mask",
     "masks",
@@ -113,6 +114,7 @@ def anonymize_command(
     keep_safe_private: bool,
     clean_descriptors: bool,
     clean_structured_content: bool,
+    clean_graphics: bool,
     masks: tuple[str, ...],
     key_file: Path | None,
     map_path: Path | None,
@@ -136,6 +138,7 @@ def anonymize_command(
         retain_safe_private=keep_safe_private,
         clean_descriptors=clean_descriptors,
         clean_structured_content=clean_structured_content,
+        clean_graphics=clean_graphics,
         pixel_mask=regions,
     )
     policy = Policy(key=key, **settings) if key else Policy(**settings)  # type: ignore[arg-type]

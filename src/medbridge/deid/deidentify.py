@@ -46,6 +46,20 @@ _NEEDLE_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "DA", "DT", "
 _MIN_NEEDLE = 4
 _IMPLEMENTATION_VERSION = "MEDBRIDGE_010"
 _ZERO_PREAMBLE = b"\x00" * 128
+# UIDs that name a kind of thing, not an instance: a vendor's private SOP class (Siemens
+# CSA Non-Image, 1.3.12.2.1107.5.9.1) must stay what it is, like the standard's ones.
+_CLASS_UIDS = frozenset(
+    {
+        0x00080016,  # SOP Class UID
+        0x0008001A,  # Related General SOP Class UID
+        0x0008001B,  # Original Specialized SOP Class UID
+        0x00081150,  # Referenced SOP Class UID
+        0x0008010C,  # Coding Scheme UID
+        0x00080117,  # Context UID
+        0x00041510,  # Referenced SOP Class UID in File
+        0x00041512,  # Referenced Transfer Syntax UID in File
+    }
+)
 
 
 def patient_pseudonym(patient_id: str, key: bytes) -> str:
@@ -168,7 +182,7 @@ def _default_action(tag: int, vr: str, policy: Policy) -> str:
     if vr == "SQ":
         return "K"
     if vr == "UI":
-        return "K" if policy.retain_uids else "U"
+        return "K" if policy.retain_uids or tag in _CLASS_UIDS else "U"
     if vr in ("DA", "DT"):
         if policy.dates == "remove" and needs_value(tag):
             return "D"

@@ -135,16 +135,33 @@ def _peer_options(func: Any) -> Any:
         type=click.Path(exists=True, path_type=Path),
         help="Speak TLS, trusting this CA file.",
     )(func)
+    func = click.option(
+        "--tls-cert",
+        type=click.Path(exists=True, path_type=Path),
+        help="With --tls-ca: our certificate and key (one PEM), for servers that require one.",
+    )(func)
     func = click.argument("port", type=int)(func)
     func = click.argument("host")(func)
     return func
 
 
-def _peer(host: str, port: int, aec: str, aet: str, max_pdu: int, tls_ca: Path | None) -> scu.Peer:
+def _peer(
+    host: str,
+    port: int,
+    aec: str,
+    aet: str,
+    max_pdu: int,
+    tls_ca: Path | None,
+    tls_cert: Path | None = None,
+) -> scu.Peer:
     tls = None
     if tls_ca is not None:
         tls = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls_ca))
-        tls.check_hostname = False
+        tls.check_hostname = False  # DICOM peers are known by AE title and address
+        if tls_cert is not None:
+            tls.load_cert_chain(tls_cert)
+    elif tls_cert is not None:
+        raise click.UsageError("--tls-cert needs --tls-ca (the CA that signed the server)")
     return scu.Peer(host, port, ae_title=aec, calling_ae_title=aet, max_pdu=max_pdu, tls=tls)
 
 
@@ -190,10 +207,18 @@ _MODEL = click.option(
 
 @click.command()
 @_peer_options
-def echo(host: str, port: int, aec: str, aet: str, max_pdu: int, tls_ca: Path | None) -> None:
+def echo(
+    host: str,
+    port: int,
+    aec: str,
+    aet: str,
+    max_pdu: int,
+    tls_ca: Path | None,
+    tls_cert: Path | None,
+) -> None:
     """Send a C-ECHO to HOST PORT."""
     try:
-        status = scu.echo(_peer(host, port, aec, aet, max_pdu, tls_ca))
+        status = scu.echo(_peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert))
     except MedbridgeError as exc:
         _fail(exc)
         return
@@ -212,11 +237,12 @@ def send(
     aet: str,
     max_pdu: int,
     tls_ca: Path | None,
+    tls_cert: Path | None,
     paths: tuple[Path, ...],
 ) -> None:
     """C-STORE the DICOM files under PATHS to HOST PORT, as they are."""
     try:
-        result = scu.send(_peer(host, port, aec, aet, max_pdu, tls_ca), paths)
+        result = scu.send(_peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert), paths)
     except MedbridgeError as exc:
         _fail(exc)
         return
@@ -239,6 +265,7 @@ def find(
     aet: str,
     max_pdu: int,
     tls_ca: Path | None,
+    tls_cert: Path | None,
     keys: tuple[str, ...],
     level: str,
     patient_root: bool,
@@ -247,7 +274,9 @@ def find(
     model = QueryModel.PATIENT_ROOT if patient_root else QueryModel.STUDY_ROOT
     identifier = parse_keys(keys, level)
     try:
-        answers = scu.find(_peer(host, port, aec, aet, max_pdu, tls_ca), identifier, model=model)
+        answers = scu.find(
+            _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert), identifier, model=model
+        )
     except MedbridgeError as exc:
         _fail(exc)
         return
@@ -281,6 +310,7 @@ def move(
     aet: str,
     max_pdu: int,
     tls_ca: Path | None,
+    tls_cert: Path | None,
     keys: tuple[str, ...],
     level: str,
     patient_root: bool,
@@ -290,7 +320,10 @@ def move(
     model = QueryModel.PATIENT_ROOT if patient_root else QueryModel.STUDY_ROOT
     try:
         result = scu.move(
-            _peer(host, port, aec, aet, max_pdu, tls_ca), parse_keys(keys, level), dest, model=model
+            _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert),
+            parse_keys(keys, level),
+            dest,
+            model=model,
         )
     except MedbridgeError as exc:
         _fail(exc)
@@ -324,6 +357,7 @@ def get(
     aet: str,
     max_pdu: int,
     tls_ca: Path | None,
+    tls_cert: Path | None,
     keys: tuple[str, ...],
     level: str,
     patient_root: bool,
@@ -333,7 +367,7 @@ def get(
     model = QueryModel.PATIENT_ROOT if patient_root else QueryModel.STUDY_ROOT
     try:
         result = scu.get(
-            _peer(host, port, aec, aet, max_pdu, tls_ca),
+            _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert),
             parse_keys(keys, level),
             out_dir,
             model=model,

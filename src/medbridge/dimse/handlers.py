@@ -34,6 +34,7 @@ from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext, build_context
 
 from medbridge.archive import Archive, InstanceRef, QueryModel
+from medbridge.dimse._tcp import tune_association_socket
 from medbridge.dimse.config import ServerConfig
 from medbridge.errors import (
     ArchiveError,
@@ -43,6 +44,7 @@ from medbridge.errors import (
 )
 
 __all__ = [
+    "handle_connect",
     "handle_echo",
     "handle_find",
     "handle_get",
@@ -82,14 +84,29 @@ DUL_RUN_LOOP_DELAY = 0.0001
 
 
 def handle_open(event: Event) -> None:
-    """EVT_CONN_OPEN: shorten the DUL reactor's idle sleep (see `DUL_RUN_LOOP_DELAY`).
+    """EVT_CONN_OPEN: shorten the DUL reactor's idle sleep, end TCP's per-message stall.
 
-    ``_run_loop_delay`` is a private attribute of pynetdicom's ``DULServiceProvider``;
-    when a future version drops it, this does nothing.
+    ``_run_loop_delay`` is a private attribute of pynetdicom's ``DULServiceProvider``
+    (see `DUL_RUN_LOOP_DELAY`); when a future version drops it, this does nothing. The
+    socket gets quick acknowledgements so that senders with Nagle's algorithm on
+    (storescu) do not wait ~40 ms per instance (see `medbridge.dimse._tcp`).
     """
     dul = getattr(event.assoc, "dul", None)
     if dul is not None and hasattr(dul, "_run_loop_delay"):
         dul._run_loop_delay = DUL_RUN_LOOP_DELAY
+    tune_association_socket(event.assoc, quick_ack=True)
+
+
+def handle_connect(event: Event) -> None:
+    """EVT_CONN_OPEN of an association we request: ``TCP_NODELAY`` before any PDU.
+
+    As the sender of requests (C-STORE of ``send`` and of C-MOVE sub-operations) we
+    must not wait on Nagle's algorithm, and we acknowledge at once because DCMTK
+    receivers (storescp, Orthanc) write a response in more than one piece, which
+    their own Nagle holds back until our ACK (see `medbridge.dimse._tcp`). pynetdicom
+    fires this event in its DUL thread while connecting, before that thread reads.
+    """
+    tune_association_socket(event.assoc, quick_ack=True)
 
 
 def handle_echo(event: Event) -> int:
@@ -219,6 +236,7 @@ def handle_move(event: Event, archive: Archive, config: ServerConfig) -> Iterato
     if not refs:
         kwargs = {}
     kwargs["ae_title"] = known.ae_title
+    kwargs["evt_handlers"] = [(evt.EVT_CONN_OPEN, handle_connect)]
     yield known.host, known.port, kwargs
     LOGGER.info("C-MOVE from %s: %d instances to %s", _peer(event), len(refs), destination)
     yield len(refs)

@@ -25,7 +25,7 @@ from pynetdicom.events import Event
 
 from medbridge.archive import QueryModel, validate_uid
 from medbridge.archive.storage import FileStorage
-from medbridge.dimse.handlers import DUL_RUN_LOOP_DELAY
+from medbridge.dimse.handlers import DUL_RUN_LOOP_DELAY, handle_connect
 from medbridge.errors import ArchiveError, StorageError
 
 __all__ = ["Peer", "RetrieveResult", "SendResult", "echo", "find", "get", "move", "send"]
@@ -96,7 +96,15 @@ def _associate(ae: AE, peer: Peer, **kwargs: Any) -> Iterator[Association]:
     ae.maximum_pdu_size = peer.max_pdu
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60
     tls_args = (peer.tls, peer.host) if peer.tls is not None else None
-    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title, tls_args=tls_args, **kwargs)
+    handlers = [*kwargs.pop("evt_handlers", []), (evt.EVT_CONN_OPEN, handle_connect)]
+    assoc = ae.associate(
+        peer.host,
+        peer.port,
+        ae_title=peer.ae_title,
+        tls_args=tls_args,
+        evt_handlers=handlers,
+        **kwargs,
+    )
     dul = getattr(assoc, "dul", None)
     if dul is not None and hasattr(dul, "_run_loop_delay"):
         dul._run_loop_delay = DUL_RUN_LOOP_DELAY

@@ -25,11 +25,13 @@ from pydicom.dataset import Dataset
 
 from medbridge.errors import ConversionError, InvalidDicomError
 from medbridge.volume._csa import csa_header, csa_value
+from medbridge.volume._native import read_native_pixels
 from medbridge.volume._stack import Frame
 
 __all__ = [
     "PixelSource",
     "classic_frame",
+    "decode_file",
     "enhanced_frames",
     "is_enhanced",
     "is_mosaic",
@@ -49,27 +51,45 @@ class PixelSource:
         dropped, so a series never holds more than one decoded file beyond the output.
     """
 
-    def __init__(self, path: str | os.PathLike[str], uses: int = 1) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], uses: int = 1, *, header: Dataset | None = None
+    ) -> None:
         self.path = os.fspath(path)
         self.remaining = uses
+        self.header = header
         self._array: npt.NDArray[Any] | None = None
 
     def array(self) -> npt.NDArray[Any]:
         """All stored values of the file, frames first when multi-frame."""
         if self._array is None:
-            try:
-                ds = pydicom.dcmread(self.path)
-                arr = ds.pixel_array
-                if not arr.dtype.isnative:
-                    arr = arr.astype(arr.dtype.newbyteorder("="))
-            except (OSError, ValueError, RuntimeError, AttributeError) as exc:
-                raise InvalidDicomError(f"cannot decode pixel data: {exc}", path=self.path) from exc
-            self._array = arr
+            self._array = self._read()
         arr = self._array
         self.remaining -= 1
         if self.remaining <= 0:
             self._array = None
         return arr
+
+    def _read(self) -> npt.NDArray[Any]:
+        if self.header is not None:
+            try:
+                native = read_native_pixels(self.path, self.header)
+            except OSError as exc:
+                raise InvalidDicomError(f"cannot read pixel data: {exc}", path=self.path) from exc
+            if native is not None:
+                return native
+        try:
+            ds = pydicom.dcmread(self.path)
+            arr = ds.pixel_array
+            if not arr.dtype.isnative:
+                arr = arr.astype(arr.dtype.newbyteorder("="))
+        except (OSError, ValueError, RuntimeError, AttributeError) as exc:
+            raise InvalidDicomError(f"cannot decode pixel data: {exc}", path=self.path) from exc
+        return arr
+
+
+def decode_file(path: str) -> npt.NDArray[Any]:
+    """Stored values of a single-frame file, decoded by pydicom (for worker processes)."""
+    return PixelSource(path).array()
 
 
 def _floats(value: Any, n: int, what: str) -> tuple[float, ...]:
@@ -123,7 +143,7 @@ def classic_frame(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> F
         slope=_float(ds, "RescaleSlope", 1.0),
         intercept=_float(ds, "RescaleIntercept", 0.0),
         thickness=_float(ds, "SliceThickness", 0.0),
-        info={"instance": ds, "trigger_time_ms": ds.get("TriggerTime")},
+        info={"instance": ds, "trigger_time_ms": ds.get("TriggerTime"), "path": source.path},
     )
 
 

@@ -163,16 +163,7 @@ def plan_stack(frames: Sequence[Frame]) -> StackPlan:
         normal = np.asarray(first.stack_direction, dtype=np.float64)
     ordered = sorted(frames, key=lambda f: f.order)
 
-    # Group frames by position, keeping acquisition order inside each group.
-    groups: list[tuple[npt.NDArray[np.float64], list[Frame]]] = []
-    for frame in ordered:
-        pos = np.asarray(frame.position_lps, dtype=np.float64)
-        for gpos, members in groups:
-            if np.max(np.abs(gpos - pos)) < _SAME_POSITION_MM:
-                members.append(frame)
-                break
-        else:
-            groups.append((pos, [frame]))
+    groups = _group_by_position(ordered, normal)
     counts = {len(m) for _, m in groups}
     if len(counts) != 1:
         raise IncompleteVolumeError(_uneven_counts_reason(groups))
@@ -209,6 +200,38 @@ def plan_stack(frames: Sequence[Frame]) -> StackPlan:
         first.orientation_lps, positions[0], first.pixel_spacing, step, first.rows
     )
     return StackPlan(frames_tk, affine, spacing, tilt)
+
+
+def _group_by_position(
+    frames: Sequence[Frame], normal: npt.NDArray[np.float64]
+) -> list[tuple[npt.NDArray[np.float64], list[Frame]]]:
+    """Frames sharing a position (within :data:`_SAME_POSITION_MM`), in the given order.
+
+    Positions are binned by their distance along the normal so that each frame is compared
+    with the few groups near it, not with all of them: linear in the number of frames,
+    which matters for 1,000-slice CT and 100,000-frame fMRI series.
+    """
+    nx, ny, nz = (float(v) for v in normal)
+    groups: list[tuple[tuple[float, float, float], list[Frame]]] = []
+    bins: dict[int, list[int]] = {}
+    for frame in frames:
+        x, y, z = frame.position_lps
+        key = round((x * nx + y * ny + z * nz) / _SAME_POSITION_MM)
+        found = -1
+        for b in (key, key - 1, key + 1):
+            for index in bins.get(b, ()):
+                gx, gy, gz = groups[index][0]
+                if max(abs(gx - x), abs(gy - y), abs(gz - z)) < _SAME_POSITION_MM:
+                    found = index
+                    break
+            if found >= 0:
+                break
+        if found >= 0:
+            groups[found][1].append(frame)
+        else:
+            bins.setdefault(key, []).append(len(groups))
+            groups.append(((float(x), float(y), float(z)), [frame]))
+    return [(np.asarray(pos, dtype=np.float64), members) for pos, members in groups]
 
 
 def _uneven_counts_reason(groups: Sequence[tuple[npt.NDArray[np.float64], list[Frame]]]) -> str:

@@ -1,0 +1,168 @@
+"""Writing a planned stack straight into a NIfTI file, one slice at a time.
+
+A 1,000-slice CT is half a gigabyte; building it in memory first and then writing it
+doubles the peak memory and delays the first byte of output until the last file is read.
+NIfTI stores voxels in Fortran order of ``(columns, rows, slices, volumes)``, so each
+slice (rows reversed, as dcm2niix stores them) is one contiguous block of the file: the
+header is known from the plan, and slices can be decoded and written (or handed to the
+parallel gzip compressor) as they come. Layouts that need the whole volume first (3D
+acquisitions reordered to the canonical order, colour images) use the in-memory path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from itertools import chain
+from multiprocessing import get_context
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydicom.uid import UID
+
+from medbridge.errors import GeometryError
+from medbridge.volume import Volume
+from medbridge.volume._frames import decode_file
+from medbridge.volume._stack import Frame, StackPlan
+
+__all__ = ["stream_nifti"]
+
+
+def _stored_dtype(sample: npt.NDArray[Any], bits_stored: int, varying: bool) -> np.dtype[Any]:
+    """dcm2niix's datatype: float32 for per-slice scaling, int16 for <16-bit unsigned."""
+    if varying:
+        return np.dtype(np.float32)
+    if sample.dtype == np.uint16 and 0 < bits_stored < 16:
+        return np.dtype(np.int16)
+    return sample.dtype.newbyteorder("<") if sample.dtype.itemsize > 1 else sample.dtype
+
+
+def _compressed_files(frames: Sequence[Frame]) -> list[str] | None:
+    """The files behind ``frames`` when each is a compressed single-frame file, else None."""
+    paths = []
+    for frame in frames:
+        header, path = frame.info.get("instance"), frame.info.get("path")
+        syntax = getattr(getattr(header, "file_meta", None), "TransferSyntaxUID", None)
+        if not isinstance(path, str) or syntax is None or not UID(str(syntax)).is_compressed:
+            return None
+        paths.append(path)
+    return paths
+
+
+def _decoded(frames: Sequence[Frame], workers: int) -> Iterator[npt.NDArray[Any]]:
+    """Each frame's pixels, in order; decoded ahead when ``workers`` > 1.
+
+    Compressed files (RLE, JPEG-LS, JPEG 2000) are decoded in worker processes, because
+    pydicom's decoding path holds the GIL; uncompressed files are read in threads (file
+    reads release it). The window is bounded, so only a few slices wait in memory.
+    """
+    if workers <= 1 or len(frames) < 2 * workers:
+        for frame in frames:
+            yield frame.load()
+        return
+    paths = _compressed_files(frames)
+    pool: Executor = (
+        ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        if paths is not None
+        else ThreadPoolExecutor(max_workers=workers)
+    )
+
+    def submit(index: int) -> Future[npt.NDArray[Any]]:
+        if paths is not None:
+            return pool.submit(decode_file, paths[index])
+        return pool.submit(frames[index].load)
+
+    with pool:
+        window = 4 * workers
+        pending = deque(submit(i) for i in range(min(window, len(frames))))
+        for index in range(len(frames)):
+            done = pending.popleft()
+            if index + window < len(frames):
+                pending.append(submit(index + window))
+            yield done.result()
+
+
+def _slices(
+    plan: StackPlan,
+    sample: npt.NDArray[Any],
+    dtype: np.dtype[Any],
+    varying: bool,
+    workers: int,
+) -> Iterator[bytes]:
+    first = plan.frames[0][0]
+    ordered = [frame for volume in plan.frames for frame in volume]
+    decoded = chain([sample], _decoded(ordered[1:], workers))
+    for frame, pixels in zip(ordered, decoded, strict=True):
+        if pixels.shape != (first.rows, first.columns):
+            raise GeometryError(
+                f"frame pixels are {pixels.shape}, header says {first.rows}x{first.columns}"
+            )
+        if varying:
+            values = pixels[::-1].astype(np.float32) * frame.slope + frame.intercept
+        elif dtype == np.int16 and pixels.dtype == np.uint16:
+            values = pixels[::-1].view(np.int16)
+        else:
+            values = pixels[::-1].astype(dtype, copy=False)
+        yield np.ascontiguousarray(values).tobytes()
+
+
+def stream_nifti(
+    plan: StackPlan,
+    path: str,
+    *,
+    metadata: dict[str, Any],
+    bits_stored: int,
+    scaling: tuple[float, float] | None = None,
+    threads: int = 0,
+    decoders: int = 1,
+) -> tuple[int, ...] | None:
+    """Write ``plan`` as ``path`` (.nii or .nii.gz) slice by slice; returns the shape.
+
+    Returns None, writing nothing, when the frames are not single-sample 2D planes (the
+    caller then uses the in-memory path). Scaling is the frames' common rescale unless
+    ``scaling`` (Philips floating-point) replaces it; frames with different rescales are
+    written as float32 real-world values, as :func:`~medbridge.volume._stack.load_stack`
+    does. ``decoders`` > 1 decodes slices ahead in that many threads (only for frames
+    from separate files: frames sharing a multi-frame file share one decoder).
+    """
+    from medbridge.formats import nifti
+
+    first = plan.frames[0][0]
+    sample = first.load()
+    if sample.ndim != 2:
+        return None
+    scales = {(f.slope, f.intercept) for vol in plan.frames for f in vol}
+    varying = len(scales) > 1
+    dtype = _stored_dtype(sample, bits_stored, varying)
+    slope, intercept = (1.0, 0.0) if varying else next(iter(scales))
+    if scaling is not None:
+        slope, intercept = scaling
+    shape = plan.shape
+    # A zero-strided stand-in: the header needs shape and dtype, not the voxels.
+    stand_in = np.broadcast_to(np.zeros((), dtype=dtype), shape)
+    header = nifti._header(Volume(stand_in, plan.affine_ras, metadata, slope, intercept))
+    offset = 544 if header.sizeof_hdr == 540 else 352
+    header["vox_offset"] = offset
+    head = header.binaryblock
+    head += b"\x00" * (offset - len(head))
+    tmp = f"{path}.part"
+    try:
+        if path.endswith(".gz"):
+            with nifti._gzip_writer(tmp, threads) as out:
+                out.write(head)
+                for block in _slices(plan, sample, dtype, varying, decoders):
+                    out.write(block)
+        else:
+            with open(tmp, "wb") as raw:
+                raw.write(head)
+                for block in _slices(plan, sample, dtype, varying, decoders):
+                    raw.write(block)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return shape

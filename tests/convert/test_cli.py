@@ -1,0 +1,218 @@
+"""``medbridge convert`` as a user runs it: a separate process, real files, exit status.
+
+Inputs are small series written by ``synth.py``; where dcm2niix defines the behaviour
+(``-f`` names, ``-z``, ``-b``, ``-i``) the pinned dcm2niix runs on the same files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import require
+from convert.synth import SeriesSpec, write
+from medbridge.exitcodes import ExitCode
+
+IDENTIFYING = ("Doe^Jane", "PID12345", "19700101")
+
+
+def medbridge(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m medbridge convert ARGS`` and capture its output."""
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "medbridge", "convert", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def dcm2niix(*args: str | Path) -> None:
+    path = Path(sys.executable).with_name("dcm2niix")
+    require(path.exists(), "the pinned dcm2niix (pip install 'medbridge[test]')")
+    Path(args[list(args).index("-o") + 1]).mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(path), *map(str, args)], check=True, capture_output=True)
+
+
+@pytest.fixture
+def series(tmp_path: Path) -> Path:
+    """One plain 6-slice MR series in ``tmp_path/in``."""
+    write(SeriesSpec("t1 axial"), tmp_path / "in")
+    return tmp_path / "in"
+
+
+def names(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()} if folder.exists() else set()
+
+
+class TestOptions:
+    @pytest.mark.parametrize(
+        "template", ["%p_%s", "%v_%m_%s_%d", "%f_%t_%s", "%i_%n_%s", "%s_%e_%z_%u", "%x%p%%"]
+    )
+    def test_template_names_like_dcm2niix(self, template: str, series: Path, tmp_path: Path):
+        """``-f`` tokens render to the names dcm2niix gives the same files."""
+        dcm2niix("-b", "y", "-z", "n", "-f", template, "-o", tmp_path / "ref", series)
+        result = medbridge("-f", template, "-o", tmp_path / "ours", series)
+        assert result.returncode == ExitCode.OK, result.stderr
+        assert names(tmp_path / "ours") == names(tmp_path / "ref")
+
+    def test_compress_yes_writes_gzip_with_the_same_voxels(self, series: Path, tmp_path: Path):
+        """``-z y`` writes .nii.gz (gzip stream) holding what ``-z n`` writes."""
+        assert medbridge("-z", "y", "-f", "%s", "-o", tmp_path / "gz", series).returncode == 0
+        assert medbridge("-z", "n", "-f", "%s", "-o", tmp_path / "raw", series).returncode == 0
+        assert names(tmp_path / "gz") == {"3.nii.gz", "3.json"}
+        with gzip.open(tmp_path / "gz" / "3.nii.gz") as fh:
+            assert len(fh.read()) == (tmp_path / "raw" / "3.nii").stat().st_size
+        a = np.asanyarray(nib.load(tmp_path / "gz" / "3.nii.gz").dataobj)
+        b = np.asanyarray(nib.load(tmp_path / "raw" / "3.nii").dataobj)
+        assert np.array_equal(a, b)
+
+    @pytest.mark.parametrize(
+        ("bids", "expected"),
+        [("y", {"3.nii", "3.json"}), ("n", {"3.nii"}), ("o", {"3.json"})],
+    )
+    def test_bids_option_chooses_image_and_sidecar(
+        self, bids: str, expected: set[str], series: Path, tmp_path: Path
+    ):
+        """``-b y`` image and sidecar, ``-b n`` image only, ``-b o`` sidecar only."""
+        result = medbridge("-b", bids, "-f", "%s", "-o", tmp_path / "out", series)
+        assert result.returncode == ExitCode.OK, result.stderr
+        assert names(tmp_path / "out") == expected
+
+    def test_ignore_derived_skips_derived_and_2d(self, tmp_path: Path):
+        """``-i y`` leaves out derived images and single-slice images, as dcm2niix does."""
+        write(SeriesSpec("keep", series_number=2), tmp_path / "in" / "a")
+        derived = ("DERIVED", "SECONDARY", "MPR")
+        write(SeriesSpec("derived", series_number=3, image_type=derived), tmp_path / "in" / "b")
+        write(SeriesSpec("single", series_number=4, slices=1), tmp_path / "in" / "c")
+        dcm2niix("-i", "y", "-f", "%s", "-o", tmp_path / "ref", tmp_path / "in")
+        result = medbridge("-i", "y", "-f", "%s", "-o", tmp_path / "ours", tmp_path / "in")
+        assert result.returncode == ExitCode.OK, result.stderr
+        assert names(tmp_path / "ours") == {"2.nii", "2.json"} == names(tmp_path / "ref")
+        everything = medbridge("-f", "%s", "-o", tmp_path / "all", tmp_path / "in")
+        assert names(tmp_path / "all") >= {"2.nii", "3.nii", "4.nii"}, everything.stderr
+
+
+class TestSidecarPrivacy:
+    def test_anonymized_by_default(self, series: Path, tmp_path: Path):
+        """No patient name, ID or birth date in the JSON unless asked for."""
+        assert medbridge("-f", "%s", "-o", tmp_path / "out", series).returncode == 0
+        text = (tmp_path / "out" / "3.json").read_text()
+        for value in IDENTIFYING:
+            assert value not in text
+        assert not {"PatientName", "PatientID", "PatientBirthDate"} & set(json.loads(text))
+
+    def test_identity_kept_when_asked(self, series: Path, tmp_path: Path):
+        """``--anonymize-sidecar n`` keeps the patient fields (dcm2niix ``-ba n``)."""
+        result = medbridge("--anonymize-sidecar", "n", "-f", "%s", "-o", tmp_path / "out", series)
+        assert result.returncode == 0, result.stderr
+        car = json.loads((tmp_path / "out" / "3.json").read_text())
+        assert car["PatientName"] == "Doe^Jane"
+        assert car["PatientID"] == "PID12345"
+
+    def test_provenance_names_each_fields_source(self, series: Path, tmp_path: Path):
+        """``--provenance`` adds, per field, the DICOM element or rule it came from."""
+        result = medbridge("--provenance", "-f", "%s", "-o", tmp_path / "out", series)
+        assert result.returncode == 0, result.stderr
+        car = json.loads((tmp_path / "out" / "3.json").read_text())
+        sources = car["Provenance"]
+        assert sources["Modality"] == "(0008,0060)"
+        assert sources["RepetitionTime"].startswith("(0018,0080)")
+        listed = set(car) - {"Provenance", "ConversionSoftware", "ConversionSoftwareVersion"}
+        assert listed <= set(sources)
+
+
+class TestInputs:
+    def test_file_list(self, series: Path, tmp_path: Path):
+        """A .txt naming one file per line converts those files."""
+        listing = tmp_path / "files.txt"
+        listing.write_text("\n".join(str(p) for p in sorted(series.iterdir())) + "\n")
+        result = medbridge("-f", "%s", "-o", tmp_path / "out", listing)
+        assert result.returncode == 0, result.stderr
+        assert nib.load(tmp_path / "out" / "3.nii").shape == (10, 12, 6)
+
+    @pytest.mark.parametrize("kind", ["zip", "tar", "tar.gz"])
+    def test_archives(self, kind: str, series: Path, tmp_path: Path):
+        """.zip and .tar(.gz) inputs are unpacked and converted."""
+        archive = tmp_path / f"series.{kind}"
+        if kind == "zip":
+            with zipfile.ZipFile(archive, "w") as zf:
+                for p in series.iterdir():
+                    zf.write(p, f"dicom/{p.name}")
+        else:
+            with tarfile.open(archive, "w:gz" if kind.endswith("gz") else "w") as tf:
+                tf.add(series, arcname="dicom")
+        result = medbridge("-f", "%s", "-o", tmp_path / "out", archive)
+        assert result.returncode == 0, result.stderr
+        assert nib.load(tmp_path / "out" / "3.nii").shape == (10, 12, 6)
+
+    def test_nifti2_when_a_dimension_exceeds_nifti1(self, tmp_path: Path):
+        """A dimension over 32767 is written as NIfTI-2 (540-byte header), not truncated."""
+        write(SeriesSpec("wide", rows=2, columns=33000, slices=2), tmp_path / "in")
+        result = medbridge("-f", "%s", "-o", tmp_path / "out", tmp_path / "in")
+        assert result.returncode == 0, result.stderr
+        img = nib.load(tmp_path / "out" / "3.nii")
+        assert isinstance(img, nib.Nifti2Image)
+        assert img.shape == (33000, 2, 2)
+        with open(tmp_path / "out" / "3.nii", "rb") as fh:
+            assert int.from_bytes(fh.read(4), "little") == 540
+
+    def test_collisions_beyond_26_get_numbered_names(self, tmp_path: Path):
+        """30 series with one name become name, name_2 ... name_30 (no a–z limit)."""
+        for n in range(1, 31):
+            write(SeriesSpec("same", series_number=n, slices=2), tmp_path / "in" / f"s{n}")
+        result = medbridge("-f", "same", "-q", "-o", tmp_path / "out", tmp_path / "in")
+        assert result.returncode == 0, result.stderr
+        expected = {"same.nii"} | {f"same_{n}.nii" for n in range(2, 31)}
+        assert {p.name for p in (tmp_path / "out").glob("*.nii")} == expected
+
+
+class TestReportAndExitStatus:
+    def test_summary_table_lists_what_was_written(self, series: Path, tmp_path: Path):
+        """The closing table names each output with its shape."""
+        result = medbridge("-f", "%p_%s", "-o", tmp_path / "out", series)
+        assert result.returncode == ExitCode.OK
+        assert "1 written, 0 skipped" in result.stderr
+        assert "t1_axial_3" in result.stderr and "10×12×6" in result.stderr
+
+    def test_incomplete_volume_exit_status(self, tmp_path: Path):
+        """A missing slice: the good series is written, exit 4, 'incomplete volume' shown."""
+        write(SeriesSpec("good", series_number=1), tmp_path / "in" / "a")
+        write(SeriesSpec("gap", series_number=2, skip_slices=(2,)), tmp_path / "in" / "b")
+        result = medbridge("-f", "%s", "-o", tmp_path / "out", tmp_path / "in")
+        assert result.returncode == ExitCode.INCOMPLETE == 4
+        assert "incomplete volume" in result.stderr
+        assert names(tmp_path / "out") == {"1.nii", "1.json"}
+
+    def test_refused_series_beside_good_ones_is_partial(self, tmp_path: Path):
+        """A series with impossible geometry is refused (exit 3), never written."""
+        write(SeriesSpec("good", series_number=1), tmp_path / "in" / "a")
+        bad = (1.0, 0.0, 0.0, 0.6, 0.8, 0.0)  # unit cosines, not orthogonal
+        write(SeriesSpec("bad", series_number=2, orientation=bad), tmp_path / "in" / "b")
+        result = medbridge("-f", "%s", "-o", tmp_path / "out", tmp_path / "in")
+        assert result.returncode == ExitCode.PARTIAL, result.stderr
+        assert "error" in result.stderr and "orthogonal" in result.stderr
+        assert names(tmp_path / "out") == {"1.nii", "1.json"}
+
+    def test_no_dicom_is_an_error(self, tmp_path: Path):
+        """A folder without DICOM converts nothing: exit 1."""
+        (tmp_path / "in").mkdir()
+        (tmp_path / "in" / "notes.txt").write_text("not an image\n")
+        result = medbridge("-o", tmp_path / "out", tmp_path / "in")
+        assert result.returncode == ExitCode.ERROR
+
+    def test_usage_error(self, tmp_path: Path):
+        """A bad option value is click's usage error (exit 2)."""
+        result = medbridge("-z", "maybe", tmp_path)
+        assert result.returncode == ExitCode.USAGE

@@ -1,0 +1,59 @@
+"""Settings of ``medbridge serve`` (dimse/config.py): defaults, precedence, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from medbridge.archive import DuplicatePolicy
+from medbridge.dimse import KnownAE, load_config
+from medbridge.errors import ArchiveError
+
+
+class TestLoadConfig:
+    def test_embedded_defaults(self):
+        """No file, no environment: port 11112, AE MEDBRIDGE, SQLite and files in ./var."""
+        config = load_config(None, env={})
+        assert (config.dimse_port, config.ae_title) == (11112, "MEDBRIDGE")
+        assert config.data_dir == Path("./var")
+        assert config.index_url is None
+        assert config.duplicates is DuplicatePolicy.KEEP
+        assert config.fsync and not config.refuse_unknown
+        assert config.ssl_context() is None
+
+    def test_precedence_cli_env_file(self, tmp_path):
+        """Command line over MEDBRIDGE_* over the TOML file over the defaults."""
+        path = tmp_path / "m.toml"
+        path.write_text('[server]\nae_title = "FILE"\ndimse_port = 104\nduplicates = "replace"\n')
+        env = {"MEDBRIDGE_DIMSE_PORT": "2104", "MEDBRIDGE_AE_TITLE": "ENV"}
+        config = load_config(path, env=env, ae_title="CLI", dimse_port=None)
+        assert (config.ae_title, config.dimse_port) == ("CLI", 2104)
+        assert config.duplicates is DuplicatePolicy.REPLACE
+
+    def test_known_aes(self, tmp_path):
+        """[aes.NAME] tables become known AEs, found by title."""
+        path = tmp_path / "m.toml"
+        path.write_text('[aes.WS]\nae_title = "WS1"\nhost = "10.0.0.5"\nport = 104\n')
+        config = load_config(path, env={})
+        assert config.known_ae("WS1") == KnownAE("WS1", "10.0.0.5", 104)
+        assert config.known_ae("WS") is None
+
+    @pytest.mark.parametrize(
+        ("text", "env", "match"),
+        [
+            ("[server]\nport = 1\n", {}, "unknown settings: port"),
+            ("[server]\nae_title = 'A\\\\B'\n", {}, "invalid AE title"),
+            ("", {"MEDBRIDGE_DIMSE_PORT": "many"}, "invalid setting"),
+            ("", {"MEDBRIDGE_DUPLICATES": "merge"}, "invalid setting"),
+            ("[aes.X]\nhost = 'h'\n", {}, r"\[aes.X\] needs ae_title, host, port"),
+            ("[server\n", {}, "cannot read config"),
+        ],
+        ids=["unknown-key", "backslash-ae", "bad-int", "bad-policy", "incomplete-ae", "bad-toml"],
+    )
+    def test_errors_name_the_setting(self, tmp_path, text, env, match):
+        """Bad settings raise ArchiveError saying which setting is wrong."""
+        path = tmp_path / "m.toml"
+        path.write_text(text)
+        with pytest.raises(ArchiveError, match=match):
+            load_config(path, env=env)
