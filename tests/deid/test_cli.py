@@ -31,6 +31,7 @@ class TestAnonymizeCommand:
             "--shift-dates",
             "--keep-patient-characteristics",
             "--clean-graphics",
+            "--keep-safe-private",
             "--map", str(tmp_path / "map.csv"),
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
@@ -39,7 +40,9 @@ class TestAnonymizeCommand:
         ds = dcmread(out)
         assert ds.PatientIdentityRemoved == "YES" and ds.PatientSex == "F"
         codes = [i.CodeValue for i in ds.DeidentificationMethodCodeSequence]
-        assert codes == ["113100", "113103", "113107", "113108"]
+        assert codes == ["113100", "113103", "113107", "113108", "113111"]
+        assert "overwritten inside kept private elements of 1 file(s)" in result.stderr
+        assert b"PLANTID" not in out.read_bytes()
         assert "PLANTID-93847" in (tmp_path / "map.csv").read_text()
 
     def test_failed_file_named_and_exit_nonzero(self, tmp_path):

@@ -24,6 +24,7 @@ SERIES = (
     "dcm_qa_mosaic/In/ep2d_Asc_2",  # Siemens EPI mosaic: CSA image and series headers
     "dcm_qa_mosaic/In/cmrr_Int_8",  # Siemens multiband mosaic: slice timing from CSA
     "dcm_qa_philips/In/Magdeburg_2014/fmri",  # Philips classic: private scale slope
+    "dcm_qa_philips/In/Vanderbilt_2018/601_WIP_dti_ax",  # Philips DTI: b-values, vectors
     "dcm_qa_enh/In/Philips",  # Philips enhanced: scale slope in private per-frame items
 )
 # medbridge.convert finds (2005,100E) inside the private per-frame item (2005,140F) only

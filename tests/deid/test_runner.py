@@ -154,6 +154,23 @@ class TestBadInput:
         files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
         assert files == [Path(by_name["good.dcm"].output)]
 
+    def test_worker_processes_report_the_same(self, tmp_path):
+        """With worker processes, bad files are reported the same and nothing is partial."""
+        folder = self._inputs(tmp_path)
+        for i in range(8):  # enough files for the process pool to be used
+            _write(build_planted(sop_uid=f"1.2.3.999.10{i}"), folder / f"more{i}.dcm")
+        summary = anonymize_paths([folder], tmp_path / "out", Policy(key=KEY), jobs=2)
+        statuses = {Path(r.source).name: r.status for r in summary.results}
+        assert summary.count("written") == 9
+        assert [n for n, s in sorted(statuses.items()) if s == "failed"] == [
+            "burned.dcm",
+            "huge_sequence.dcm",
+            "truncated.dcm",
+            "unknown_vr.dcm",
+        ]
+        files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+        assert sorted(files) == sorted(Path(r.output) for r in summary.results if r.output)
+
     def test_failed_write_leaves_no_file(self, tmp_path, monkeypatch):
         """A write that dies half-way leaves neither the output nor its partial file."""
         _write(build_planted(), tmp_path / "in" / "good.dcm")

@@ -60,7 +60,8 @@ class TestOutputValidity:
         assert summary.count("written") == len(PYDICOM_FILES) + len(DCM_QA_FILES)
         new = {}
         for r in summary.results:
-            added = _errors(dciodvfy, Path(r.output)) - _errors(dciodvfy, Path(r.source))  # type: ignore[arg-type]
+            assert r.output is not None
+            added = _errors(dciodvfy, Path(r.output)) - _errors(dciodvfy, Path(r.source))
             if added:
                 new[Path(r.source).name] = sorted(added)
         assert new == {}

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from medbridge.console import make_console
+from medbridge.deid.deidentify import CLEANED_NOTE
 from medbridge.deid.policy import DateMode, PixelRegion, Policy
 from medbridge.deid.runner import FileResult, RunSummary, anonymize_paths, iter_files
 from medbridge.errors import MedbridgeError
@@ -175,6 +176,11 @@ def anonymize_command(
         f"{written} written, {skipped} skipped, {failed} failed "
         f"in {summary.seconds:.1f} s ({rate:.0f} files/s) -> {output}"
     )
+    cleaned = sum(1 for r in summary.results if any(n.startswith(CLEANED_NOTE) for n in r.notes))
+    if cleaned:
+        console.print(
+            f"identifying values overwritten inside kept private elements of {cleaned} file(s)"
+        )
     if map_path is not None:
         console.print(f"linkage map: {map_path}")
     status = exit_status(summary)

@@ -46,6 +46,8 @@ _NEEDLE_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "DA", "DT", "
 _MIN_NEEDLE = 4
 _IMPLEMENTATION_VERSION = "MEDBRIDGE_010"
 _ZERO_PREAMBLE = b"\x00" * 128
+CLEANED_NOTE = "cleaned safe private"
+"""How a note about identity overwritten inside a kept private element starts."""
 # UIDs that name a kind of thing, not an instance: a vendor's private SOP class (Siemens
 # CSA Non-Image, 1.3.12.2.1107.5.9.1) must stay what it is, like the standard's ones.
 _CLASS_UIDS = frozenset(
@@ -315,7 +317,7 @@ def _private(ds: Dataset, tags: list[int], ctx: _Context) -> None:
                     elem.value = clean_identity(elem.value, needles)
                 else:
                     elem.value = _map_values(elem.value, ctx.blank)
-                ctx.notes.append(f"cleaned safe private {tag:08X}: it held an identifying value")
+                ctx.notes.append(f"{CLEANED_NOTE} {tag:08X}: it held an identifying value")
             kept.add(tag)
         kept |= {((t >> 16) << 16) | ((t & 0xFFFF) >> 8) for t in kept}
     for tag in tags:
