@@ -6,6 +6,7 @@ hold none of the input's identity, planted or real.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -16,7 +17,7 @@ from planted_data import KEY
 from pydicom import dcmread
 
 from medbridge.convert import ConvertOptions, convert, convert_files
-from medbridge.deid import Policy, anonymize_paths
+from medbridge.deid import Policy, anonymize_paths, deidentify
 from medbridge.volume import Volume
 
 POLICY = Policy(key=KEY, dates="shift", retain_safe_private=True)
@@ -27,15 +28,7 @@ SERIES = (
     "dcm_qa_philips/In/Vanderbilt_2018/601_WIP_dti_ax",  # Philips DTI: b-values, vectors
     "dcm_qa_enh/In/Philips",  # Philips enhanced: scale slope in private per-frame items
 )
-# medbridge.convert finds (2005,100E) inside the private per-frame item (2005,140F) only
-# through the top-level creator (2005,0010), which de-identification rightly removes when
-# no top-level element of its block is kept; reported to the convert module's owner.
-_CONVERT_NEEDS_TOP_LEVEL_CREATOR = pytest.mark.xfail(
-    strict=True, reason="convert looks up nested Philips private elements by top-level creator"
-)
-CONVERTED = [
-    pytest.param(s, marks=_CONVERT_NEEDS_TOP_LEVEL_CREATOR) if "enh" in s else s for s in SERIES
-]
+CONVERTED = list(SERIES)
 # fields conversion takes from private elements; equal when present before
 CONVERSION_FIELDS = (
     "SliceTiming",
@@ -212,19 +205,31 @@ class TestSidecarConsistency:
         assert report.outputs and not report.errors
         assert _sidecar_leaks(tmp_path / "nii", needles) == []
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="convert --anonymize-sidecar keeps InstitutionName, InstitutionAddress, "
-        "StationName, DeviceSerialNumber and StudyDescription, and %t puts the study "
-        "date in file names; reported to the convert module's owner",
-    )
-    def test_convert_anonymize_sidecar(self, dcm_qa_sets, tmp_path):
-        """convert's own sidecar anonymisation removes what the Basic Profile removes."""
+    def test_convert_with_deidentify_option(self, dcm_qa_sets, tmp_path):
+        """Conversion that de-identifies its headers itself leaks as little as the files.
+
+        ``--anonymize-sidecar`` (on by default) drops names, IDs and birth dates as
+        dcm2niix's ``-ba y`` does, and keeps institution and station as its references
+        do; the Basic Profile for conversion outputs is the ``deidentify`` option.
+        """
         planted = tmp_path / "planted"
         _plant(dcm_qa_sets / SERIES[0], planted)
         _plant_more(planted)
         needles = _identity(planted) | {b"Planted", b"PLANTSTATION9", b"Refdocplant"}
-        options = ConvertOptions(anonymize_sidecar=True)
+        options = ConvertOptions(deidentify=functools.partial(deidentify, policy=POLICY))
         report = convert_files([planted], tmp_path / "nii", options)
-        assert report.outputs
+        assert report.outputs and not report.errors
         assert _sidecar_leaks(tmp_path / "nii", needles) == []
+        # the same images as converting the de-identified files
+        anonymize_paths([planted], tmp_path / "deid", POLICY, jobs=1)
+        _assert_same_conversion(convert([tmp_path / "deid"]), convert([planted], options=options))
+
+    def test_anonymize_sidecar_alone_keeps_no_names_or_ids(self, dcm_qa_sets, tmp_path):
+        """Control: the default sidecar anonymisation drops names, IDs and birth dates."""
+        planted = tmp_path / "planted"
+        _plant(dcm_qa_sets / SERIES[0], planted)
+        report = convert_files([planted], tmp_path / "nii", ConvertOptions())
+        assert report.outputs
+        for path in (tmp_path / "nii").glob("*.json"):
+            text = path.read_bytes()
+            assert PLANTED_NAME.encode() not in text and PLANTED_ID.encode() not in text

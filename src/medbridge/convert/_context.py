@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.tag import Tag
 
 from medbridge.convert._group import OutputGroup
 from medbridge.volume._csa import csa_header, parse_ascconv
@@ -15,17 +17,49 @@ from medbridge.volume._stack import StackPlan
 __all__ = ["OutputContext", "flatten_frame"]
 
 _PHILIPS_PER_FRAME = (0x2005, 0x140F)
+_SIEMENS_XA_CREATOR = "SIEMENS MR SDS 01"
+
+
+def _private_value(ds: Dataset, group: int, creator: str, element: int) -> Any:
+    """A private element's value found through its creator, or None."""
+    try:
+        block = ds.private_block(group, creator)
+    except KeyError:
+        return None
+    elem = ds.get(block.get_tag(element))
+    return None if elem is None else elem.value
 
 
 def _merge(target: Dataset, item: Dataset, depth: int) -> None:
     for elem in item:
-        if elem.tag in target or elem.tag.is_private_creator:
+        if elem.tag.is_private_creator:
             continue
         if elem.VR == "SQ":
             if depth > 0 and elem.value and elem.tag != _PHILIPS_PER_FRAME:
                 _merge(target, elem.value[0], depth - 1)
             continue
-        target.add(elem)
+        if elem.tag.is_private:
+            _merge_private(target, item, elem)
+        elif elem.tag not in target:
+            target.add(elem)
+
+
+def _merge_private(target: Dataset, item: Dataset, elem: DataElement) -> None:
+    """Add a private element under its own creator's block in ``target``.
+
+    Private blocks are reserved per dataset (PS3.5 7.8.1): an item's (2005,0010) may name
+    another creator than the top level's, or the top level may have none (de-identified
+    data keeps only the safe elements of nested items). Copying the tag as is would file
+    the value under whatever creator the top level has for that block.
+    """
+    group, element = elem.tag.group, elem.tag.element
+    creator = item.get(Tag(group, element >> 8))
+    if element < 0x1000 or creator is None or not isinstance(creator.value, str):
+        return
+    block = target.private_block(group, creator.value.strip(), create=True)
+    tag = block.get_tag(element & 0xFF)
+    if tag not in target:
+        target.add(DataElement(tag, elem.VR, elem.value))
 
 
 def flatten_frame(ds: Dataset, index: int) -> Dataset:
@@ -111,9 +145,9 @@ class OutputContext:
             if private is not None and private.value:
                 candidates.append(private.value[0])
         for item in candidates:
-            elem = item.get((0x0021, 0x1019))
-            if elem is not None and isinstance(elem.value, bytes | str):
-                raw = elem.value.decode("latin-1") if isinstance(elem.value, bytes) else elem.value
+            value = _private_value(item, 0x0021, _SIEMENS_XA_CREATOR, 0x19)
+            if isinstance(value, bytes | str):
+                raw = value.decode("latin-1") if isinstance(value, bytes) else value
                 if "ASCCONV" in raw:
                     return parse_ascconv(raw)
         return {}

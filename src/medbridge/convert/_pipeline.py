@@ -16,16 +16,22 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from pydicom.dataset import Dataset
 
 from medbridge.convert._context import OutputContext
 from medbridge.convert._diffusion import bvals_bvecs
 from medbridge.convert._group import OutputGroup, group_instances
-from medbridge.convert._inputs import ScanReport, expand_inputs, read_instances
+from medbridge.convert._inputs import Instance, ScanReport, expand_inputs, read_instances
 from medbridge.convert._naming import render_template, unique_name
 from medbridge.convert._philips import philips_scaling
 from medbridge.convert._sidecar import build_sidecar, dumps, numbers_line
 from medbridge.convert._stream import stream_nifti
-from medbridge.errors import ConversionError, GeometryError, IncompleteVolumeError
+from medbridge.errors import (
+    ConversionError,
+    GeometryError,
+    IncompleteVolumeError,
+    MedbridgeError,
+)
 from medbridge.volume import Volume
 from medbridge.volume._ortho import canonical_order, unflip_rows
 from medbridge.volume._stack import StackPlan, load_stack, plan_stack
@@ -60,6 +66,12 @@ class ConvertOptions:
         Leave names, IDs and birth dates out of sidecars (default on).
     provenance:
         Add, per sidecar field, the DICOM element or rule it came from.
+    deidentify:
+        Applied to every header before grouping, naming and sidecars, so that names,
+        sidecars and provenance hold only what it leaves (the CLI passes
+        :func:`medbridge.deid.deidentify` with the user's key). Raising
+        :class:`~medbridge.errors.MedbridgeError` skips the file with its reason; pixels
+        are read from the files as they are.
     threads:
         Parallel outputs (0: CPU count).
     """
@@ -71,6 +83,7 @@ class ConvertOptions:
     anonymize_sidecar: bool = True
     provenance: bool = False
     threads: int = 0
+    deidentify: Callable[[Dataset], Dataset] | None = None
 
 
 @dataclass
@@ -128,6 +141,8 @@ def plan_outputs(
     scan = ScanReport()
     instances = read_instances(expand_inputs(inputs), scan)
     report.not_dicom = len(scan.skipped)
+    if options.deidentify is not None:
+        instances = _deidentified(instances, options.deidentify, report)
     groups, skipped_files = group_instances(instances, ignore_derived=options.ignore_derived)
     ignored = [p for p, why in skipped_files.items() if "-i y" in why or "isotropic" in why]
     for path, why in skipped_files.items():
@@ -153,6 +168,19 @@ def plan_outputs(
             continue
         planned.append(_Planned(group, plan, unique_name(label, taken)))
     return planned, report
+
+
+def _deidentified(
+    instances: list[Instance], deidentify: Callable[[Dataset], Dataset], report: ConversionReport
+) -> list[Instance]:
+    """The instances with de-identified headers; a file that cannot be is reported, left out."""
+    out = []
+    for inst in instances:
+        try:
+            out.append(Instance(inst.path, deidentify(inst.ds)))
+        except MedbridgeError as exc:
+            report.skipped.append(Skipped(inst.path, f"not de-identified: {exc}"))
+    return out
 
 
 def _dcm2niix_dtype(volume: Volume, bits_stored: int) -> Volume:
