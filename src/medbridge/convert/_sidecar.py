@@ -214,7 +214,14 @@ def _seconds(value: float | int | None) -> float | int | None:
 
 
 def _enhanced(ds: Dataset, sequence: str, keyword: str) -> Any:
-    """A value from the shared functional groups of an enhanced image."""
+    """A value from the shared functional groups of an enhanced image.
+
+    An enhanced frame reaches the sidecar flattened (its groups merged into the top
+    level, see :func:`~medbridge.convert._context.flatten_frame`), so the keyword itself
+    is looked up first.
+    """
+    if keyword in ds and ds[keyword].value not in (None, ""):
+        return ds[keyword].value
     shared = ds.get("SharedFunctionalGroupsSequence")
     if not shared:
         return None

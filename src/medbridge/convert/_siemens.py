@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydicom.dataset import Dataset
+
 from medbridge.convert._context import OutputContext
+from medbridge.convert._ge import private
 from medbridge.convert._sidecar import Sidecar, g6, number, phase_direction, recon_matrix_pe
 from medbridge.volume._csa import csa_value
 
@@ -79,10 +82,46 @@ def _time_of_day(ds: Any) -> float | None:
         return None
 
 
+#: Siemens XA enhanced: classic acquisition attributes kept in the shared functional
+#: groups' private item (0021,10FE), block "SIEMENS MR SDS 01" (element → sidecar key).
+_XA_SHARED = (
+    (0x5A, "ScanningSequence"),
+    (0x5B, "SequenceVariant"),
+    (0x5C, "ScanOptions"),
+    (0x10, "ConsistencyInfo"),
+)
+
+
+def _xa_shared_item(ctx: OutputContext) -> Dataset | None:
+    """The first item of (0021,10FE) in the source instance's shared functional groups."""
+    source = ctx.plan.frames[0][0].info.get("instance")
+    shared = source.get("SharedFunctionalGroupsSequence") if isinstance(source, Dataset) else None
+    if not shared:
+        return None
+    item = shared[0].get((0x0021, 0x10FE))
+    return item.value[0] if item is not None and item.VR == "SQ" and item.value else None
+
+
+def _xa_fields(ctx: OutputContext, car: Sidecar) -> None:
+    """Classic attributes Siemens XA moved into its private shared item."""
+    item = _xa_shared_item(ctx)
+    if item is None:
+        return
+    for element, key in _XA_SHARED:
+        if key in car.values:
+            continue
+        value = private(item, 0x0021, "SIEMENS MR SDS 01", element)
+        if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+            value = "\\".join(str(v) for v in value)
+        text = str(value).strip() if value is not None else ""
+        car.set(key, text or None, f"(0021,10FE) SIEMENS MR SDS 01 (0021,xx{element:02X})")
+
+
 def fields(ctx: OutputContext, car: Sidecar) -> None:
     """Add the Siemens-only fields."""
     ds = ctx.ds
     csa = ctx.csa_image
+    _xa_fields(ctx, car)
     image_type = [str(v).upper() for v in ds.get("ImageType", [])]
     if "ND" in image_type:
         car.set("NonlinearGradientCorrection", False, "(0008,0008) 'ND'")
