@@ -117,10 +117,56 @@ def _xa_fields(ctx: OutputContext, car: Sidecar) -> None:
         car.set(key, text or None, f"(0021,10FE) SIEMENS MR SDS 01 (0021,xx{element:02X})")
 
 
+#: Siemens XA enhanced: per-frame private item (0021,11FE), block "SIEMENS MR SDI 02",
+#: holding what the CSA image header held (element → CSA name).
+_XA_FRAME_AS_CSA = (
+    (0x53, "BandwidthPerPixelPhaseEncode"),
+    (0x1C, "PhaseEncodingDirectionPositive"),
+    (0x42, "RealDwellTime"),
+)
+
+
+def _xa_frame_item(ctx: OutputContext) -> Dataset | None:
+    """The (0021,11FE) item of the output's first frame in its source instance."""
+    first = ctx.plan.frames[0][0]
+    source, index = first.info.get("instance"), first.info.get("frame_index")
+    if not isinstance(source, Dataset) or index is None:
+        return None
+    per_frame = source.get("PerFrameFunctionalGroupsSequence")
+    if not per_frame or int(index) >= len(per_frame):
+        return None
+    item = per_frame[int(index)].get((0x0021, 0x11FE))
+    return item.value[0] if item is not None and item.VR == "SQ" and item.value else None
+
+
+def _xa_frame_fields(ctx: OutputContext, car: Sidecar) -> dict[str, list[Any]]:
+    """XA per-frame values: sidecar fields set here, CSA-equivalents returned."""
+    item = _xa_frame_item(ctx)
+    if item is None:
+        return {}
+    creator = "SIEMENS MR SDI 02"
+    elements = private(item, 0x0021, creator, 0x4F)
+    car.set("ReceiveCoilActiveElements", str(elements).strip() if elements else None, "(0021,114F)")
+    image_type = private(item, 0x0021, creator, 0x75)
+    if image_type:
+        values = [str(v) for v in (image_type if not isinstance(image_type, str) else [image_type])]
+        car.set("ImageTypeText", values, "(0021,1175) XA image type")
+        if "ND" in values:
+            car.set("NonlinearGradientCorrection", False, "(0021,1175) 'ND'")
+        elif "DIS2D" in values or "DIS3D" in values:
+            car.set("NonlinearGradientCorrection", True, "(0021,1175) 'DIS2D/DIS3D'")
+    csa: dict[str, list[Any]] = {}
+    for element, name in _XA_FRAME_AS_CSA:
+        value = private(item, 0x0021, creator, element)
+        if value is not None and value != "":
+            csa[name] = [value]
+    return csa
+
+
 def fields(ctx: OutputContext, car: Sidecar) -> None:
     """Add the Siemens-only fields."""
     ds = ctx.ds
-    csa = ctx.csa_image
+    csa = ctx.csa_image or _xa_frame_fields(ctx, car)
     _xa_fields(ctx, car)
     image_type = [str(v).upper() for v in ds.get("ImageType", [])]
     if "ND" in image_type:
