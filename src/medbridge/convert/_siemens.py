@@ -35,6 +35,34 @@ def _proto(ctx: OutputContext, key: str) -> Any:
     return ctx.ascconv.get(key)
 
 
+def _protocol_times_ms(ctx: OutputContext, n: int) -> list[float] | None:
+    """Slice times (ms, protocol slice order) from ASCCONV when no times were stored.
+
+    The acquisition time TR − lDelayTimeInTR is shared evenly by the slices, taken in the
+    protocol's order: sSliceArray.ucMode 1 ascending, 2 descending, 4 interleaved
+    (Siemens starts an interleaved series at the second slice when the count is even).
+    """
+    mode = _proto(ctx, "sSliceArray.ucMode")
+    tr_us = _proto(ctx, "alTR[0]")
+    delay_us = _proto(ctx, "lDelayTimeInTR") or 0
+    if mode not in (1, 2, 4) or not isinstance(tr_us, int | float) or n < 2:
+        return None
+    step_ms = (float(tr_us) - float(delay_us)) / 1000.0 / n
+    if step_ms <= 0:
+        return None
+    if mode == 1:
+        order = list(range(n))
+    elif mode == 2:
+        order = list(range(n - 1, -1, -1))
+    else:
+        evens, odds = list(range(0, n, 2)), list(range(1, n, 2))
+        order = evens + odds if n % 2 else odds + evens
+    times = [0.0] * n
+    for shot, index in enumerate(order):
+        times[index] = shot * step_ms
+    return times
+
+
 def slice_timing(ctx: OutputContext) -> list[float] | None:
     """Acquisition time of each stored slice, seconds from the first excitation.
 
@@ -53,6 +81,8 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
                 or type(private.value).__name__ == "MultiValue"
                 else None
             )
+        if not times or len(times) < len(frames):
+            times = _protocol_times_ms(ctx, len(frames))
         if not times or len(times) < len(frames):
             return None
         return [g6(float(times[f.info["mosaic_slice"]]) / 1000.0) for f in frames]
