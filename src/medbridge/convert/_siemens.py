@@ -18,7 +18,14 @@ from pydicom.dataset import Dataset
 
 from medbridge.convert._context import OutputContext
 from medbridge.convert._ge import private
-from medbridge.convert._sidecar import Sidecar, g6, number, phase_direction, recon_matrix_pe
+from medbridge.convert._sidecar import (
+    Sidecar,
+    g6,
+    multiband_factor,
+    number,
+    phase_direction,
+    recon_matrix_pe,
+)
 from medbridge.volume._csa import csa_value
 
 __all__ = ["fields", "slice_timing"]
@@ -251,7 +258,8 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
             car.set("ReceiveCoilActiveElements", value, "(0051,100F)")
     car.set("PulseSequenceDetails", _proto(ctx, "tSequenceFileName"), "ASCCONV tSequenceFileName")
     car.set("RefLinesPE", _proto(ctx, "sPat.lRefLinesPE"), "ASCCONV sPat.lRefLinesPE")
-    wip = _proto(ctx, "sWipMemBlock.tFree") or _proto(ctx, "sWiPMemBlock.tFree")
+    # Only the VE/XA spelling: dcm2niix does not report the VB-era sWiPMemBlock text.
+    wip = _proto(ctx, "sWipMemBlock.tFree")
     car.set("WipMemBlock", wip, "ASCCONV sWipMemBlock.tFree")
     combine = _proto(ctx, "ucCoilCombineMode")
     car.set(
@@ -279,10 +287,12 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
             g6(float(echo_spacing) * 1e-6),
             "ASCCONV sFastImaging.lEchoSpacing (µs → s)",
         )
-    multiband = _proto(ctx, "sSliceAcceleration.lMultiBandFactor")
+    multiband = multiband_factor(ctx.ascconv)
     if multiband and multiband > 1:
         car.set(
-            "MultibandAccelerationFactor", multiband, "ASCCONV sSliceAcceleration.lMultiBandFactor"
+            "MultibandAccelerationFactor",
+            multiband,
+            "ASCCONV sSliceAcceleration.lMultiBandFactor (CMRR VB: sWiPMemBlock.alFree[13])",
         )
     bwpppe = number(csa_value(csa, "BandwidthPerPixelPhaseEncode"))
     car.set(
