@@ -26,7 +26,7 @@ from medbridge.convert._sidecar import (
     phase_direction,
     recon_matrix_pe,
 )
-from medbridge.volume._csa import csa_value
+from medbridge.volume._csa import csa_header, csa_value
 
 __all__ = ["fields", "slice_timing"]
 
@@ -70,6 +70,46 @@ def _protocol_times_ms(ctx: OutputContext, n: int) -> list[float] | None:
     return times
 
 
+def _mosaic_times(header: Dataset) -> list[Any] | None:
+    """CSA 'MosaicRefAcqTimes' of one mosaic, else the (0019,1029) private copy."""
+    times = csa_header(header, "image").get("MosaicRefAcqTimes")
+    if times:
+        return list(times)
+    private = header.get((0x0019, 0x1029))
+    if private is None:
+        return None
+    value = private.value
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return list(value)
+    return None
+
+
+def _stored_mosaic_times(ctx: OutputContext, n: int) -> list[Any] | None:
+    """The first volume's stored slice times that are plausible (0 ≤ t < TR).
+
+    Some sequences store nonsense in the first volume (times wrapped past midnight,
+    ~86,400,000 ms); writing those would mislead slice-timing correction, so the next
+    volume whose times fit inside one TR is used instead.
+    """
+    tr_ms = number(ctx.ds.get("RepetitionTime"))
+    seen: set[int] = set()
+    for volume in ctx.plan.frames:
+        header = volume[0].info.get("instance")
+        if not isinstance(header, Dataset) or id(header) in seen:
+            continue
+        seen.add(id(header))
+        times = _mosaic_times(header)
+        if not times or len(times) < n:
+            continue
+        try:
+            values = [float(t) for t in times]
+        except (TypeError, ValueError):
+            continue
+        if not tr_ms or all(0 <= t < float(tr_ms) for t in values):
+            return values
+    return None
+
+
 def slice_timing(ctx: OutputContext) -> list[float] | None:
     """Acquisition time of each stored slice, seconds from the first excitation.
 
@@ -79,15 +119,7 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
     """
     frames = ctx.plan.frames[0]
     if ctx.group.mosaic:
-        times = ctx.csa_image.get("MosaicRefAcqTimes")
-        private = ctx.ds.get((0x0019, 0x1029))
-        if (not times or len(times) < len(frames)) and private is not None:
-            times = (
-                list(private.value)
-                if isinstance(private.value, list | tuple)
-                or type(private.value).__name__ == "MultiValue"
-                else None
-            )
+        times = _stored_mosaic_times(ctx, len(frames))
         if not times or len(times) < len(frames):
             times = _protocol_times_ms(ctx, len(frames))
         if not times or len(times) < len(frames):
