@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from itertools import chain
+from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import numpy.typing as npt
 
 from medbridge.errors import GeometryError
 from medbridge.volume import Volume
+from medbridge.volume._frames import decode_file
 from medbridge.volume._stack import Frame, StackPlan
 
 __all__ = ["stream_nifti"]
@@ -37,28 +39,59 @@ def _stored_dtype(sample: npt.NDArray[Any], bits_stored: int, varying: bool) -> 
     return sample.dtype.newbyteorder("<") if sample.dtype.itemsize > 1 else sample.dtype
 
 
-def _decoded(frames: Sequence[Frame], workers: int) -> Iterator[npt.NDArray[Any]]:
-    """Each frame's pixels, in order; read ahead in threads when ``workers`` > 1.
+#: Transfer syntaxes whose decoding costs enough to pay for worker processes:
+#: JPEG-LS (1.2.840.10008.1.2.4.80/81), JPEG 2000 (.90-.93) and HTJ2K (.201-.203). RLE
+#: and uncompressed data are cheaper to decode than to send between processes.
+_COSTLY_PREFIXES = ("1.2.840.10008.1.2.4.8", "1.2.840.10008.1.2.4.9", "1.2.840.10008.1.2.4.20")
 
-    File reads and the native decoders release the GIL for part of their work, so a few
-    threads overlap reading with the writer's copying and compression. (Worker processes
-    were measured too: spawning and pickling cost more than they saved for RLE and did
-    not help JPEG-LS on two shared cores.) The window is bounded, so only a few slices
-    wait in memory.
+
+def _costly(syntax: str) -> bool:
+    return syntax.startswith(_COSTLY_PREFIXES)
+
+
+def _compressed_files(frames: Sequence[Frame]) -> list[str] | None:
+    """The files behind ``frames`` when each is a costly-to-decode single-frame file."""
+    paths = []
+    for frame in frames:
+        header, path = frame.info.get("instance"), frame.info.get("path")
+        syntax = getattr(getattr(header, "file_meta", None), "TransferSyntaxUID", None)
+        if not isinstance(path, str) or not _costly(str(syntax or "")):
+            return None
+        paths.append(path)
+    return paths
+
+
+def _decoded(frames: Sequence[Frame], workers: int) -> Iterator[npt.NDArray[Any]]:
+    """Each frame's pixels, in order; decoded ahead when ``workers`` > 1.
+
+    JPEG-LS and JPEG 2000 files are decoded in worker processes, because pydicom's
+    decoding path holds the GIL; other files are read in threads (file reads release it;
+    RLE decodes faster than an array crosses between processes). The window is bounded,
+    so only a few slices wait in memory.
     """
     if workers <= 1 or len(frames) < 2 * workers:
         for frame in frames:
             yield frame.load()
         return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    paths = _compressed_files(frames)
+    pool: Executor = (
+        ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        if paths is not None
+        else ThreadPoolExecutor(max_workers=workers)
+    )
+
+    def submit(index: int) -> Future[npt.NDArray[Any]]:
+        if paths is not None:
+            return pool.submit(decode_file, paths[index])
+        return pool.submit(frames[index].load)
+
+    with pool:
         window = 4 * workers
-        pending: deque[Future[npt.NDArray[Any]]] = deque(
-            pool.submit(frames[i].load) for i in range(min(window, len(frames)))
-        )
+        pending = deque(submit(i) for i in range(min(window, len(frames))))
         for index in range(len(frames)):
             done = pending.popleft()
             if index + window < len(frames):
-                pending.append(pool.submit(frames[index + window].load))
+                pending.append(submit(index + window))
             yield done.result()
 
 
@@ -102,7 +135,7 @@ def stream_nifti(
     caller then uses the in-memory path). Scaling is the frames' common rescale unless
     ``scaling`` (Philips floating-point) replaces it; frames with different rescales are
     written as float32 real-world values, as :func:`~medbridge.volume._stack.load_stack`
-    does. ``decoders`` > 1 reads slices ahead in that many threads (only for frames
+    does. ``decoders`` > 1 decodes slices ahead in that many threads (only for frames
     from separate files: frames sharing a multi-frame file share one decoder).
     """
     from medbridge.formats import nifti

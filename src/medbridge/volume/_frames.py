@@ -31,6 +31,7 @@ from medbridge.volume._stack import Frame
 __all__ = [
     "PixelSource",
     "classic_frame",
+    "decode_file",
     "enhanced_frames",
     "is_enhanced",
     "is_mosaic",
@@ -84,6 +85,11 @@ class PixelSource:
         except (OSError, ValueError, RuntimeError, AttributeError) as exc:
             raise InvalidDicomError(f"cannot decode pixel data: {exc}", path=self.path) from exc
         return arr
+
+
+def decode_file(path: str) -> npt.NDArray[Any]:
+    """Stored values of a single-frame file, decoded by pydicom (for worker processes)."""
+    return PixelSource(path).array()
 
 
 def _floats(value: Any, n: int, what: str) -> tuple[float, ...]:
