@@ -216,3 +216,12 @@ class TestReportAndExitStatus:
         """A bad option value is click's usage error (exit 2)."""
         result = medbridge("-z", "maybe", tmp_path)
         assert result.returncode == ExitCode.USAGE
+
+    def test_series_without_geometry_is_refused_in_one_row(self, tmp_path: Path):
+        """No (0028,0030) 'Pixel Spacing': refused with the reason, one row, nothing written."""
+        write(SeriesSpec("nogeo", drop=("PixelSpacing",)), tmp_path / "in")
+        result = medbridge("-o", tmp_path / "out", tmp_path / "in")
+        assert result.returncode == ExitCode.ERROR
+        assert "0 written, 1 skipped" in result.stderr
+        assert "6 files in" in result.stderr and "PixelSpacing" in result.stderr
+        assert not list((tmp_path / "out").glob("*.nii*"))

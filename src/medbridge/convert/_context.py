@@ -65,23 +65,27 @@ def _merge_private(target: Dataset, item: Dataset, elem: DataElement) -> None:
 def flatten_frame(ds: Dataset, index: int) -> Dataset:
     """One frame of an enhanced image as a flat dataset (first occurrence of a keyword wins).
 
-    Order: top level, the frame's per-frame functional groups, the shared functional
-    groups, then Philips' private per-frame item (2005,140F), which repeats classic
+    Order: the frame's per-frame functional groups, the shared functional groups, the top
+    level, then Philips' private per-frame item (2005,140F), which repeats classic
     attributes (scanning sequence, echo number) that the enhanced IOD moved or dropped.
+    Functional groups come before the top level because they describe the frame itself
+    (Philips keeps a rounded (0018,0095) 'Pixel Bandwidth' at the top level and the exact
+    one in MR Imaging Modifier), and dcm2niix, reading the file in order, keeps the later,
+    functional-group value.
     """
     flat = Dataset()
     flat.file_meta = getattr(ds, "file_meta", FileMetaDataset())
-    for elem in ds:
-        if elem.keyword not in (
-            "PerFrameFunctionalGroupsSequence",
-            "SharedFunctionalGroupsSequence",
-        ):
-            flat.add(elem)
     per_frame = ds.PerFrameFunctionalGroupsSequence[index]
     _merge(flat, per_frame, 3)
     shared = ds.get("SharedFunctionalGroupsSequence")
     if shared:
         _merge(flat, shared[0], 3)
+    for elem in ds:
+        if elem.tag not in flat and elem.keyword not in (
+            "PerFrameFunctionalGroupsSequence",
+            "SharedFunctionalGroupsSequence",
+        ):
+            flat.add(elem)
     private = per_frame.get(_PHILIPS_PER_FRAME)
     if private is not None and private.value:
         _merge(flat, private.value[0], 0)

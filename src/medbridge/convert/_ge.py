@@ -61,6 +61,12 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
     ds = ctx.ds
     block = protocol_block(ds)
     car.set("TablePosition", _table_position(ds), "(0043,10B2) third value (table z)")
+    reuse = private(ds, 0x0043, "GEMS_PARM_01", 0x95)
+    car.set(
+        "PrescanReuseString",
+        str(reuse).strip() if reuse else None,
+        "(0043,1095) prescan reuse string",
+    )
     if "ProcedureStepDescription" not in car.values:
         car.set("ProcedureStepDescription", block.get("PSEQ"), "GE protocol block PSEQ")
     if "SequenceName" not in car.values:

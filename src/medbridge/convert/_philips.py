@@ -40,6 +40,8 @@ def _rescale(ds: Dataset) -> tuple[float, float, Any]:
                 float(pvt[0].get("RescaleIntercept", 0) or 0),
                 rwv,
             )
+    if rwv is None and "RealWorldValueSlope" in ds and "PerFrameFunctionalGroupsSequence" not in ds:
+        rwv = ds  # an enhanced frame, flattened: its mapping item was merged into it
     return float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0), rwv
 
 

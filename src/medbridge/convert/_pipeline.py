@@ -133,6 +133,23 @@ class _Planned:
     name: str
 
 
+def _deliberate(reason: str) -> bool:
+    """Files left out on purpose (``-i y``, Philips trace images): not reported as refused."""
+    return "-i y" in reason or "isotropic" in reason
+
+
+def _by_folder(refused: dict[str, str]) -> list[Skipped]:
+    """One report row per folder and reason, so a refused 1,000-file series is one line."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    for path, why in refused.items():
+        rows.setdefault((os.path.dirname(path), why), []).append(path)
+    out = []
+    for (folder, why), paths in rows.items():
+        name = paths[0] if len(paths) == 1 else f"{len(paths)} files in {folder}"
+        out.append(Skipped(name, why))
+    return out
+
+
 def plan_outputs(
     inputs: Iterable[str | os.PathLike[str]], options: ConvertOptions
 ) -> tuple[list[_Planned], ConversionReport]:
@@ -144,10 +161,8 @@ def plan_outputs(
     if options.deidentify is not None:
         instances = _deidentified(instances, options.deidentify, report)
     groups, skipped_files = group_instances(instances, ignore_derived=options.ignore_derived)
-    ignored = [p for p, why in skipped_files.items() if "-i y" in why or "isotropic" in why]
-    for path, why in skipped_files.items():
-        if path not in ignored:
-            report.skipped.append(Skipped(path, why))
+    refused = {p: why for p, why in skipped_files.items() if not _deliberate(why)}
+    report.skipped += _by_folder(refused)
     planned: list[_Planned] = []
     taken: set[str] = set()
     for group in groups:

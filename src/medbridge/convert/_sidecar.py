@@ -214,7 +214,14 @@ def _seconds(value: float | int | None) -> float | int | None:
 
 
 def _enhanced(ds: Dataset, sequence: str, keyword: str) -> Any:
-    """A value from the shared functional groups of an enhanced image."""
+    """A value from the shared functional groups of an enhanced image.
+
+    An enhanced frame reaches the sidecar flattened (its groups merged into the top
+    level, see :func:`~medbridge.convert._context.flatten_frame`), so the keyword itself
+    is looked up first.
+    """
+    if keyword in ds and ds[keyword].value not in (None, ""):
+        return ds[keyword].value
     shared = ds.get("SharedFunctionalGroupsSequence")
     if not shared:
         return None
@@ -351,10 +358,26 @@ def pulse_sequence_type(ctx: OutputContext) -> str | None:
     out = f"{echo} EPI" if "EP" in seq else echo
     if echo == "Gradient Echo" and "EP" not in seq and "SP" in _sequence_variant(ds):
         out = "Spoiled " + out
-    multiband = ctx.ascconv.get("sSliceAcceleration.lMultiBandFactor")
-    if isinstance(multiband, int) and multiband > 1:
+    multiband = multiband_factor(ctx.ascconv)
+    if multiband is not None and multiband > 1:
         out = "Multiband " + out
     return out
+
+
+def multiband_factor(ascconv: dict[str, Any]) -> int | None:
+    """Siemens slice acceleration: sSliceAcceleration, or the CMRR VB sequences' WIP block.
+
+    CMRR's multiband EPI on VB software predates sSliceAcceleration and keeps the factor
+    in sWiPMemBlock.alFree[13] (the sequence's documented layout).
+    """
+    value = ascconv.get("sSliceAcceleration.lMultiBandFactor")
+    if isinstance(value, int):
+        return value
+    name = str(ascconv.get("tSequenceFileName", "")).lower()
+    cmrr = ascconv.get("sWiPMemBlock.alFree[13]")
+    if "cmrr_mb" in name and isinstance(cmrr, int) and cmrr > 0:
+        return cmrr
+    return None
 
 
 def _sequence_variant(ds: Dataset) -> set[str]:

@@ -14,9 +14,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydicom.dataset import Dataset
+
 from medbridge.convert._context import OutputContext
-from medbridge.convert._sidecar import Sidecar, g6, number, phase_direction, recon_matrix_pe
-from medbridge.volume._csa import csa_value
+from medbridge.convert._ge import private
+from medbridge.convert._sidecar import (
+    Sidecar,
+    g6,
+    multiband_factor,
+    number,
+    phase_direction,
+    recon_matrix_pe,
+)
+from medbridge.volume._csa import csa_header, csa_value
 
 __all__ = ["fields", "slice_timing"]
 
@@ -32,6 +42,74 @@ def _proto(ctx: OutputContext, key: str) -> Any:
     return ctx.ascconv.get(key)
 
 
+def _protocol_times_ms(ctx: OutputContext, n: int) -> list[float] | None:
+    """Slice times (ms, protocol slice order) from ASCCONV when no times were stored.
+
+    The acquisition time TR − lDelayTimeInTR is shared evenly by the slices, taken in the
+    protocol's order: sSliceArray.ucMode 1 ascending, 2 descending, 4 interleaved
+    (Siemens starts an interleaved series at the second slice when the count is even).
+    """
+    mode = _proto(ctx, "sSliceArray.ucMode")
+    tr_us = _proto(ctx, "alTR[0]")
+    delay_us = _proto(ctx, "lDelayTimeInTR") or 0
+    if mode not in (1, 2, 4) or not isinstance(tr_us, int | float) or n < 2:
+        return None
+    step_ms = (float(tr_us) - float(delay_us)) / 1000.0 / n
+    if step_ms <= 0:
+        return None
+    if mode == 1:
+        order = list(range(n))
+    elif mode == 2:
+        order = list(range(n - 1, -1, -1))
+    else:
+        evens, odds = list(range(0, n, 2)), list(range(1, n, 2))
+        order = evens + odds if n % 2 else odds + evens
+    times = [0.0] * n
+    for shot, index in enumerate(order):
+        times[index] = shot * step_ms
+    return times
+
+
+def _mosaic_times(header: Dataset) -> list[Any] | None:
+    """CSA 'MosaicRefAcqTimes' of one mosaic, else the (0019,1029) private copy."""
+    times = csa_header(header, "image").get("MosaicRefAcqTimes")
+    if times:
+        return list(times)
+    private = header.get((0x0019, 0x1029))
+    if private is None:
+        return None
+    value = private.value
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return list(value)
+    return None
+
+
+def _stored_mosaic_times(ctx: OutputContext, n: int) -> list[Any] | None:
+    """The first volume's stored slice times that are plausible (0 ≤ t < TR).
+
+    Some sequences store nonsense in the first volume (times wrapped past midnight,
+    ~86,400,000 ms); writing those would mislead slice-timing correction, so the next
+    volume whose times fit inside one TR is used instead.
+    """
+    tr_ms = number(ctx.ds.get("RepetitionTime"))
+    seen: set[int] = set()
+    for volume in ctx.plan.frames:
+        header = volume[0].info.get("instance")
+        if not isinstance(header, Dataset) or id(header) in seen:
+            continue
+        seen.add(id(header))
+        times = _mosaic_times(header)
+        if not times or len(times) < n:
+            continue
+        try:
+            values = [float(t) for t in times]
+        except (TypeError, ValueError):
+            continue
+        if not tr_ms or all(0 <= t < float(tr_ms) for t in values):
+            return values
+    return None
+
+
 def slice_timing(ctx: OutputContext) -> list[float] | None:
     """Acquisition time of each stored slice, seconds from the first excitation.
 
@@ -41,15 +119,9 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
     """
     frames = ctx.plan.frames[0]
     if ctx.group.mosaic:
-        times = ctx.csa_image.get("MosaicRefAcqTimes")
-        private = ctx.ds.get((0x0019, 0x1029))
-        if (not times or len(times) < len(frames)) and private is not None:
-            times = (
-                list(private.value)
-                if isinstance(private.value, list | tuple)
-                or type(private.value).__name__ == "MultiValue"
-                else None
-            )
+        times = _stored_mosaic_times(ctx, len(frames))
+        if not times or len(times) < len(frames):
+            times = _protocol_times_ms(ctx, len(frames))
         if not times or len(times) < len(frames):
             return None
         return [g6(float(times[f.info["mosaic_slice"]]) / 1000.0) for f in frames]
@@ -79,10 +151,92 @@ def _time_of_day(ds: Any) -> float | None:
         return None
 
 
+#: Siemens XA enhanced: classic acquisition attributes kept in the shared functional
+#: groups' private item (0021,10FE), block "SIEMENS MR SDS 01" (element → sidecar key).
+_XA_SHARED = (
+    (0x5A, "ScanningSequence"),
+    (0x5B, "SequenceVariant"),
+    (0x5C, "ScanOptions"),
+    (0x10, "ConsistencyInfo"),
+)
+
+
+def _xa_shared_item(ctx: OutputContext) -> Dataset | None:
+    """The first item of (0021,10FE) in the source instance's shared functional groups."""
+    source = ctx.plan.frames[0][0].info.get("instance")
+    shared = source.get("SharedFunctionalGroupsSequence") if isinstance(source, Dataset) else None
+    if not shared:
+        return None
+    item = shared[0].get((0x0021, 0x10FE))
+    return item.value[0] if item is not None and item.VR == "SQ" and item.value else None
+
+
+def _xa_fields(ctx: OutputContext, car: Sidecar) -> None:
+    """Classic attributes Siemens XA moved into its private shared item."""
+    item = _xa_shared_item(ctx)
+    if item is None:
+        return
+    for element, key in _XA_SHARED:
+        if key in car.values:
+            continue
+        value = private(item, 0x0021, "SIEMENS MR SDS 01", element)
+        if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+            value = "\\".join(str(v) for v in value)
+        text = str(value).strip() if value is not None else ""
+        car.set(key, text or None, f"(0021,10FE) SIEMENS MR SDS 01 (0021,xx{element:02X})")
+
+
+#: Siemens XA enhanced: per-frame private item (0021,11FE), block "SIEMENS MR SDI 02",
+#: holding what the CSA image header held (element → CSA name).
+_XA_FRAME_AS_CSA = (
+    (0x53, "BandwidthPerPixelPhaseEncode"),
+    (0x1C, "PhaseEncodingDirectionPositive"),
+    (0x42, "RealDwellTime"),
+)
+
+
+def _xa_frame_item(ctx: OutputContext) -> Dataset | None:
+    """The (0021,11FE) item of the output's first frame in its source instance."""
+    first = ctx.plan.frames[0][0]
+    source, index = first.info.get("instance"), first.info.get("frame_index")
+    if not isinstance(source, Dataset) or index is None:
+        return None
+    per_frame = source.get("PerFrameFunctionalGroupsSequence")
+    if not per_frame or int(index) >= len(per_frame):
+        return None
+    item = per_frame[int(index)].get((0x0021, 0x11FE))
+    return item.value[0] if item is not None and item.VR == "SQ" and item.value else None
+
+
+def _xa_frame_fields(ctx: OutputContext, car: Sidecar) -> dict[str, list[Any]]:
+    """XA per-frame values: sidecar fields set here, CSA-equivalents returned."""
+    item = _xa_frame_item(ctx)
+    if item is None:
+        return {}
+    creator = "SIEMENS MR SDI 02"
+    elements = private(item, 0x0021, creator, 0x4F)
+    car.set("ReceiveCoilActiveElements", str(elements).strip() if elements else None, "(0021,114F)")
+    image_type = private(item, 0x0021, creator, 0x75)
+    if image_type:
+        values = [str(v) for v in (image_type if not isinstance(image_type, str) else [image_type])]
+        car.set("ImageTypeText", values, "(0021,1175) XA image type")
+        if "ND" in values:
+            car.set("NonlinearGradientCorrection", False, "(0021,1175) 'ND'")
+        elif "DIS2D" in values or "DIS3D" in values:
+            car.set("NonlinearGradientCorrection", True, "(0021,1175) 'DIS2D/DIS3D'")
+    csa: dict[str, list[Any]] = {}
+    for element, name in _XA_FRAME_AS_CSA:
+        value = private(item, 0x0021, creator, element)
+        if value is not None and value != "":
+            csa[name] = [value]
+    return csa
+
+
 def fields(ctx: OutputContext, car: Sidecar) -> None:
     """Add the Siemens-only fields."""
     ds = ctx.ds
-    csa = ctx.csa_image
+    csa = ctx.csa_image or _xa_frame_fields(ctx, car)
+    _xa_fields(ctx, car)
     image_type = [str(v).upper() for v in ds.get("ImageType", [])]
     if "ND" in image_type:
         car.set("NonlinearGradientCorrection", False, "(0008,0008) 'ND'")
@@ -136,7 +290,8 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
             car.set("ReceiveCoilActiveElements", value, "(0051,100F)")
     car.set("PulseSequenceDetails", _proto(ctx, "tSequenceFileName"), "ASCCONV tSequenceFileName")
     car.set("RefLinesPE", _proto(ctx, "sPat.lRefLinesPE"), "ASCCONV sPat.lRefLinesPE")
-    wip = _proto(ctx, "sWipMemBlock.tFree") or _proto(ctx, "sWiPMemBlock.tFree")
+    # Only the VE/XA spelling: dcm2niix does not report the VB-era sWiPMemBlock text.
+    wip = _proto(ctx, "sWipMemBlock.tFree")
     car.set("WipMemBlock", wip, "ASCCONV sWipMemBlock.tFree")
     combine = _proto(ctx, "ucCoilCombineMode")
     car.set(
@@ -164,10 +319,12 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
             g6(float(echo_spacing) * 1e-6),
             "ASCCONV sFastImaging.lEchoSpacing (µs → s)",
         )
-    multiband = _proto(ctx, "sSliceAcceleration.lMultiBandFactor")
+    multiband = multiband_factor(ctx.ascconv)
     if multiband and multiband > 1:
         car.set(
-            "MultibandAccelerationFactor", multiband, "ASCCONV sSliceAcceleration.lMultiBandFactor"
+            "MultibandAccelerationFactor",
+            multiband,
+            "ASCCONV sSliceAcceleration.lMultiBandFactor (CMRR VB: sWiPMemBlock.alFree[13])",
         )
     bwpppe = number(csa_value(csa, "BandwidthPerPixelPhaseEncode"))
     car.set(

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydicom.uid import UID
 
 from medbridge.errors import GeometryError
 from medbridge.volume import Volume
@@ -40,13 +39,23 @@ def _stored_dtype(sample: npt.NDArray[Any], bits_stored: int, varying: bool) -> 
     return sample.dtype.newbyteorder("<") if sample.dtype.itemsize > 1 else sample.dtype
 
 
+#: Transfer syntaxes whose decoding costs enough to pay for worker processes:
+#: JPEG-LS (1.2.840.10008.1.2.4.80/81), JPEG 2000 (.90-.93) and HTJ2K (.201-.203). RLE
+#: and uncompressed data are cheaper to decode than to send between processes.
+_COSTLY_PREFIXES = ("1.2.840.10008.1.2.4.8", "1.2.840.10008.1.2.4.9", "1.2.840.10008.1.2.4.20")
+
+
+def _costly(syntax: str) -> bool:
+    return syntax.startswith(_COSTLY_PREFIXES)
+
+
 def _compressed_files(frames: Sequence[Frame]) -> list[str] | None:
-    """The files behind ``frames`` when each is a compressed single-frame file, else None."""
+    """The files behind ``frames`` when each is a costly-to-decode single-frame file."""
     paths = []
     for frame in frames:
         header, path = frame.info.get("instance"), frame.info.get("path")
         syntax = getattr(getattr(header, "file_meta", None), "TransferSyntaxUID", None)
-        if not isinstance(path, str) or syntax is None or not UID(str(syntax)).is_compressed:
+        if not isinstance(path, str) or not _costly(str(syntax or "")):
             return None
         paths.append(path)
     return paths
@@ -55,9 +64,10 @@ def _compressed_files(frames: Sequence[Frame]) -> list[str] | None:
 def _decoded(frames: Sequence[Frame], workers: int) -> Iterator[npt.NDArray[Any]]:
     """Each frame's pixels, in order; decoded ahead when ``workers`` > 1.
 
-    Compressed files (RLE, JPEG-LS, JPEG 2000) are decoded in worker processes, because
-    pydicom's decoding path holds the GIL; uncompressed files are read in threads (file
-    reads release it). The window is bounded, so only a few slices wait in memory.
+    JPEG-LS and JPEG 2000 files are decoded in worker processes, because pydicom's
+    decoding path holds the GIL; other files are read in threads (file reads release it;
+    RLE decodes faster than an array crosses between processes). The window is bounded,
+    so only a few slices wait in memory.
     """
     if workers <= 1 or len(frames) < 2 * workers:
         for frame in frames:
