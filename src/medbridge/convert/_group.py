@@ -12,9 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from pydicom.dataset import Dataset
 
 from medbridge.convert._inputs import Instance
+from medbridge.convert._naming import (
+    instance_number,
+    protocol_name,
+    series_number,
+    study_date_time,
+    vendor,
+)
 from medbridge.errors import ConversionError
 from medbridge.volume._frames import (
     PixelSource,
@@ -64,39 +72,114 @@ def _image_type(ds: Dataset) -> list[str]:
 def value_kind(image_type: Sequence[str], complex_component: str = "") -> str:
     """'mag', 'phase', 'real', 'imag' or 'fieldmap' from (0008,0008) and (0008,9208).
 
-    Siemens and GE put 'P'/'PHASE', Philips 'P_...'/'PHASE' in the image type; enhanced
-    images name the component in 'Complex Image Component'.
+    dcm2niix's reading: the values joined with "_" must contain "_P_" or "PHASE" (Siemens
+    and GE "P", Philips "P_..."), "_R_"/"_REAL_", "_I_"/"_IMAGINARY_"; enhanced images
+    name the component in 'Complex Image Component'.
     """
-    values = {v.upper() for v in image_type}
+    joined = "_".join(v.upper() for v in image_type)
+    values = set(joined.split("_"))
     component = complex_component.upper()
-    if "FIELD_MAP" in values or "B0_MAP" in values or "FIELDMAP" in values:
+    if "FIELD_MAP" in joined or "B0_MAP" in joined or "FIELDMAP" in values:
         return "fieldmap"
-    if component == "PHASE" or values & {"P", "PHASE"} or any(v.startswith("P_") for v in values):
+    if component == "PHASE" or "_P_" in joined or "PHASE" in joined:
         return "phase"
-    if component == "REAL" or values & {"R", "REAL"} or any(v.startswith("R_") for v in values):
+    if component == "REAL" or "_R_" in joined or "_REAL_" in joined:
         return "real"
-    if (
-        component == "IMAGINARY"
-        or values & {"I", "IMAGINARY"}
-        or any(v.startswith("I_") for v in values)
-    ):
+    if component == "IMAGINARY" or "_I_" in joined or "_IMAGINARY_" in joined:
         return "imag"
     return "mag"
 
 
+#: SOP classes dcm2niix counts as derived: Segmentation, Grayscale Softcopy Presentation State.
+_DERIVED_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.11.1")
+
+
 def is_derived(ds: Dataset) -> bool:
-    """'DERIVED' as the first value of (0008,0008) 'Image Type'."""
-    image_type = _image_type(ds)
-    return bool(image_type) and image_type[0] == "DERIVED"
+    """A derived image as dcm2niix tells: "DERIVED" in (0008,0008) 'Image Type', or a
+    computed map (ADC, trace, FA), or a segmentation or presentation state.
+
+    dcm2niix never stacks derived with original images, and ``-i y`` leaves them out.
+    """
+    joined = "_".join(_image_type(ds))
+    if "DERIVED" in joined or any(f"_{m}_" in joined for m in ("ADC", "TRACEW", "TRACE", "FA")):
+        return True
+    return str(ds.get("SOPClassUID", "")) in _DERIVED_SOP_CLASSES
+
+
+#: Siemens localizer sequences dcm2niix's ``-i y`` leaves out, by (0018,0024).
+_LOCALIZER_SEQUENCES = frozenset({"*tfl2d1", "*fl3d1_ns", "*fl2d1"})
 
 
 def is_localizer(ds: Dataset) -> bool:
-    """A scout/localizer: named so in (0008,0008), or a Siemens localizer sequence."""
-    image_type = _image_type(ds)
-    if "LOCALIZER" in image_type or "SCOUT" in image_type:
+    """A localizer as dcm2niix tells: a Siemens localizer sequence, or GE's three-plane
+    series ((0019,1017) 'Series Plane' 256); other scouts are single 2D images, which
+    ``-i y`` leaves out anyway."""
+    if str(ds.get("SequenceName", "") or "").strip() in _LOCALIZER_SEQUENCES:
         return True
-    description = str(ds.get("SeriesDescription", "")).lower()
-    return "localizer" in description or "scout" in description
+    plane = ds.get((0x0019, 0x1017))
+    creator = ds.get((0x0019, 0x0010))
+    if plane is None or creator is None or "GEMS" not in str(creator.value).upper():
+        return False
+    try:
+        return int(plane.value) == 256
+    except (TypeError, ValueError):
+        return False
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _seconds(value: Any) -> float:
+    """(0008,0032)-style HHMMSS.FFFFFF as seconds of the day (0 when absent): orders
+    volumes of exports that lost their instance numbers by acquisition."""
+    text = str(value or "").strip()
+    try:
+        return int(text[0:2]) * 3600 + int(text[2:4]) * 60 + float(text[4:] or 0)
+    except ValueError:
+        return 0.0
+
+
+def _series_key(ds: Dataset) -> tuple[Any, ...]:
+    """What every frame of one series shares (dcm2niix's ``isSameSet``): series UID and
+    number, vendor, modality, matrix, bits, study date and time, derived or original."""
+    return (
+        str(ds.get("SeriesInstanceUID", "")),
+        series_number(ds),
+        vendor(ds),
+        str(ds.get("Modality", "")),
+        _int(ds.get("Rows")),
+        _int(ds.get("Columns")),
+        _int(ds.get("BitsAllocated")),
+        round(float(study_date_time(ds)), 4),
+        is_derived(ds),
+    )
+
+
+def trigger_time(ds: Dataset) -> float | None:
+    """(0018,1060) 'Trigger Time' (ms) of GE and Philips images, the only ones dcm2niix reads.
+
+    Philips fMRI repeats each volume's start ((2005,10A0), s) there; that is no cardiac
+    trigger, so it counts as none.
+    """
+    maker = vendor(ds)
+    value = _float(ds.get("TriggerTime"))
+    if maker not in ("GE", "Philips") or value is None:
+        return None
+    start = _float(ds[0x2005, 0x10A0].value) if (0x2005, 0x10A0) in ds else None
+    if maker == "Philips" and start is not None and abs(start * 1000.0 - value) < 1e-3:
+        return 0.0
+    return value
+
+
+def _stack_key(ds: Dataset) -> tuple[Any, ...]:
+    """Classic-image attributes dcm2niix also refuses to stack across: the protocol name
+    and, for Philips, the trigger time (cardiac phases become separate outputs)."""
+    trigger = trigger_time(ds) if vendor(ds) == "Philips" else None
+    return (protocol_name(ds), trigger)
 
 
 def _orientation_key(ds: Dataset) -> tuple[float, ...]:
@@ -144,7 +227,7 @@ def group_instances(
     seen_sop: set[tuple[str, str]] = set()
     ordered = sorted(
         instances,
-        key=lambda i: (_int(i.ds.get("SeriesNumber")), _int(i.ds.get("InstanceNumber")), i.path),
+        key=lambda i: (series_number(i.ds), instance_number(i.ds), i.path),
     )
     for inst in ordered:
         ds = inst.ds
@@ -159,15 +242,8 @@ def group_instances(
         if _philips_isotropic(ds):
             skipped[inst.path] = "Philips isotropic (trace) diffusion image"
             continue
-        base = (
-            str(ds.get("SeriesInstanceUID", "")),
-            _int(ds.get("SeriesNumber")),
-            str(ds.get("Modality", "")),
-            _int(ds.get("Rows")),
-            _int(ds.get("Columns")),
-            _int(ds.get("BitsAllocated")),
-        )
-        order = (_int(ds.get("InstanceNumber")), inst.path)
+        base = _series_key(ds)
+        order = (_int(ds.get("InstanceNumber")), _seconds(ds.get("AcquisitionTime")), inst.path)
         try:
             if is_enhanced(ds):
                 frames = enhanced_frames(ds, PixelSource(inst.path), order)
@@ -196,13 +272,32 @@ def group_instances(
             continue
         kind = value_kind(_image_type(ds))
         echo = _int(ds.get("EchoNumbers"), 0) or None
-        key = (*base, kind, echo, _orientation_key(ds), mosaic)  # type: ignore[assignment]
-        group = groups.setdefault(key, OutputGroup(key, kind=kind, echo_number=echo, mosaic=mosaic))
+        echo_time = _float(ds.get("EchoTime"))
+        plane = _orientation_key(ds)
+        key = (*base, kind, echo, plane, mosaic, echo_time, _stack_key(ds))
+        group = groups.setdefault(
+            key,
+            OutputGroup(key, kind=kind, echo_number=echo, echo_time=echo_time, mosaic=mosaic),
+        )
         group.instances.append(inst)
         group.frames.extend(frames)
     out = list(groups.values())
+    for group in out:
+        _first_in_space_when_unnumbered(group)
     _name_suffixes(out)
     return out, skipped
+
+
+def _first_in_space_when_unnumbered(group: OutputGroup) -> None:
+    """Without (0020,0013), the series' first instance is its lowest slice along the normal.
+
+    dcm2niix sorts such exports by position, so names (``%r``) come from that slice.
+    """
+    if group.enhanced or all("InstanceNumber" in i.ds for i in group.instances):
+        return
+    normal = np.cross(*np.asarray(group.frames[0].orientation_lps).reshape(2, 3))
+    by_path = {f.info.get("path"): float(np.dot(f.position_lps, normal)) for f in group.frames}
+    group.instances.sort(key=lambda i: by_path.get(i.path, 0.0))
 
 
 def _name_suffixes(groups: list[OutputGroup]) -> None:
@@ -217,11 +312,19 @@ def _name_suffixes(groups: list[OutputGroup]) -> None:
             # (Philips: magnitude plus a B0 map): dcm2niix numbers them as successive echoes.
             for number, g in enumerate(enhanced, start=1):
                 g.echo_number = number
-        echoes = {g.echo_number for g in members}
+        # Classic images without echo numbers are told apart by echo time (dcm2niix: "_e30").
+        echoes = {(g.echo_number, None if g.enhanced else g.echo_time) for g in members}
+        planes = {_plane(g) for g in members if not g.enhanced}
         for g in members:
             g.multi_echo = len(echoes) > 1
-            if len(echoes) > 1 and g.echo_number is not None:
+            if g.multi_echo and g.echo_number is not None:
                 g.suffixes.append(f"_e{g.echo_number}")
+            elif g.multi_echo and g.echo_time is not None:
+                g.suffixes.append(f"_e{g.echo_time:g}")
+            if len(planes) > 1 and not g.enhanced:
+                # Slices in several orientations (localizers): dcm2niix names each stack
+                # by its first instance number.
+                g.suffixes.append(f"_i{instance_number(g.ds):05d}")
             if g.kind == "phase":
                 g.suffixes.append("_ph")
             elif g.kind == "real":
@@ -230,3 +333,7 @@ def _name_suffixes(groups: list[OutputGroup]) -> None:
                 g.suffixes.append("_imaginary")
             elif g.kind == "fieldmap":
                 g.suffixes.append("_fieldmaphz")
+
+
+def _plane(group: OutputGroup) -> tuple[float, ...]:
+    return tuple(round(v, 3) for v in group.frames[0].orientation_lps)

@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 
 from medbridge import __version__
 from medbridge.convert._context import OutputContext
-from medbridge.convert._naming import vendor
+from medbridge.convert._naming import protocol_name, series_number, vendor
 
 __all__ = ["KEY_ORDER", "Sidecar", "build_sidecar", "dumps"]
 
@@ -30,10 +30,13 @@ KEY_ORDER: tuple[str, ...] = (
     "PatientWeight", "ProcedureStepDescription", "SoftwareVersions", "MRAcquisitionType",
     "StudyDescription", "SeriesDescription", "ProtocolName", "ScanningSequence",
     "SequenceVariant", "PulseSequenceType", "ScanOptions", "SequenceName", "ImageType",
-    "ImageTypeText", "NonlinearGradientCorrection", "SeriesNumber", "AcquisitionTime",
-    "AcquisitionNumber", "PhilipsRWVSlope", "PhilipsRWVIntercept", "PhilipsRescaleSlope",
-    "PhilipsRescaleIntercept", "PhilipsScaleSlope", "UsePhilipsFloatNotDisplayScaling", "Units",
-    "ImageComments", "SliceThickness", "SpacingBetweenSlices", "NumberOfAverages", "SAR",
+    "RawImage", "ImageTypeText", "NonlinearGradientCorrection", "SeriesNumber", "AcquisitionTime",
+    "AcquisitionNumber", "ImageComments", "TriggerDelayTime", "PhilipsRWVSlope",
+    "PhilipsRWVIntercept", "PhilipsRescaleSlope", "PhilipsRescaleIntercept", "PhilipsScaleSlope",
+    "UsePhilipsFloatNotDisplayScaling", "Units", "ConvolutionKernel", "ReconFilterType",
+    "ReconFilterSize", "ExposureTime",
+    "XRayTubeCurrent", "XRayExposure", "SliceThickness", "SpacingBetweenSlices",
+    "NumberOfAverages", "SAR",
     "TablePosition", "EchoNumber", "EchoTime", "RepetitionTime", "InversionTime", "MTState",
     "SpoilingState", "FlipAngle", "PhaseEncodingPolarityGE", "PartialFourier", "BaseResolution",
     "ShimSetting", "PrescanReuseString", "DelayTime", "TxRefAmp", "PhaseResolution",
@@ -52,6 +55,11 @@ KEY_ORDER: tuple[str, ...] = (
     "ImageOrientationText", "InPlanePhaseEncodingDirectionDICOM", "ConversionSoftware",
     "ConversionSoftwareVersion",
 )  # fmt: skip
+
+#: Vendors dcm2niix names in the sidecar's "Manufacturer" (others are left out).
+_JSON_VENDORS = frozenset(
+    {"Bruker", "Siemens", "GE", "Philips", "Toshiba", "Canon", "Mediso", "Hitachi", "UIH"}
+)
 
 #: Keys that identify the patient; left out unless the caller asks for them.
 IDENTIFYING: frozenset[str] = frozenset(
@@ -240,7 +248,8 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     if freq is None:
         freq = number(_enhanced(ds, "MRImagingModifierSequence", "TransmitterFrequency"))
     car.set("ImagingFrequency", freq, "(0018,0084)")
-    car.set("Manufacturer", vendor(ds) or None, "(0008,0070)")
+    maker = vendor(ds)
+    car.set("Manufacturer", maker if maker in _JSON_VENDORS else None, "(0008,0070)")
     car.set("ManufacturersModelName", text(ds, "ManufacturerModelName"), "(0008,1090)")
     car.set("InstitutionName", text(ds, "InstitutionName"), "(0008,0080)")
     # dcm2niix always writes the department, "None" when (0008,1040) is absent.
@@ -267,7 +276,7 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     car.set("MRAcquisitionType", text(ds, "MRAcquisitionType"), "(0018,0023)")
     car.set("StudyDescription", text(ds, "StudyDescription"), "(0008,1030)")
     car.set("SeriesDescription", text(ds, "SeriesDescription"), "(0008,103E)")
-    car.set("ProtocolName", text(ds, "ProtocolName"), "(0018,1030)")
+    car.set("ProtocolName", protocol_name(ds) or None, "(0018,1030), else the series description")
     car.set("ScanningSequence", text(ds, "ScanningSequence"), "(0018,0020)")
     car.set("SequenceVariant", text(ds, "SequenceVariant"), "(0018,0021)")
     car.set(
@@ -283,7 +292,7 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
         "SequenceName", text(ds, "SequenceName") or text(ds, "PulseSequenceName"), "(0018,0024)"
     )
     car.set("ImageType", _image_type(ctx), "(0008,0008) split at '_', plus the value kind")
-    car.set("SeriesNumber", num(ds, "SeriesNumber"), "(0020,0011)")
+    car.set("SeriesNumber", series_number(ds) or None, "(0020,0011), else CRC-32 of the UID")
     car.set("AcquisitionTime", _acquisition_time(ds), "(0008,0032)")
     car.set("AcquisitionNumber", num(ds, "AcquisitionNumber"), "(0020,0012)")
     car.set("ImageComments", text(ds, "ImageComments"), "(0020,4000)")
@@ -299,7 +308,9 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     echo_time = num(ds, "EffectiveEchoTime") if ctx.group.enhanced else num(ds, "EchoTime")
     if ctx.group.enhanced and ctx.group.echo_number is not None and ctx.group.multi_echo:
         car.set("EchoNumber", ctx.group.echo_number, "echo index within the instance")
-    elif not ctx.group.enhanced and (num(ds, "EchoNumbers") or 1) > 1:
+    elif not ctx.group.enhanced and (num(ds, "EchoNumbers") or 0) > (
+        0 if ctx.group.multi_echo else 1
+    ):
         car.set("EchoNumber", num(ds, "EchoNumbers"), "(0018,0086)")
     if echo_time:
         car.set("EchoTime", _seconds(echo_time), "(0018,0081) ms → s")
@@ -456,7 +467,7 @@ def recon_matrix_pe(ctx: OutputContext) -> int | None:
 
 def build_sidecar(ctx: OutputContext, *, anonymize: bool = True) -> Sidecar:
     """All sidecar fields of one output."""
-    from medbridge.convert import _ge, _mr, _philips, _siemens
+    from medbridge.convert import _ge, _general, _mr, _philips, _siemens, _uih
 
     car = Sidecar()
     common_fields(ctx, car, anonymize=anonymize)
@@ -467,9 +478,12 @@ def build_sidecar(ctx: OutputContext, *, anonymize: bool = True) -> Sidecar:
         _ge.fields(ctx, car)
     elif maker == "Philips":
         _philips.fields(ctx, car)
+    elif maker == "UIH":
+        _uih.fields(ctx, car)
     _mr.fields(ctx, car)
     if maker == "Philips":
         _philips.estimated_timing(ctx, car)
+    _general.fields(ctx, car)
     return car
 
 

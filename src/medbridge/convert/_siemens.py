@@ -26,6 +26,7 @@ from medbridge.convert._sidecar import (
     phase_direction,
     recon_matrix_pe,
 )
+from medbridge.convert._slicetime import acquisition_slice_times, shared_first_time
 from medbridge.volume._csa import csa_header, csa_value
 
 __all__ = ["fields", "slice_timing"]
@@ -125,30 +126,9 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
         if not times or len(times) < len(frames):
             return None
         return [g6(float(times[f.info["mosaic_slice"]]) / 1000.0) for f in frames]
-    if ctx.group.enhanced or len(frames) < 2:
+    if ctx.group.enhanced:
         return None
-    seconds = [_time_of_day(f.info.get("instance")) for f in frames]
-    if any(t is None for t in seconds):
-        return None
-    known = [t for t in seconds if t is not None]
-    first = min(known)
-    if max(known) - first <= 0:
-        return None  # one time for all slices (e.g. a de-identified export): unknown
-    # A series running past midnight: times after the wrap are a day later.
-    spans = [t - first if t - first < 43200 else t - first - 86400 for t in known]
-    low = min(spans)
-    return [g6(t - low) for t in spans]
-
-
-def _time_of_day(ds: Any) -> float | None:
-    """(0008,0032) 'Acquisition Time' as seconds since midnight."""
-    raw = str(getattr(ds, "AcquisitionTime", "") or "").strip() if ds is not None else ""
-    if len(raw) < 6:
-        return None
-    try:
-        return int(raw[0:2]) * 3600 + int(raw[2:4]) * 60 + float(raw[4:])
-    except ValueError:
-        return None
+    return acquisition_slice_times(frames)
 
 
 #: Siemens XA enhanced: classic acquisition attributes kept in the shared functional
@@ -320,6 +300,8 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
             "ASCCONV sFastImaging.lEchoSpacing (µs → s)",
         )
     multiband = multiband_factor(ctx.ascconv)
+    if not multiband and not ctx.group.mosaic and not ctx.group.enhanced:
+        multiband = shared_first_time(ctx.plan.frames[0])  # slices excited together
     if multiband and multiband > 1:
         car.set(
             "MultibandAccelerationFactor",
