@@ -31,6 +31,18 @@ from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless, generate_
 from conftest import require
 from convert.dcm_qa import compare_set, found_differences, known_differences, write_manifest
 from convert.synth import CORONAL, SAGITTAL, SeriesSpec, oblique, write
+from convert.synth_vendor import (
+    canon_comment_diffusion,
+    chain,
+    ge_diffusion,
+    ge_epi,
+    ge_phase_reordering,
+    phase_encoding,
+    philips_diffusion,
+    siemens_diffusion,
+    standard_diffusion,
+    uih_diffusion,
+)
 from medbridge.convert import ConvertOptions, convert, convert_files
 from medbridge.convert.cli import convert_command
 from medbridge.errors import IncompleteVolumeError
@@ -111,6 +123,9 @@ def _punctuation(ds: Dataset, k: int, t: int) -> None:
     ds.StudyTime = "101559.7"
 
 
+GE = "GE MEDICAL SYSTEMS"
+
+
 def _blank_name(ds: Dataset, k: int, t: int) -> None:
     ds.PatientName = ""
 
@@ -181,6 +196,63 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
             geometry=False),
     _single(SeriesSpec("ct_exposure", modality="CT", manufacturer="TOSHIBA", signed=True,
                        intercept=-1024, tweak=_ct_exposure)),
+    # Diffusion, as each vendor stores it, in several planes and phase directions.
+    _single(SeriesSpec("dwi_ge_axial", manufacturer=GE, volumes=5,
+                       tweak=chain(ge_diffusion(), phase_encoding("COL")))),
+    _single(SeriesSpec("dwi_ge_axial_row", manufacturer=GE, volumes=5,
+                       tweak=chain(ge_diffusion(), phase_encoding("ROW")))),
+    _single(SeriesSpec("dwi_ge_sagittal", manufacturer=GE, volumes=5, orientation=SAGITTAL,
+                       tweak=chain(ge_diffusion(), phase_encoding("COL")))),
+    _single(SeriesSpec("dwi_ge_coronal_descending", manufacturer=GE, volumes=5,
+                       orientation=CORONAL, descending=True,
+                       tweak=chain(ge_diffusion(), phase_encoding("COL")))),
+    _single(SeriesSpec("dwi_ge_oblique", manufacturer=GE, volumes=5, orientation=oblique(15, 10),
+                       tweak=chain(ge_diffusion(), phase_encoding("COL")))),
+    _single(SeriesSpec("dwi_ge_scaled_and_trace", manufacturer=GE, volumes=5,
+                       tweak=chain(ge_diffusion((0, 1000, 1000, 1000, 1000),
+                                                ((0, 0, 0), (1, 0, 0), (0, 0.5, 0),
+                                                 (0.3, 0.4, 0), (0, 0, 0))),
+                                   phase_encoding("COL")))),
+    _single(SeriesSpec("dwi_ge_no_phase_direction", manufacturer=GE, volumes=5,
+                       tweak=ge_diffusion())),
+    _single(SeriesSpec("dwi_canon_world", manufacturer="Canon Medical Systems", volumes=5,
+                       tweak=standard_diffusion())),
+    _single(SeriesSpec("dwi_canon_image_frame", manufacturer="Canon Medical Systems",
+                       volumes=5, tweak=chain(standard_diffusion(), phase_encoding("COL")))),
+    _single(SeriesSpec("dwi_canon_comments", manufacturer="CANON_MEC", volumes=5,
+                       orientation=SAGITTAL,
+                       tweak=chain(canon_comment_diffusion(), phase_encoding("COL")))),
+    _single(SeriesSpec("dwi_canon_comments_row", manufacturer="CANON_MEC", volumes=5,
+                       tweak=chain(canon_comment_diffusion(), phase_encoding("ROW")))),
+    _single(SeriesSpec("dwi_toshiba_b0_without_value", manufacturer="TOSHIBA", volumes=5,
+                       tweak=standard_diffusion(b0_without_value=True))),
+    _single(SeriesSpec("dwi_toshiba_sagittal", manufacturer="TOSHIBA", volumes=5,
+                       orientation=SAGITTAL, tweak=standard_diffusion())),
+    _single(SeriesSpec("dwi_philips", manufacturer="Philips Medical Systems", volumes=5,
+                       tweak=philips_diffusion())),
+    _single(SeriesSpec("dwi_philips_oblique_descending", manufacturer="Philips Medical Systems",
+                       volumes=5, orientation=oblique(-20, 12), descending=True,
+                       tweak=philips_diffusion())),
+    _single(SeriesSpec("dwi_siemens_classic", volumes=5, tweak=siemens_diffusion())),
+    _single(SeriesSpec("dwi_siemens_coronal", volumes=5, orientation=CORONAL,
+                       tweak=siemens_diffusion())),
+    _single(SeriesSpec("dwi_uih", manufacturer="UIH", volumes=5, tweak=uih_diffusion())),
+    _single(SeriesSpec("dwi_hitachi_sagittal", manufacturer="Hitachi", volumes=5,
+                       orientation=SAGITTAL, tweak=standard_diffusion())),
+    # GE EPI time series: slice times from the protocol block, phase polarity.
+    _single(SeriesSpec("fmri_ge_epirt", manufacturer=GE, volumes=3, tweak=ge_epi())),
+    _single(SeriesSpec("fmri_ge_sequential", manufacturer=GE, volumes=3,
+                       tweak=ge_epi(slice_order="0"))),
+    _single(SeriesSpec("fmri_ge_multiband", manufacturer=GE, volumes=3, slices=8,
+                       tweak=ge_epi(multiband=2))),
+    _single(SeriesSpec("fmri_ge_descending", manufacturer=GE, volumes=3, descending=True,
+                       tweak=ge_epi())),
+    _single(SeriesSpec("fmri_ge_flipped", manufacturer=GE, volumes=3,
+                       tweak=chain(ge_epi(), ge_phase_reordering("LINEAR"),
+                                   phase_encoding("COL")))),
+    _single(SeriesSpec("fmri_ge_unflipped_row", manufacturer=GE, volumes=3,
+                       tweak=chain(ge_epi(), ge_phase_reordering("REVERSE_LINEAR"),
+                                   phase_encoding("ROW")))),
     Case("two_series", (SeriesSpec("first"), SeriesSpec("second", series_number=4,
          orientation=SAGITTAL)), template="%p_%s"),
     Case("localizer", (SeriesSpec("scout", slices=1), SeriesSpec("scout", slices=1,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import math
 import re
+import struct
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -65,6 +66,36 @@ def _table_position(ds: Dataset) -> list[Any] | None:
     return None if z is None else [0, 0, g6(float(z))]
 
 
+def phase_flipped(ds: Dataset) -> bool | None:
+    """GE's phase-encoding polarity: flipped (True), unflipped (False) or unknown (None).
+
+    RX27 and later state it in (0018,9034) 'Rectilinear Phase Encode Reordering' (LINEAR is
+    flipped); older releases keep it in the binary user data (0043,102A) of EPI images: a
+    polarity bit, inverted when slices run bottom-up (dcm2niix's reading, after dicm2nii).
+    """
+    reordering = str(ds.get((0x0018, 0x9034)).value if (0x0018, 0x9034) in ds else "")
+    if reordering.strip()[:1].upper() in ("L", "R"):
+        return reordering.strip()[:1].upper() == "L"
+    data = private(ds, 0x0043, "GEMS_PARM_01", 0x2A)
+    if not isinstance(data, bytes) or len(data) < 916:
+        return None
+    offset = struct.unpack_from("<H", data, 24)[0]
+    if len(data) < offset + 916:
+        return None
+    version = struct.unpack_from("<f", data, offset)[0]
+    if not 5.0 <= version <= 40.0:
+        return None
+    start, slice_order_at = offset, 0x394
+    if version >= 25.002:
+        start, slice_order_at = start + 0x4C, slice_order_at - 0x8C
+    if not struct.unpack_from("<H", data, start + 0x3A)[0] & 0x800:
+        return None  # not EPI
+    flipped = bool(struct.unpack_from("<H", data, start + 0x30)[0] & 0x4)
+    if struct.unpack_from("<H", data, start + slice_order_at)[0] == 2:  # bottom-up slices
+        flipped = not flipped
+    return flipped
+
+
 def fields(ctx: OutputContext, car: Sidecar) -> None:
     """Add the GE-only fields."""
     ds = ctx.ds
@@ -81,19 +112,21 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
     if "SequenceName" not in car.values:
         seq_name = private(ds, 0x0019, "GEMS_ACQU_01", 0x9C)
         car.set("SequenceName", str(seq_name).strip() if seq_name else None, "(0019,109C)")
-    view_order = block.get("VIEWORDER")
-    if view_order in ("0", "1"):
-        flipped = view_order == "1"
+    flipped = phase_flipped(ds)
+    if flipped is not None:
         car.set(
             "PhaseEncodingPolarityGE",
             "Flipped" if flipped else "Unflipped",
-            "GE protocol block VIEWORDER",
+            "(0018,9034), else the (0043,102A) user data flags",
         )
         direction = phase_direction(ds)
         if direction == "COL":
-            car.set("PhaseEncodingDirection", "j" if flipped else "j-", "(0018,1312) + VIEWORDER")
+            car.set("PhaseEncodingDirection", "j" if flipped else "j-", "(0018,1312) + polarity")
         elif direction == "ROW":
-            car.set("PhaseEncodingDirection", "i-" if flipped else "i", "(0018,1312) + VIEWORDER")
+            car.set("PhaseEncodingDirection", "i-" if flipped else "i", "(0018,1312) + polarity")
+    for key, element in (("NumberOfDiffusionDirectionGE", 0xE0), ("NumberOfDiffusionT2GE", 0xDF)):
+        count = number(private(ds, 0x0019, "GEMS_ACQU_01", element))
+        car.set(key, round(count) if count else None, f"(0019,10{element:02X})")
     name = private(ds, 0x0019, "GEMS_ACQU_01", 0x9E)
     car.set("InternalPulseSequenceName", str(name).strip() if name else None, "(0019,109E)")
     shims = [private(ds, 0x0043, "GEMS_PARM_01", e) for e in (0x02, 0x03, 0x04)]
@@ -199,8 +232,8 @@ def epi_slice_times(ctx: OutputContext, block: dict[str, str]) -> tuple[list[Any
     if not (timed or multi_phase):
         return None  # diffusion, other sequences, variable multi-phase delays
     tr = number(ds.get("RepetitionTime"))
-    order = block.get("SLICEORDER")
-    if not tr or order is None:
+    order = block.get("SLICEORDER", "")  # dcm2niix takes an unreadable order as interleaved
+    if not tr:
         return None
     multiband = max(_multiband(ds), _first_int(block.get("MBACCEL")), 1)
     n = ctx.n_slices
