@@ -19,7 +19,15 @@ from medbridge.convert._context import OutputContext
 from medbridge.convert._group import is_derived, trigger_time
 from medbridge.convert._mr import mr_attribute
 from medbridge.convert._naming import vendor
-from medbridge.convert._sidecar import Sidecar, g6, num, number, phase_direction, text
+from medbridge.convert._sidecar import (
+    Sidecar,
+    g6,
+    num,
+    number,
+    phase_direction,
+    pulse_sequence_type,
+    text,
+)
 
 __all__ = ["echo_train_length", "fields", "is_3d", "is_xray"]
 
@@ -131,6 +139,13 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
     """Apply the vendor-neutral rules to a sidecar the vendor modules have filled."""
     if is_derived(ctx.ds):
         car.set("RawImage", False, "derived (0008,0008) 'Image Type'")
+    car.set(
+        "PulseSequenceType",
+        pulse_sequence_type(
+            ctx, car.values.get("ScanningSequence"), car.values.get("SequenceVariant")
+        ),
+        "(0018,0020) + (0018,0021), dcm2niix's rule",
+    )
     _phase_encoding(ctx, car)
     _slice_timing(ctx, car)
     _trigger_delay(ctx, car)

@@ -99,9 +99,12 @@ def frame_slice_times(ctx: OutputContext) -> list[Any] | None:
 
     Each frame's Frame Content (PS3.3 C.7.6.16.2.2) states when it was acquired; the
     first volume's frames, relative to the earliest, are the slice times (as dcm2niix
-    reports them for Siemens XA). Single volumes and 3D acquisitions have none.
+    reports them for Siemens XA; it gives none for other vendors' enhanced images).
+    Single volumes and 3D acquisitions have none.
     """
     if not ctx.group.enhanced or ctx.n_volumes < 2 or ctx.n_slices < 2:
+        return None
+    if vendor(ctx.ds) != "Siemens":
         return None
     if str(ctx.ds.get("MRAcquisitionType", "")).strip().upper() == "3D":
         return None

@@ -18,6 +18,7 @@ from pydicom.dataset import Dataset
 from medbridge import __version__
 from medbridge.convert._context import OutputContext
 from medbridge.convert._naming import protocol_name, series_number, vendor
+from medbridge.volume._frames import functional_group
 
 __all__ = ["KEY_ORDER", "Sidecar", "build_sidecar", "dumps"]
 
@@ -160,11 +161,17 @@ def g6(value: float) -> float | int:
 
 
 def _acquisition_time(ds: Dataset) -> str | None:
+    """(0008,0032) as HH:MM:SS.ffffff, when the acquisition date is known too (dcm2niix).
+
+    (0008,002A) 'Acquisition DateTime' stands in for both only when the date and time
+    elements are absent, as in recent Philips exports.
+    """
     raw = text(ds, "AcquisitionTime")
-    if raw is None:
-        dt = text(ds, "AcquisitionDateTime")
-        raw = dt[8:] if dt and len(dt) > 8 else None
-    if raw is None or len(raw) < 6:
+    date = text(ds, "AcquisitionDate")
+    dt = text(ds, "AcquisitionDateTime")
+    if date is None and dt and len(dt) > 13:
+        raw, date = raw or dt[8:], dt[:8]
+    if raw is None or len(raw) < 6 or not date:
         return None
     main, _, frac = raw.partition(".")
     main = main.ljust(6, "0")
@@ -193,6 +200,9 @@ def _image_type(ctx: OutputContext) -> list[str]:
     flags = {"M": "mag", "MAGNITUDE": "mag", "P": "phase", "PHASE": "phase", "R": "real",
              "REAL": "real", "I": "imag", "IMAGINARY": "imag"}  # fmt: skip
     stated = {flags[v.upper()] for v in values if v.upper() in flags}
+    component = _only_component(ctx)
+    if component in flags:
+        stated.add(flags[component])
     ge_kind = _ge_image_kind(ctx.ds)
     if ge_kind is not None:
         stated.add(ge_kind)
@@ -201,6 +211,20 @@ def _image_type(ctx: OutputContext) -> list[str]:
         if extra not in values:
             values.append(extra)
     return values
+
+
+def _only_component(ctx: OutputContext) -> str:
+    """(0008,9208) 'Complex Image Component' of an enhanced instance whose frames all share
+    one; dcm2niix names it in ImageType, except for instances that mix components (split
+    into several outputs)."""
+    source = ctx.plan.frames[0][0].info.get("instance")
+    if not ctx.group.enhanced or not isinstance(source, Dataset):
+        return ""
+    found = set()
+    for index in range(len(source.PerFrameFunctionalGroupsSequence)):
+        item = functional_group(source, index, "MRImageFrameTypeSequence")
+        found.add(str(item.get("ComplexImageComponent", "") or "").upper() if item else "")
+    return found.pop() if len(found) == 1 else ""
 
 
 def _ge_image_kind(ds: Dataset) -> str | None:
@@ -280,9 +304,6 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     car.set("ProtocolName", protocol_name(ds) or None, "(0018,1030), else the series description")
     car.set("ScanningSequence", text(ds, "ScanningSequence"), "(0018,0020)")
     car.set("SequenceVariant", text(ds, "SequenceVariant"), "(0018,0021)")
-    car.set(
-        "PulseSequenceType", pulse_sequence_type(ctx), "(0018,0020) + (0018,0024), dcm2niix's rule"
-    )
     car.set("ScanOptions", text(ds, "ScanOptions"), "(0018,0022)")
     variant = _sequence_variant(ds)
     if "SP" in variant:
@@ -350,17 +371,18 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     car.set("InPlanePhaseEncodingDirectionDICOM", phase_direction(ds), "(0018,1312)")
 
 
-def pulse_sequence_type(ctx: OutputContext) -> str | None:
-    """ "Gradient Echo EPI", "Spin Echo"... from (0018,0020) 'Scanning Sequence' alone.
+def pulse_sequence_type(
+    ctx: OutputContext, scanning: str | None, variant: str | None
+) -> str | None:
+    """ "Gradient Echo EPI", "Spin Echo"... from the scanning sequence alone.
 
-    dcm2niix names the echo from the scanning sequence, not from the sequence name: 'SE'
-    is a spin echo; 'GR', or 'EP' without 'SE', a gradient echo (a Siemens "epse" diffusion
-    sequence that stores only 'EP' is reported as gradient echo EPI, as dcm2niix does).
-    Enhanced images state it in (0018,9008) 'Echo Pulse Sequence' and (0018,9018)
-    'Echo Planar Pulse Sequence'. Siemens multiband (ASCCONV) is prefixed.
+    dcm2niix names the echo from (0018,0020) 'Scanning Sequence' (or where a vendor keeps
+    it: Siemens XA's private item), never from the sequence name or the enhanced IOD's
+    (0018,9008): 'SE' is a spin echo; 'GR', or 'EP' without 'SE', a gradient echo (a
+    Siemens "epse" diffusion sequence that stores only 'EP' is reported as gradient echo
+    EPI, as dcm2niix does). Siemens multiband (ASCCONV) is prefixed.
     """
-    ds = ctx.ds
-    seq = _scanning_sequence(ds)
+    seq = _values(scanning)
     if "SE" in seq:
         echo = "Spin Echo"
     elif "GR" in seq or "EP" in seq:
@@ -368,12 +390,17 @@ def pulse_sequence_type(ctx: OutputContext) -> str | None:
     else:
         return None
     out = f"{echo} EPI" if "EP" in seq else echo
-    if echo == "Gradient Echo" and "EP" not in seq and "SP" in _sequence_variant(ds):
+    if echo == "Gradient Echo" and "EP" not in seq and "SP" in _values(variant):
         out = "Spoiled " + out
     multiband = multiband_factor(ctx.ascconv)
     if multiband is not None and multiband > 1:
         out = "Multiband " + out
     return out
+
+
+def _values(joined: str | None) -> set[str]:
+    """Backslash-separated defined terms as a set ("SE\\EP" → {"SE", "EP"})."""
+    return {v.strip().upper() for v in (joined or "").split("\\") if v.strip()}
 
 
 def multiband_factor(ascconv: dict[str, Any]) -> int | None:
@@ -395,22 +422,6 @@ def multiband_factor(ascconv: dict[str, Any]) -> int | None:
 def _sequence_variant(ds: Dataset) -> set[str]:
     """(0018,0021) 'Sequence Variant' values (SP spoiled, MTC magnetisation transfer...)."""
     return {v.strip().upper() for v in (text(ds, "SequenceVariant") or "").split("\\")}
-
-
-def _scanning_sequence(ds: Dataset) -> set[str]:
-    """(0018,0020) values, or their enhanced-IOD equivalents (PS3.3 C.8.13.4)."""
-    seq = {v.strip().upper() for v in (text(ds, "ScanningSequence") or "").split("\\")}
-    seq.discard("")
-    if seq:
-        return seq
-    echo = (text(ds, "EchoPulseSequence") or "").upper()
-    if echo in ("SPIN", "BOTH"):
-        seq.add("SE")
-    if echo in ("GRADIENT", "BOTH"):
-        seq.add("GR")
-    if (text(ds, "EchoPlanarPulseSequence") or "").upper() == "YES":
-        seq.add("EP")
-    return seq
 
 
 def _sar(ds: Dataset) -> float | int | None:
