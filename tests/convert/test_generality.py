@@ -132,6 +132,11 @@ def _blank_name(ds: Dataset, k: int, t: int) -> None:
     ds.PatientName = ""
 
 
+def _identity(ds: Dataset, k: int, t: int) -> None:
+    ds.AccessionNumber, ds.StudyID, ds.ReferringPhysicianName = "ACC1", "S7", "Ref^Doc"
+    ds.PatientWeight, ds.PatientAge = "70", "054Y"
+
+
 def _ct_exposure(ds: Dataset, k: int, t: int) -> None:
     ds.Exposure, ds.ExposureTime, ds.XRayTubeCurrent = str(100 + k), "500", "220"
     ds.ConvolutionKernel = "FC13"
@@ -199,6 +204,9 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
             geometry=False),
     _single(SeriesSpec("ct_exposure", modality="CT", manufacturer="TOSHIBA", signed=True,
                        intercept=-1024, tweak=_ct_exposure)),
+    _single(SeriesSpec("not_anonymized", tweak=_identity), flags=("-ba", "n")),
+    _single(SeriesSpec("not_anonymized_partial", drop=("PatientBirthDate", "PatientSex",
+                       "AcquisitionDate")), flags=("-ba", "n")),
     # Diffusion, as each vendor stores it, in several planes and phase directions.
     _single(SeriesSpec("dwi_ge_axial", manufacturer=GE, volumes=5,
                        tweak=chain(ge_diffusion(), phase_encoding("COL")))),

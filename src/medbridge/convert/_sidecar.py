@@ -27,17 +27,17 @@ KEY_ORDER: tuple[str, ...] = (
     "Modality", "MagneticFieldStrength", "ImagingFrequency", "Manufacturer",
     "InternalPulseSequenceName", "ManufacturersModelName", "InstitutionName",
     "InstitutionalDepartmentName", "InstitutionAddress", "DeviceSerialNumber", "StationName",
-    "BodyPart", "PatientPosition", "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
-    "PatientWeight", "ProcedureStepDescription", "SoftwareVersions", "MRAcquisitionType",
-    "StudyDescription", "SeriesDescription", "ProtocolName", "ScanningSequence",
-    "SequenceVariant", "PulseSequenceType", "ScanOptions", "SequenceName", "ImageType",
-    "RawImage", "ImageTypeText", "NonlinearGradientCorrection", "SeriesNumber", "AcquisitionTime",
-    "AcquisitionNumber", "ImageComments", "TriggerDelayTime", "PhilipsRWVSlope",
-    "PhilipsRWVIntercept", "PhilipsRescaleSlope", "PhilipsRescaleIntercept", "PhilipsScaleSlope",
-    "UsePhilipsFloatNotDisplayScaling", "Units", "ConvolutionKernel", "ReconFilterType",
-    "ReconFilterSize", "ExposureTime",
-    "XRayTubeCurrent", "XRayExposure", "SliceThickness", "SpacingBetweenSlices",
-    "NumberOfAverages", "SAR",
+    "BodyPart", "SeriesInstanceUID", "StudyInstanceUID", "ReferringPhysicianName", "StudyID",
+    "PatientName", "PatientID", "AccessionNumber", "PatientBirthDate", "PatientSex", "PatientAge",
+    "PatientWeight", "PatientPosition", "ProcedureStepDescription", "SoftwareVersions",
+    "MRAcquisitionType", "StudyDescription", "SeriesDescription", "ProtocolName",
+    "ScanningSequence", "SequenceVariant", "PulseSequenceType", "ScanOptions", "SequenceName",
+    "ImageType", "RawImage", "ImageTypeText", "NonlinearGradientCorrection", "SeriesNumber",
+    "AcquisitionTime", "AcquisitionDateTime", "AcquisitionNumber", "ImageComments",
+    "TriggerDelayTime", "PhilipsRWVSlope", "PhilipsRWVIntercept", "PhilipsRescaleSlope",
+    "PhilipsRescaleIntercept", "PhilipsScaleSlope", "UsePhilipsFloatNotDisplayScaling", "Units",
+    "ConvolutionKernel", "ReconFilterType", "ReconFilterSize", "ExposureTime", "XRayTubeCurrent",
+    "XRayExposure", "SliceThickness", "SpacingBetweenSlices", "NumberOfAverages", "SAR",
     "TablePosition", "EchoNumber", "EchoTime", "RepetitionTime", "InversionTime", "MTState",
     "SpoilingState", "FlipAngle", "PhaseEncodingPolarityGE", "PartialFourier", "BaseResolution",
     "ShimSetting", "PrescanReuseString", "DelayTime", "TxRefAmp", "PhaseResolution",
@@ -242,6 +242,33 @@ def _ge_image_kind(ds: Dataset) -> str | None:
     return {0: "mag", 1: "phase", 2: "real", 3: "imag"}.get(code)
 
 
+def _iso_date(value: str | None) -> str | None:
+    """DICOM DA "YYYYMMDD" as ISO 8601 "YYYY-MM-DD" (None unless eight characters)."""
+    return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if value and len(value) == 8 else None
+
+
+def _identifying_fields(ds: Dataset, car: Sidecar) -> None:
+    """Who the images are of, written only when the user asks (``-ba n``), as dcm2niix does."""
+    for key, keyword, tag in (
+        ("SeriesInstanceUID", "SeriesInstanceUID", "(0020,000E)"),
+        ("StudyInstanceUID", "StudyInstanceUID", "(0020,000D)"),
+        ("ReferringPhysicianName", "ReferringPhysicianName", "(0008,0090)"),
+        ("StudyID", "StudyID", "(0020,0010)"),
+        ("PatientName", "PatientName", "(0010,0010)"),
+        ("PatientID", "PatientID", "(0010,0020)"),
+        ("AccessionNumber", "AccessionNumber", "(0008,0050)"),
+    ):
+        car.set(key, text(ds, keyword), tag)
+    car.set("PatientBirthDate", _iso_date(text(ds, "PatientBirthDate")), "(0010,0030)")
+    sex = (text(ds, "PatientSex") or "")[:1].upper()
+    car.set("PatientSex", sex if sex in ("M", "F", "O") else None, "(0010,0040)")
+    age = text(ds, "PatientAge") or ""
+    if len(age) == 4 and age.endswith("Y") and age[:3].isdigit():
+        car.set("PatientAge", int(age[:3]), "(0010,1010) years")
+    weight = num(ds, "PatientWeight")
+    car.set("PatientWeight", weight if weight and weight > 0 else None, "(0010,1030)")
+
+
 def _seconds(value: float | int | None) -> float | int | None:
     return None if value is None else g6(float(value) / 1000.0)
 
@@ -289,11 +316,7 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     car.set("BodyPart", text(ds, "BodyPartExamined"), "(0018,0015)")
     car.set("PatientPosition", text(ds, "PatientPosition"), "(0018,5100)")
     if not anonymize:
-        car.set("PatientName", text(ds, "PatientName"), "(0010,0010)")
-        car.set("PatientID", text(ds, "PatientID"), "(0010,0020)")
-        car.set("PatientBirthDate", text(ds, "PatientBirthDate"), "(0010,0030)")
-        car.set("PatientSex", text(ds, "PatientSex"), "(0010,0040)")
-        car.set("PatientWeight", num(ds, "PatientWeight"), "(0010,1030)")
+        _identifying_fields(ds, car)
     car.set(
         "ProcedureStepDescription", text(ds, "PerformedProcedureStepDescription"), "(0040,0254)"
     )
@@ -315,7 +338,11 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     )
     car.set("ImageType", _image_type(ctx), "(0008,0008) split at '_', plus the value kind")
     car.set("SeriesNumber", series_number(ds) or None, "(0020,0011), else CRC-32 of the UID")
-    car.set("AcquisitionTime", _acquisition_time(ds), "(0008,0032)")
+    acquired = _acquisition_time(ds)
+    car.set("AcquisitionTime", acquired, "(0008,0032)")
+    if not anonymize and acquired is not None:
+        date = text(ds, "AcquisitionDate") or (text(ds, "AcquisitionDateTime") or "")[:8]
+        car.set("AcquisitionDateTime", f"{_iso_date(date)}T{acquired}", "(0008,0022) + (0008,0032)")
     car.set("AcquisitionNumber", num(ds, "AcquisitionNumber"), "(0020,0012)")
     car.set("ImageComments", text(ds, "ImageComments"), "(0020,4000)")
     thickness = num(ds, "SliceThickness")
