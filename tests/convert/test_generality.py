@@ -137,6 +137,31 @@ def _identity(ds: Dataset, k: int, t: int) -> None:
     ds.PatientWeight, ds.PatientAge = "70", "054Y"
 
 
+def _epi_3d(ds: Dataset, k: int, t: int) -> None:
+    ds.MRAcquisitionType, ds.ScanningSequence, ds.EchoTrainLength = "3D", "EP", "40"
+    ds.InPlanePhaseEncodingDirection = "COL"
+
+
+def _ge_private_kind(ds: Dataset, k: int, t: int) -> None:
+    ds.private_block(0x0043, "GEMS_PARM_01", create=True).add_new(0x2F, "SS", t)
+
+
+def _ct_scout(ds: Dataset, k: int, t: int) -> None:
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+
+
+def _philips_scale_slope(ds: Dataset, k: int, t: int) -> None:
+    ds.private_block(0x2005, "Philips MR Imaging DD 001", create=True).add_new(0x0E, "FL", 0.0025)
+
+
+def _cardiac_phase(ds: Dataset, k: int, t: int) -> None:
+    ds.TriggerTime = str(100 * (t + 1))
+
+
+def _coil_per_volume(ds: Dataset, k: int, t: int) -> None:
+    ds.ReceiveCoilName = ("HEAD", "BODY")[t]
+
+
 def _ct_exposure(ds: Dataset, k: int, t: int) -> None:
     ds.Exposure, ds.ExposureTime, ds.XRayTubeCurrent = str(100 + k), "500", "220"
     ds.ConvolutionKernel = "FC13"
@@ -207,6 +232,27 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
     _single(SeriesSpec("not_anonymized", tweak=_identity), flags=("-ba", "n")),
     _single(SeriesSpec("not_anonymized_partial", drop=("PatientBirthDate", "PatientSex",
                        "AcquisitionDate")), flags=("-ba", "n")),
+    _single(SeriesSpec("epi_3d", tweak=_epi_3d, orientation=SAGITTAL)),
+    _single(SeriesSpec("ge_magnitude_phase_real_imaginary", volumes=4, manufacturer=GE,
+                       tweak=_ge_private_kind), geometry=False),
+    _single(SeriesSpec("philips_scale_slope", manufacturer=PHILIPS, slope=1.5,
+                       tweak=_philips_scale_slope)),
+    _single(SeriesSpec("philips_cardiac_phases", manufacturer=PHILIPS, volumes=3,
+                       tweak=_cardiac_phase), geometry=False),
+    _single(SeriesSpec("coil_varies", volumes=2, tweak=_coil_per_volume)),
+    _single(SeriesSpec("coronal_descending_interleaved", orientation=CORONAL, descending=True,
+                       acquisition="interleaved", volumes=2)),
+    _single(SeriesSpec("sagittal_interleaved", orientation=SAGITTAL, acquisition="interleaved",
+                       volumes=2)),
+    _single(SeriesSpec("oblique_sagittal", orientation=oblique(0, 90), volumes=2)),
+    Case("ct_scout_and_body", (SeriesSpec("scout", modality="CT", manufacturer="TOSHIBA",
+         signed=True, intercept=-1024, slices=1, tweak=_ct_scout, series_number=2),
+         SeriesSpec("body", modality="CT", manufacturer="TOSHIBA", signed=True,
+         intercept=-1024)), geometry=False),
+    Case("ct_scout_ignored", (SeriesSpec("scout", modality="CT", manufacturer="TOSHIBA",
+         signed=True, intercept=-1024, slices=1, tweak=_ct_scout, series_number=2),
+         SeriesSpec("body", modality="CT", manufacturer="TOSHIBA", signed=True,
+         intercept=-1024)), flags=("-i", "y"), geometry=False),
     # Diffusion, as each vendor stores it, in several planes and phase directions.
     _single(SeriesSpec("dwi_ge_axial", manufacturer=GE, volumes=5,
                        tweak=chain(ge_diffusion(), phase_encoding("COL")))),
@@ -303,11 +349,11 @@ def dcm2niix() -> str:
     return str(path)
 
 
-def run_dcm2niix(dcm2niix: str, folder: Path, out: Path, *args: str) -> None:
+def run_dcm2niix(dcm2niix: str, folder: Path, out: Path, *args: str, check: bool = True) -> None:
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [dcm2niix, "-b", "y", "-z", "n", "-f", "%s", *args, "-o", str(out), str(folder)],
-        check=True,
+        check=check,
         capture_output=True,
     )
 
@@ -376,17 +422,27 @@ class TestAgainstDcm2niix:
             ours = nib.load(next((tmp_path / "ours").glob("*.nii")))
             check_against_dicom(case.specs[0], ours)
 
+    @pytest.mark.parametrize(
+        "spec",
+        [
+            SeriesSpec("gantry_tilt", modality="CT", manufacturer=GE, signed=True,
+                       intercept=-1024, tilt_degrees=15),
+            SeriesSpec("gantry_tilt_negative", modality="CT", manufacturer="SIEMENS",
+                       signed=True, intercept=-1024, tilt_degrees=-12),
+        ],
+        ids=["positive", "negative"],
+    )  # fmt: skip
     def test_gantry_tilt_keeps_every_voxel_where_the_scanner_put_it(
-        self, dcm2niix: str, tmp_path: Path
+        self, spec: SeriesSpec, dcm2niix: str, tmp_path: Path
     ) -> None:
         """A tilted CT stack gets a sheared affine through the true slice positions.
 
         dcm2niix writes the stack with an untilted affine plus a resampled ``_Tilt_1``
-        copy; medbridge keeps the stored voxels and shears the affine instead, so both
-        are compared with the DICOM positions, and the voxels with dcm2niix's.
+        copy; medbridge keeps the stored voxels and shears the affine instead (a listed
+        difference), so both are compared with the DICOM positions, and the voxels with
+        dcm2niix's.
         """
-        spec = SeriesSpec("tilt", modality="CT", manufacturer="GE MEDICAL SYSTEMS",
-                          signed=True, intercept=-1024, tilt_degrees=15)  # fmt: skip
+        assert ("synthetic", f"{spec.name}/3", "image", "sform") in known_differences()
         write(spec, tmp_path / "in")
         run_dcm2niix(dcm2niix, tmp_path / "in", tmp_path / "ref")
         convert_files([tmp_path / "in"], tmp_path / "ours", ConvertOptions(template="%s"))
@@ -418,6 +474,29 @@ class TestRefusals:
         assert report.errors == []
         assert re.search(reason, report.skipped[0].reason), report.skipped[0].reason
         assert not list((tmp_path / "out").glob("*.nii*"))
+
+    @pytest.mark.parametrize(
+        "spec",
+        [
+            SeriesSpec("ct_variable_spacing", modality="CT", manufacturer=GE, signed=True,
+                       intercept=-1024, gaps={3: 1.2}),
+            SeriesSpec("mr_variable_spacing", gaps={3: 1.2}),
+        ],
+        ids=["ct", "mr"],
+    )  # fmt: skip
+    def test_what_dcm2niix_writes_with_one_spacing_is_refused(
+        self, spec: SeriesSpec, dcm2niix: str, tmp_path: Path
+    ) -> None:
+        """Unevenly spaced slices: dcm2niix writes them with one spacing (a listed
+        difference), medbridge refuses the series as an incomplete volume."""
+        assert ("synthetic", f"{spec.name}/3", "image", "refused") in known_differences()
+        write(spec, tmp_path / "in")
+        # dcm2niix exits 1 for the MR stack, after writing it.
+        run_dcm2niix(dcm2niix, tmp_path / "in", tmp_path / "ref", check=False)
+        report = convert_files([tmp_path / "in"], tmp_path / "ours", ConvertOptions(template="%s"))
+        assert (tmp_path / "ref" / "3.nii").exists()
+        assert not list((tmp_path / "ours").glob("*.nii"))
+        assert [s.incomplete for s in report.skipped] == [True]
 
     def test_plan_raises_incomplete_volume_error(self, tmp_path: Path) -> None:
         """The volume layer raises IncompleteVolumeError (a GeometryError) for a gap."""

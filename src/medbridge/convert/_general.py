@@ -29,7 +29,7 @@ from medbridge.convert._sidecar import (
     text,
 )
 
-__all__ = ["echo_train_length", "fields", "is_3d", "is_xray"]
+__all__ = ["echo_train_length", "fields", "is_3d", "is_epi", "is_xray"]
 
 
 def is_3d(ds: Dataset) -> bool:
@@ -39,6 +39,19 @@ def is_3d(ds: Dataset) -> bool:
         philips = ds.get((0x2005, 0x106F))
         value = str(philips.value if philips is not None else "").strip().upper()
     return value.startswith("3D")
+
+
+def is_epi(ds: Dataset) -> bool:
+    """Echo-planar: "EP" in (0018,0020) 'Scanning Sequence' or (0018,9018) says YES."""
+    scanning = ds.get("ScanningSequence")
+    values = (
+        scanning
+        if isinstance(scanning, list | tuple) or type(scanning).__name__ == "MultiValue"
+        else [scanning]
+    )
+    if any("EP" in str(v or "").upper() for v in values):
+        return True
+    return str(mr_attribute(ds, "EchoPlanarPulseSequence") or "").strip().upper() == "YES"
 
 
 def is_xray(ds: Dataset) -> bool:

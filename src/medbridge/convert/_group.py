@@ -34,7 +34,7 @@ from medbridge.volume._frames import (
 )
 from medbridge.volume._stack import Frame
 
-__all__ = ["OutputGroup", "group_instances"]
+__all__ = ["OutputGroup", "ge_image_kind", "group_instances"]
 
 
 @dataclass
@@ -88,6 +88,21 @@ def value_kind(image_type: Sequence[str], complex_component: str = "") -> str:
     if component == "IMAGINARY" or "_I_" in joined or "_IMAGINARY_" in joined:
         return "imag"
     return "mag"
+
+
+def ge_image_kind(ds: Dataset) -> str | None:
+    """GE (0043,102F) 'Private Image Type': 0 magnitude, 1 phase, 2 real, 3 imaginary."""
+    creator = ds.get((0x0043, 0x0010))
+    if creator is None or str(creator.value).strip() != "GEMS_PARM_01":
+        return None
+    elem = ds.get((0x0043, 0x102F))
+    if elem is None:
+        return None
+    try:
+        code = int(elem.value)
+    except (TypeError, ValueError):
+        return None
+    return {0: "mag", 1: "phase", 2: "real", 3: "imag"}.get(code)
 
 
 #: SOP classes dcm2niix counts as derived: Segmentation, Grayscale Softcopy Presentation State.
@@ -271,6 +286,7 @@ def group_instances(
             skipped[inst.path] = str(exc)
             continue
         kind = value_kind(_image_type(ds))
+        kind = ge_image_kind(ds) or kind if kind == "mag" else kind
         echo = _int(ds.get("EchoNumbers"), 0) or None
         echo_time = _float(ds.get("EchoTime"))
         plane = _orientation_key(ds)
@@ -315,7 +331,10 @@ def _name_suffixes(groups: list[OutputGroup]) -> None:
         # Classic images without echo numbers are told apart by echo time (dcm2niix: "_e30").
         echoes = {(g.echo_number, None if g.enhanced else g.echo_time) for g in members}
         planes = {_plane(g) for g in members if not g.enhanced}
+        coils = {_coil(i.ds) for g in members for i in g.instances}
         for g in members:
+            if len(coils) > 1:  # stacked anyway, but named after the first image's coil
+                g.suffixes.append(f"_c{_coil(g.ds)}")
             g.multi_echo = len(echoes) > 1
             if g.multi_echo and g.echo_number is not None:
                 g.suffixes.append(f"_e{g.echo_number}")
@@ -333,7 +352,18 @@ def _name_suffixes(groups: list[OutputGroup]) -> None:
                 g.suffixes.append("_imaginary")
             elif g.kind == "fieldmap":
                 g.suffixes.append("_fieldmaphz")
+            trigger = trigger_time(g.ds) if vendor(g.ds) == "Philips" else None
+            if trigger is not None and trigger >= 1:  # Philips cardiac phases
+                g.suffixes.append(f"_t{round(trigger)}")
 
 
 def _plane(group: OutputGroup) -> tuple[float, ...]:
     return tuple(round(v, 3) for v in group.frames[0].orientation_lps)
+
+
+def _coil(ds: Dataset) -> str:
+    """(0018,1250) 'Receive Coil Name', else Siemens' (0051,100F) coil string."""
+    name = str(ds.get("ReceiveCoilName", "") or "").strip()
+    if not name and (0x0051, 0x100F) in ds:
+        name = str(ds[0x0051, 0x100F].value or "").strip()
+    return name

@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 
 from medbridge import __version__
 from medbridge.convert._context import OutputContext
+from medbridge.convert._group import ge_image_kind
 from medbridge.convert._naming import protocol_name, series_number, vendor
 from medbridge.volume._frames import functional_group
 
@@ -203,7 +204,7 @@ def _image_type(ctx: OutputContext) -> list[str]:
     component = _only_component(ctx)
     if component in flags:
         stated.add(flags[component])
-    ge_kind = _ge_image_kind(ctx.ds)
+    ge_kind = ge_image_kind(ctx.ds)
     if ge_kind is not None:
         stated.add(ge_kind)
     if kind in stated:
@@ -225,21 +226,6 @@ def _only_component(ctx: OutputContext) -> str:
         item = functional_group(source, index, "MRImageFrameTypeSequence")
         found.add(str(item.get("ComplexImageComponent", "") or "").upper() if item else "")
     return found.pop() if len(found) == 1 else ""
-
-
-def _ge_image_kind(ds: Dataset) -> str | None:
-    """GE (0043,102F) 'Private Image Type': 0 magnitude, 1 phase, 2 real, 3 imaginary."""
-    creator = ds.get((0x0043, 0x0010))
-    if creator is None or str(creator.value).strip() != "GEMS_PARM_01":
-        return None
-    elem = ds.get((0x0043, 0x102F))
-    if elem is None:
-        return None
-    try:
-        code = int(elem.value)
-    except (TypeError, ValueError):
-        return None
-    return {0: "mag", 1: "phase", 2: "real", 3: "imag"}.get(code)
 
 
 def _iso_date(value: str | None) -> str | None:
