@@ -24,6 +24,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless, generate_uid
@@ -497,6 +498,32 @@ class TestRefusals:
         assert (tmp_path / "ref" / "3.nii").exists()
         assert not list((tmp_path / "ours").glob("*.nii"))
         assert [s.incomplete for s in report.skipped] == [True]
+
+    def test_mosaic_without_csa_header_is_refused(
+        self, dcm_qa: Path, dcm2niix: str, tmp_path: Path
+    ) -> None:
+        """A Siemens mosaic stripped of group 0029 (a de-identified export) is refused.
+
+        Without the CSA 'SliceNormalVector' a head-first stack cannot be told from a
+        foot-first one: dcm2niix assumes the latter and writes this head-first series
+        upside down against the reference conversion (a listed difference).
+        """
+        assert ("synthetic", "mosaic_without_csa/10", "image", "refused") in known_differences()
+        source = dcm_qa / "dcm_qa_mosaic" / "In" / "ep2d_Asc_HF_10"
+        (tmp_path / "in").mkdir()
+        for path in sorted(source.iterdir())[:2]:
+            ds = pydicom.dcmread(path)
+            for tag in [e.tag for e in ds if e.tag.group == 0x0029]:
+                del ds[tag]
+            ds.save_as(tmp_path / "in" / path.name)
+        report = convert_files([tmp_path / "in"], tmp_path / "ours", ConvertOptions(template="%s"))
+        assert not report.outputs
+        assert "CSA image header" in report.skipped[0].reason
+        run_dcm2niix(dcm2niix, tmp_path / "in", tmp_path / "stripped")
+        run_dcm2niix(dcm2niix, source, tmp_path / "intact")
+        stripped = nib.load(tmp_path / "stripped" / "10.nii")
+        intact = nib.load(tmp_path / "intact" / "10.nii")
+        assert not np.allclose(stripped.affine, intact.affine, atol=1e-3)
 
     def test_plan_raises_incomplete_volume_error(self, tmp_path: Path) -> None:
         """The volume layer raises IncompleteVolumeError (a GeometryError) for a gap."""
