@@ -231,6 +231,11 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
     _single(SeriesSpec("ct_exposure", modality="CT", manufacturer="TOSHIBA", signed=True,
                        intercept=-1024, tweak=_ct_exposure)),
     _single(SeriesSpec("not_anonymized", tweak=_identity), flags=("-ba", "n")),
+    *(_single(SeriesSpec(f"vendor_{name}", manufacturer=maker), template="%v_%m_%s")
+      for name, maker in (("mediso", "Mediso"), ("mr_solutions", "MRSolutions"),
+                          ("hyperfine", "Hyperfine"), ("cps", "CPS"), ("bruker", "Bruker BioSpin"),
+                          ("unknown", "ACME Imaging"), ("united_imaging", "United Imaging"))),
+    _single(SeriesSpec("no_manufacturer", drop=("Manufacturer",)), template="%v_%m_%s"),
     _single(SeriesSpec("not_anonymized_partial", drop=("PatientBirthDate", "PatientSex",
                        "AcquisitionDate")), flags=("-ba", "n")),
     _single(SeriesSpec("epi_3d", tweak=_epi_3d, orientation=SAGITTAL)),

@@ -49,7 +49,10 @@ VENDORS: tuple[tuple[str, str], ...] = (
 )
 #: ``%v`` and ``%m`` of the vendors dcm2niix names in file names ("NA" for the others).
 _NAMED_IN_FILES = {"Bruker": "Br", "GE": "GE", "Philips": "Ph", "Siemens": "Si",
-                   "Toshiba": "To", "Canon": "Ca", "UIH": "UI"}  # fmt: skip
+                   "Toshiba": "To", "Canon": "Ca", "UIH": "UI", "Mediso": "Me",
+                   "MRSolutions": "MR", "Hyperfine": "Hy"}  # fmt: skip
+#: ``%v`` spellings that differ from the vendor label.
+_FILE_SPELLING = {"MRSolutions": "MRsolutions"}
 
 
 def _known_vendor(text: str) -> str | None:
@@ -83,7 +86,7 @@ def file_vendor(ds: Dataset, *, short: bool = False) -> str:
     name = vendor(ds)
     if name not in _NAMED_IN_FILES:
         return "NA"
-    return _NAMED_IN_FILES[name] if short else name
+    return _NAMED_IN_FILES[name] if short else _FILE_SPELLING.get(name, name)
 
 
 def series_number(ds: Dataset) -> int:

@@ -61,7 +61,19 @@ KEY_ORDER: tuple[str, ...] = (
 
 #: Vendors dcm2niix names in the sidecar's "Manufacturer" (others are left out).
 _JSON_VENDORS = frozenset(
-    {"Bruker", "Siemens", "GE", "Philips", "Toshiba", "Canon", "Mediso", "Hitachi", "UIH"}
+    {
+        "Bruker",
+        "Siemens",
+        "GE",
+        "Philips",
+        "Toshiba",
+        "Canon",
+        "Mediso",
+        "Hitachi",
+        "UIH",
+        "MRSolutions",
+        "Hyperfine",
+    }
 )
 
 #: Keys that identify the patient; left out unless the caller asks for them.
