@@ -174,3 +174,24 @@ def ge_phase_reordering(value: str) -> Tweak:
         ds.add_new(0x00189034, "CS", value)
 
     return apply
+
+
+def siemens_header(*, pat: str = "p2") -> Tweak:
+    """Siemens classic elements kept when the CSA header (0029) is stripped: (0019,1028)
+    bandwidth per pixel in the phase direction, (0019,1018) dwell time, (0019,1014) table
+    position, (0051,100F) coil string and (0051,1011) PAT text."""
+
+    def apply(ds: Dataset, k: int, t: int) -> None:
+        header = ds.private_block(0x0019, "SIEMENS MR HEADER", create=True)
+        header.add_new(0x28, "FD", 48.077)
+        header.add_new(0x18, "IS", "4400")
+        header.add_new(0x14, "DS", ["0", "0", "-12.5"])
+        mr = ds.private_block(0x0051, "SIEMENS MR HEADER", create=True)
+        mr.add_new(0x0F, "LO", "HEA;HEP")
+        mr.add_new(0x11, "LO", pat)
+        ds.AcquisitionMatrix = [64, 0, 0, 64]
+        ds.EchoTrainLength = "31"
+        ds.InPlanePhaseEncodingDirection = "COL"
+        ds.ScanningSequence = "EP"
+
+    return apply

@@ -34,6 +34,7 @@ from convert.dcm_qa import compare_set, found_differences, known_differences, wr
 from convert.synth import CORONAL, SAGITTAL, SeriesSpec, oblique, write
 from convert.synth_enhanced import write_enhanced
 from convert.synth_vendor import (
+    Tweak,
     canon_comment_diffusion,
     chain,
     ge_diffusion,
@@ -42,6 +43,7 @@ from convert.synth_vendor import (
     phase_encoding,
     philips_diffusion,
     siemens_diffusion,
+    siemens_header,
     standard_diffusion,
     uih_diffusion,
 )
@@ -163,6 +165,38 @@ def _coil_per_volume(ds: Dataset, k: int, t: int) -> None:
     ds.ReceiveCoilName = ("HEAD", "BODY")[t]
 
 
+def _rich(phase: str) -> Tweak:
+    """The standard MR attributes real scanners fill in, with a phase direction."""
+
+    def apply(ds: Dataset, k: int, t: int) -> None:
+        ds.PixelBandwidth, ds.EchoTrainLength, ds.NumberOfAverages = "1953.12", "37", "2"
+        ds.AcquisitionMatrix = [0, 64, 64, 0] if phase == "COL" else [64, 0, 0, 64]
+        ds.ReceiveCoilName, ds.SAR, ds.PercentPhaseFieldOfView = "8HRBRAIN", "0.53", "100"
+        ds.PercentSampling, ds.EchoNumbers, ds.NumberOfPhaseEncodingSteps = "100", "1", "48"
+        ds.StationName, ds.DeviceSerialNumber, ds.InstitutionName = "MR1", "0000", "Hosp"
+        ds.InstitutionAddress, ds.BodyPartExamined, ds.ImagingFrequency = "St 1", "BRAIN", "127.7"
+        ds.SoftwareVersions, ds.ScanOptions, ds.SequenceName = "V1", ["FC", "SAT_GEMS"], "epi"
+        ds.InPlanePhaseEncodingDirection, ds.SpacingBetweenSlices = phase, "3.0"
+        ds.ImageComments, ds.StudyDescription = "hello", "brain study"
+        ds.InstitutionalDepartmentName, ds.PerformedProcedureStepDescription = "Radiology", "HEAD"
+
+    return apply
+
+
+def _slope_per_slice(ds: Dataset, k: int, t: int) -> None:
+    ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = str(1 + 0.25 * k), str(-k), "US"
+
+
+def _intercept_per_slice(ds: Dataset, k: int, t: int) -> None:
+    ds.RescaleIntercept = str(-1024 + k)
+
+
+def _high_bits_set(ds: Dataset, k: int, t: int) -> None:
+    values = np.frombuffer(ds.PixelData, dtype=np.uint16).copy()
+    values[::7] |= 0xF000  # garbage above the 12 stored bits
+    ds.PixelData = values.tobytes()
+
+
 def _ct_exposure(ds: Dataset, k: int, t: int) -> None:
     ds.Exposure, ds.ExposureTime, ds.XRayTubeCurrent = str(100 + k), "500", "220"
     ds.ConvolutionKernel = "FC13"
@@ -231,6 +265,21 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
     _single(SeriesSpec("ct_exposure", modality="CT", manufacturer="TOSHIBA", signed=True,
                        intercept=-1024, tweak=_ct_exposure)),
     _single(SeriesSpec("not_anonymized", tweak=_identity), flags=("-ba", "n")),
+    *(_single(SeriesSpec(f"rich_{name}_{phase.lower()}", manufacturer=maker, volumes=2,
+                         tweak=_rich(phase)))
+      for name, maker in (("ge", GE), ("canon", "Canon Medical Systems"), ("hitachi", "Hitachi"),
+                          ("siemens", "SIEMENS"), ("philips", PHILIPS), ("uih", "UIH"),
+                          ("toshiba", "TOSHIBA"))
+      for phase in ("COL", "ROW")),
+    *(_single(SeriesSpec(f"siemens_without_csa_{name}", volumes=2, rows=64, columns=64,
+                         tweak=siemens_header(pat=pat)))
+      for name, pat in (("grappa", "p2"), ("multiband", "p2s3"), ("no_pat", ""))),
+    _single(SeriesSpec("slope_per_slice", tweak=_slope_per_slice)),
+    _single(SeriesSpec("slope_per_slice_time_series", tweak=_slope_per_slice, volumes=2)),
+    _single(SeriesSpec("ct_intercept_per_slice", modality="CT", signed=True, intercept=-1024,
+                       tweak=_intercept_per_slice)),
+    _single(SeriesSpec("mr_signed", signed=True)),
+    _single(SeriesSpec("mr_12bit_high_bits_set", bits_stored=12, tweak=_high_bits_set)),
     *(_single(SeriesSpec(f"vendor_{name}", manufacturer=maker), template="%v_%m_%s")
       for name, maker in (("mediso", "Mediso"), ("mr_solutions", "MRSolutions"),
                           ("hyperfine", "Hyperfine"), ("cps", "CPS"), ("bruker", "Bruker BioSpin"),

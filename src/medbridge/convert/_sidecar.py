@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -417,10 +418,24 @@ def pulse_sequence_type(
     out = f"{echo} EPI" if "EP" in seq else echo
     if echo == "Gradient Echo" and "EP" not in seq and "SP" in _values(variant):
         out = "Spoiled " + out
-    multiband = multiband_factor(ctx.ascconv)
+    multiband = multiband_factor(ctx.ascconv) or pat_factors(ctx.ds)[1]
     if multiband is not None and multiband > 1:
         out = "Multiband " + out
     return out
+
+
+def pat_factors(ds: Dataset) -> tuple[float, int]:
+    """(in-plane, slice) acceleration from Siemens' (0051,1011) PAT text ("p2", "s3", "p2s3").
+
+    As dcm2niix reads it, an in-plane factor counts only when the text is nothing else
+    ("p2s3" gives none in-plane); 0 when unknown.
+    """
+    if vendor(ds) != "Siemens" or (0x0051, 0x1011) not in ds:
+        return 0.0, 0
+    text = str(ds[0x0051, 0x1011].value or "").strip()
+    accel = re.fullmatch(r"p(\d+(?:\.\d+)?)", text)
+    slices = re.search(r"s(\d+)", text)
+    return (float(accel.group(1)) if accel else 0.0), (int(slices.group(1)) if slices else 0)
 
 
 def _values(joined: str | None) -> set[str]:

@@ -18,11 +18,14 @@ from pydicom.dataset import Dataset
 
 from medbridge.convert._context import OutputContext
 from medbridge.convert._ge import private
+from medbridge.convert._general import is_3d
 from medbridge.convert._sidecar import (
     Sidecar,
+    acquisition_matrix_pe,
     g6,
     multiband_factor,
     number,
+    pat_factors,
     phase_direction,
     recon_matrix_pe,
 )
@@ -212,11 +215,70 @@ def _xa_frame_fields(ctx: OutputContext, car: Sidecar) -> dict[str, list[Any]]:
     return csa
 
 
+#: (0019,xx) "SIEMENS MR HEADER" elements that repeat CSA image values (element → CSA
+#: name), kept by exports that strip the CSA header itself (group 0029).
+_HEADER_AS_CSA = (
+    (0x28, "BandwidthPerPixelPhaseEncode"),
+    (0x18, "RealDwellTime"),
+    (0x14, "ImaRelTablePosition"),
+)
+
+
+def _header_as_csa(ds: Dataset) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for element, name in _HEADER_AS_CSA:
+        value = private(ds, 0x0019, "SIEMENS MR HEADER", element)
+        if value is None or value == "":
+            continue
+        many = isinstance(value, list | tuple) or type(value).__name__ == "MultiValue"
+        out[name] = list(value) if many else [value]
+    return out
+
+
+def _without_protocol(ctx: OutputContext, car: Sidecar) -> None:
+    """Siemens images without the protocol (XA classic, CSA removed): acceleration from
+    the (0051,1011) PAT text ("p2s3"), partial Fourier estimated from the echo train."""
+    ds = ctx.ds
+    factor, slices = pat_factors(ds)
+    if factor > 1:
+        car.set("ParallelReductionFactorInPlane", g6(factor), "(0051,1011) PAT text")
+    if slices > 1 and "MultibandAccelerationFactor" not in car.values:
+        car.set("MultibandAccelerationFactor", slices, "(0051,1011) PAT text")
+    lines = acquisition_matrix_pe(ds) or 0
+    train = int(number(ds.get("EchoTrainLength")) or 0)
+    if is_3d(ds) or not (lines > train > 1):
+        return
+    fraction = train / (lines / factor if factor > 1 else lines)
+    if fraction < 1:
+        car.set("PartialFourier", g6(fraction), "echo train / phase lines, dcm2niix's estimate")
+
+
+def _coils(ctx: OutputContext, car: Sidecar) -> None:
+    """Active coil elements and the coil string, as dcm2niix pairs them.
+
+    The elements come from the protocol's sCoilStringForConversion (or, without a
+    protocol, XA's (0021,114F)); the coil string (0051,100F) is reported beside them only
+    when it says something else.
+    """
+    elements = car.values.get("ReceiveCoilActiveElements")
+    if ctx.ascconv:
+        text = _proto(ctx, "sCoilSelectMeas.sCoilStringForConversion")
+        elements = str(text).strip() if text else None
+        car.set("ReceiveCoilActiveElements", elements, "ASCCONV sCoilStringForConversion")
+    name = ctx.ds.get((0x0051, 0x100F))
+    coil = str(name.value).strip() if name is not None and name.value else ""
+    coil = coil or str(ctx.ds.get("ReceiveCoilName", "") or "").strip()
+    if coil and coil != (elements or ""):
+        car.set("CoilString", coil, "(0051,100F) coil string")
+
+
 def fields(ctx: OutputContext, car: Sidecar) -> None:
     """Add the Siemens-only fields."""
     ds = ctx.ds
-    csa = ctx.csa_image or _xa_frame_fields(ctx, car)
+    csa = ctx.csa_image or _xa_frame_fields(ctx, car) or _header_as_csa(ds)
     _xa_fields(ctx, car)
+    if not ctx.ascconv:
+        _without_protocol(ctx, car)
     image_type = [str(v).upper() for v in ds.get("ImageType", [])]
     if "ND" in image_type:
         car.set("NonlinearGradientCorrection", False, "(0008,0008) 'ND'")
@@ -261,13 +323,7 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
     if coil_id is None:
         coil_id = _proto(ctx, "asCoilSelectMeas[0].asList[0].sCoilElementID.tCoilID")
     car.set("ReceiveCoilName", coil_id, "ASCCONV sCoilElementID.tCoilID")
-    coil_text = ds.get((0x0051, 0x100F))
-    if coil_text is not None and coil_text.value:
-        value = str(coil_text.value).strip()
-        if ":" in value:
-            car.set("CoilString", value, "(0051,100F)")
-        else:
-            car.set("ReceiveCoilActiveElements", value, "(0051,100F)")
+    _coils(ctx, car)
     car.set("PulseSequenceDetails", _proto(ctx, "tSequenceFileName"), "ASCCONV tSequenceFileName")
     car.set("RefLinesPE", _proto(ctx, "sPat.lRefLinesPE"), "ASCCONV sPat.lRefLinesPE")
     # Only the VE/XA spelling: dcm2niix does not report the VB-era sWiPMemBlock text.
@@ -326,7 +382,7 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         )
         car.set(
             "DerivedVendorReportedEchoSpacing",
-            g6(ees * float(accel_pe or 1) / (1.0 + float(oversampling or 0))),
+            g6(ees * float(accel_pe or pat_factors(ds)[0] or 1) / (1.0 + float(oversampling or 0))),
             "EffectiveEchoSpacing × ParallelReductionFactorInPlane / (1 + PhaseOversampling)",
         )
         car.set(
