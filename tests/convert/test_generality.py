@@ -21,6 +21,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -34,6 +35,8 @@ from convert.dcm_qa import compare_set, found_differences, known_differences, wr
 from convert.synth import CORONAL, SAGITTAL, SeriesSpec, oblique, write
 from convert.synth_enhanced import write_enhanced
 from convert.synth_vendor import (
+    BVALS,
+    BVECS,
     Tweak,
     canon_comment_diffusion,
     chain,
@@ -129,6 +132,8 @@ def _punctuation(ds: Dataset, k: int, t: int) -> None:
 
 GE = "GE MEDICAL SYSTEMS"
 PHILIPS = "Philips Medical Systems"
+_XA = "syngo MR XA30"
+_DWI = (list(BVALS), list(BVECS))  # b-values and LPS directions, one per volume
 
 
 def _blank_name(ds: Dataset, k: int, t: int) -> None:
@@ -212,7 +217,7 @@ class Case:
     flags: tuple[str, ...] = ()
     one_series: bool = False  # specs share study/series UIDs (echoes, magnitude/phase)
     geometry: bool = True  # also check each slice against its (0020,0032)
-    enhanced: dict[str, bool] | None = None  # one multi-frame file, write_enhanced options
+    enhanced: dict[str, Any] | None = None  # multi-frame files: write_enhanced options
     note: str = field(default="", compare=False)
 
 
@@ -388,6 +393,31 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
          manufacturer="Canon Medical Systems", signed=True, intercept=-1024),), enhanced={}),
     Case("enhanced_ct_oblique", (SeriesSpec("enhanced_ct_oblique", modality="CT", signed=True,
          intercept=-1024, orientation=oblique(10, 5)),), enhanced={}),
+    # Enhanced DWI: b-value and direction in each frame's MR Diffusion item.
+    Case("enhanced_dwi_philips", (SeriesSpec("enhanced_dwi_philips", volumes=5,
+         manufacturer=PHILIPS),), enhanced={"diffusion": _DWI}),
+    Case("enhanced_dwi_canon_oblique", (SeriesSpec("enhanced_dwi_canon_oblique", volumes=5,
+         manufacturer="Canon Medical Systems", orientation=oblique(12, 20)),),
+         enhanced={"diffusion": _DWI}),
+    Case("enhanced_dwi_philips_descending", (SeriesSpec("enhanced_dwi_philips_descending",
+         volumes=5, manufacturer=PHILIPS, descending=True),), enhanced={"diffusion": _DWI}),
+    # Siemens XA: one enhanced file per volume, stacked like classic images; slice times
+    # from each frame's private TimeAfterStart (the second volume's, for XA).
+    Case("xa_dwi_sagittal", (SeriesSpec("xa_dwi_sagittal", volumes=5, orientation=SAGITTAL),),
+         enhanced={"diffusion": _DWI, "software": _XA, "per_volume": True}),
+    Case("xa_fmri_interleaved", (SeriesSpec("xa_fmri_interleaved", volumes=3,
+         acquisition="interleaved"),), enhanced={"software": _XA, "per_volume": True}),
+    Case("xa_fmri_descending_oblique", (SeriesSpec("xa_fmri_descending_oblique", volumes=3,
+         descending=True, orientation=oblique(15, 10)),),
+         enhanced={"software": _XA, "per_volume": True}),
+    Case("xa_fmri_coronal_descending", (SeriesSpec("xa_fmri_coronal_descending", volumes=3,
+         orientation=CORONAL, descending=True),), enhanced={"software": _XA, "per_volume": True}),
+    Case("xa_fmri_deidentified", (SeriesSpec("xa_fmri_deidentified", volumes=3),),
+         enhanced={"software": _XA, "per_volume": True, "private": False}),
+    Case("siemens_enhanced_per_volume", (SeriesSpec("siemens_enhanced_per_volume", volumes=3,
+         acquisition="interleaved"),), enhanced={"per_volume": True}),
+    Case("ge_enhanced_per_volume", (SeriesSpec("ge_enhanced_per_volume", volumes=3,
+         manufacturer=GE),), enhanced={"per_volume": True}),
     Case("two_series", (SeriesSpec("first"), SeriesSpec("second", series_number=4,
          orientation=SAGITTAL)), template="%p_%s"),
     Case("localizer", (SeriesSpec("scout", slices=1), SeriesSpec("scout", slices=1,
@@ -506,6 +536,23 @@ class TestAgainstDcm2niix:
         assert np.array_equal(np.asanyarray(ours.dataobj), np.asanyarray(ref.dataobj))
         check_against_dicom(spec, ours)
         assert json.loads((tmp_path / "ours" / "3.json").read_text())["Modality"] == "CT"
+
+    def test_indexed_multi_frame_files_are_never_stacked(
+        self, dcm2niix: str, tmp_path: Path
+    ) -> None:
+        """Philips volumes, one enhanced file each: dcm2niix sorts each file by its
+        Dimension Index and writes it alone, so one series gives one 3D image per file
+        (named apart: dcm2niix appends a, b..., medbridge _2, _3...)."""
+        spec = SeriesSpec("philips_per_volume", volumes=3, manufacturer=PHILIPS)
+        write_enhanced(spec, tmp_path / "in", per_volume=True)
+        run_dcm2niix(dcm2niix, tmp_path / "in", tmp_path / "ref")
+        convert_files([tmp_path / "in"], tmp_path / "ours", ConvertOptions(template="%s"))
+        ref = [nib.load(p) for p in sorted((tmp_path / "ref").glob("*.nii"))]
+        ours = [nib.load(p) for p in sorted((tmp_path / "ours").glob("*.nii"))]
+        assert [i.shape for i in ours] == [i.shape for i in ref] == [(10, 12, 6)] * 3
+        for mine, theirs in zip(ours, ref, strict=True):
+            assert np.array_equal(np.asanyarray(mine.dataobj), np.asanyarray(theirs.dataobj))
+            np.testing.assert_allclose(mine.affine, theirs.affine, atol=1e-4)
 
 
 class TestRefusals:

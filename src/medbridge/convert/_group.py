@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 
 from medbridge.convert._inputs import Instance
 from medbridge.convert._naming import (
+    VENDORS,
     instance_number,
     protocol_name,
     series_number,
@@ -224,6 +225,31 @@ def _philips_isotropic(ds: Dataset) -> bool:
     return str(direction.value).strip().upper() == "I" and b > 0
 
 
+#: Vendors whose (0020,9157) 'Dimension Index Values' dcm2niix reads (raw names too).
+_INDEXED_VENDORS = ("Philips", "Canon", "Bruker")
+
+
+def _stands_alone(ds: Dataset) -> bool:
+    """A multi-frame instance dcm2niix converts on its own, never stacked with others.
+
+    dcm2niix writes an enhanced file at once when it has sorted its frames: by their
+    Dimension Index (Philips, Canon, Bruker, unknown vendors) or, failing that, by
+    position along the slice normal, which it can only do when the orientation comes
+    before the first frame's position (shared, not per-frame as Siemens XA stores it).
+    Other multi-frame files (XA's one file per volume) stack like classic images.
+    """
+    frames = ds.get("PerFrameFunctionalGroupsSequence") or []
+    if len(frames) < 2:
+        return False
+    maker = vendor(ds)
+    if maker in _INDEXED_VENDORS or maker not in {name for _, name in VENDORS}:
+        contents = [item.get("FrameContentSequence") or [None] for item in frames]
+        if all(c[0] is not None and c[0].get("DimensionIndexValues") for c in contents):
+            return True
+    shared = (ds.get("SharedFunctionalGroupsSequence") or [Dataset()])[0]
+    return "ImageOrientationPatient" in ds or "PlaneOrientationSequence" in shared
+
+
 def group_instances(
     instances: Sequence[Instance], *, ignore_derived: bool = False
 ) -> tuple[list[OutputGroup], dict[str, str]]:
@@ -262,11 +288,14 @@ def group_instances(
         try:
             if is_enhanced(ds):
                 frames = enhanced_frames(ds, PixelSource(inst.path), order)
+                alone = _stands_alone(ds)
                 for frame in frames:
                     info = frame.info
                     kind = value_kind(info.get("frame_type", ()), info.get("complex_component", ""))
                     echo = info.get("echo_number")
                     key = (*base, kind, echo, tuple(round(v, 3) for v in frame.orientation_lps))
+                    if alone:
+                        key = (*key, inst.path)
                     group = groups.setdefault(
                         key, OutputGroup(key, kind=kind, echo_number=echo, enhanced=True)
                     )
@@ -322,12 +351,16 @@ def _name_suffixes(groups: list[OutputGroup]) -> None:
     for g in groups:
         by_series.setdefault(g.key[:2], []).append(g)
     for members in by_series.values():
-        enhanced = [g for g in members if g.enhanced]
-        if len(enhanced) > 1 and len({g.echo_number for g in enhanced}) == 1:
-            # One multi-frame instance holding several images under one echo number
-            # (Philips: magnitude plus a B0 map): dcm2niix numbers them as successive echoes.
-            for number, g in enumerate(enhanced, start=1):
-                g.echo_number = number
+        by_instance: dict[str, list[OutputGroup]] = {}
+        for g in members:
+            if g.enhanced:
+                by_instance.setdefault(g.instances[0].path, []).append(g)
+        for enhanced in by_instance.values():
+            if len(enhanced) > 1 and len({g.echo_number for g in enhanced}) == 1:
+                # One multi-frame instance holding several images under one echo number
+                # (Philips: magnitude plus a B0 map): dcm2niix numbers them as echoes.
+                for number, g in enumerate(enhanced, start=1):
+                    g.echo_number = number
         # Classic images without echo numbers are told apart by echo time (dcm2niix: "_e30").
         echoes = {(g.echo_number, None if g.enhanced else g.echo_time) for g in members}
         planes = {_plane(g) for g in members if not g.enhanced}

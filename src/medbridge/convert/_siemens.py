@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 from medbridge.convert._context import OutputContext
 from medbridge.convert._ge import private
 from medbridge.convert._general import is_3d
+from medbridge.convert._mr import mr_attribute
 from medbridge.convert._sidecar import (
     Sidecar,
     acquisition_matrix_pe,
@@ -130,8 +131,79 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
             return None
         return [g6(float(times[f.info["mosaic_slice"]]) / 1000.0) for f in frames]
     if ctx.group.enhanced:
-        return None
+        return _enhanced_slice_times(ctx)
     return acquisition_slice_times(frames)
+
+
+#: dcm2niix's Siemens XA software (0018,1020), whose first volume's times it ignores.
+_XA_VERSIONS = ("XA10", "XA11", "XA20", "XA30", "XA31")
+
+
+def _time_after_start(frame: Any) -> float | None:
+    """A frame's (0021,1104) 'TimeAfterStart' (ms) from its XA private item (0021,11FE)."""
+    source, index = frame.info.get("instance"), frame.info.get("frame_index")
+    if not isinstance(source, Dataset) or index is None:
+        return None
+    per_frame = source.get("PerFrameFunctionalGroupsSequence") or []
+    if int(index) >= len(per_frame):
+        return None
+    holder = per_frame[int(index)].get((0x0021, 0x11FE))
+    if holder is None or holder.VR != "SQ" or not holder.value:
+        return None
+    value = private(holder.value[0], 0x0021, "SIEMENS MR SDI 02", 0x04)
+    seconds = number(value)
+    return None if seconds is None else float(seconds) * 1000.0
+
+
+def _enhanced_slice_times(ctx: OutputContext) -> list[float] | None:
+    """Slice times of an enhanced 2D time series from each frame's (0021,1104), as
+    dcm2niix reads them: for XA saved one file per volume, the second volume's (its
+    first can be wrong), less their minimum; otherwise the first volume's, or the
+    second's when the first's span is empty or longer than the TR. De-identified
+    exports that strip the private items have none (the Frame Acquisition DateTime
+    is no substitute: XA de-identification scrambles it, so dcm2niix ignores it)."""
+    if ctx.n_volumes < 2 or ctx.n_slices < 2 or is_3d(ctx.ds):
+        return None
+    software = str(ctx.ds.get("SoftwareVersions", ""))
+    xa = any(version in software for version in _XA_VERSIONS)
+    per_volume = len({id(v[0].info.get("instance")) for v in ctx.plan.frames}) > 1
+    first = [_time_after_start(f) for f in ctx.plan.frames[0]]
+    second = [_time_after_start(f) for f in ctx.plan.frames[1]] if per_volume else first
+    if xa:
+        source = second if per_volume else first
+        if any(t is None for t in source):
+            return None
+        low = min(t for t in source if t is not None)
+        times = [t - max(low, 0.0) for t in source if t is not None]
+    else:
+        if any(t is None for t in first):
+            return None
+        times = [t for t in first if t is not None]
+        times = _second_if_first_bogus(
+            times, second, number(mr_attribute(ctx.ds, "RepetitionTime"))
+        )
+    if len(set(times)) < 2:
+        return None
+    return [g6(t / 1000.0) for t in times]
+
+
+def _second_if_first_bogus(
+    first: list[float], second: list[float | None], tr_ms: float | None
+) -> list[float]:
+    """dcm2niix's check of slice times: the first volume's when they span some time
+    within the TR, else the second volume's (from zero) when those do."""
+    tr = float(tr_ms or 0.0)
+    if min(first) != max(first) and max(first) <= tr:
+        return first
+    if any(t is None for t in second):
+        return first
+    later = [t for t in second if t is not None]
+    low, high = min(later), max(later)
+    if low > 0 and high - low <= tr:
+        later, low, high = [t - low for t in later], 0.0, high - low
+    if low < 0 or low == high or high >= tr:
+        return first
+    return later
 
 
 #: Siemens XA enhanced: classic acquisition attributes kept in the shared functional
