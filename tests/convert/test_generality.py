@@ -154,6 +154,11 @@ def _ge_private_kind(ds: Dataset, k: int, t: int) -> None:
     ds.private_block(0x0043, "GEMS_PARM_01", create=True).add_new(0x2F, "SS", t)
 
 
+def _fixed_sop_uid(ds: Dataset, k: int, t: int) -> None:
+    """Fixed SOP UIDs: dcm2niix orders unnumbered images by their checksums."""
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.826.0.1.3680043.9.7.{t}.{k}"
+
+
 def _ct_scout(ds: Dataset, k: int, t: int) -> None:
     ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
 
@@ -418,6 +423,16 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
          acquisition="interleaved"),), enhanced={"per_volume": True}),
     Case("ge_enhanced_per_volume", (SeriesSpec("ge_enhanced_per_volume", volumes=3,
          manufacturer=GE),), enhanced={"per_volume": True}),
+    # De-identified: no instance numbers. 3D stacks are named after their lowest slice
+    # (%r); a time series is ordered by acquisition time (dcm2niix: by UID checksums).
+    Case("unnumbered_coronal_interleaved", (SeriesSpec("unnumbered_coronal_interleaved",
+         orientation=CORONAL, acquisition="interleaved", drop=("InstanceNumber",)),),
+         template="%s_%r"),
+    Case("unnumbered_oblique_descending", (SeriesSpec("unnumbered_oblique_descending",
+         orientation=oblique(-30, 8), descending=True, manufacturer=GE,
+         drop=("InstanceNumber",)),), template="%s_%r"),
+    _single(SeriesSpec("unnumbered_fmri", volumes=3, drop=("InstanceNumber",),
+                       tweak=_fixed_sop_uid)),
     Case("two_series", (SeriesSpec("first"), SeriesSpec("second", series_number=4,
          orientation=SAGITTAL)), template="%p_%s"),
     Case("localizer", (SeriesSpec("scout", slices=1), SeriesSpec("scout", slices=1,
@@ -625,6 +640,25 @@ class TestRefusals:
         stripped = nib.load(tmp_path / "stripped" / "10.nii")
         intact = nib.load(tmp_path / "intact" / "10.nii")
         assert not np.allclose(stripped.affine, intact.affine, atol=1e-3)
+
+    @pytest.mark.parametrize("tweak", [None, siemens_diffusion()], ids=["fmri", "dwi"])
+    def test_volumes_without_instance_numbers_or_times_are_refused(
+        self, tweak: Tweak | None, dcm2niix: str, tmp_path: Path
+    ) -> None:
+        """A 4D export stripped of (0020,0013) and (0008,0032): nothing tells which image
+        at a position belongs to which volume. dcm2niix stacks them in the order of its
+        stand-in numbers (CRCs of the UIDs), mixing volumes and leaving a degenerate
+        affine; medbridge refuses the series, with the reason."""
+        spec = SeriesSpec("unordered", volumes=3 if tweak is None else 5, tweak=tweak,
+                          drop=("InstanceNumber", "AcquisitionTime"))  # fmt: skip
+        write(spec, tmp_path / "in")
+        run_dcm2niix(dcm2niix, tmp_path / "in", tmp_path / "ref", check=False)
+        theirs = nib.load(next((tmp_path / "ref").glob("*.nii")))
+        assert np.linalg.matrix_rank(theirs.affine[:3, :3]) < 3
+        report = convert_files([tmp_path / "in"], tmp_path / "ours", ConvertOptions())
+        assert not report.outputs
+        assert "volume order unknown" in report.skipped[0].reason
+        assert not list((tmp_path / "ours").glob("*.nii*"))
 
     def test_plan_raises_incomplete_volume_error(self, tmp_path: Path) -> None:
         """The volume layer raises IncompleteVolumeError (a GeometryError) for a gap."""

@@ -24,7 +24,7 @@ from medbridge.convert._naming import (
     study_date_time,
     vendor,
 )
-from medbridge.errors import ConversionError
+from medbridge.errors import ConversionError, GeometryError
 from medbridge.volume._frames import (
     PixelSource,
     classic_frame,
@@ -33,7 +33,8 @@ from medbridge.volume._frames import (
     is_mosaic,
     mosaic_frames,
 )
-from medbridge.volume._stack import Frame
+from medbridge.volume._geometry import slice_normal_lps
+from medbridge.volume._stack import Frame, _group_by_position
 
 __all__ = ["OutputGroup", "ge_image_kind", "group_instances"]
 
@@ -326,11 +327,43 @@ def group_instances(
         )
         group.instances.append(inst)
         group.frames.extend(frames)
-    out = list(groups.values())
-    for group in out:
+    out = []
+    for group in groups.values():
+        reason = _volume_order_unknown(group)
+        if reason is not None:
+            skipped.update(dict.fromkeys((i.path for i in group.instances), reason))
+            continue
         _first_in_space_when_unnumbered(group)
+        out.append(group)
     _name_suffixes(out)
     return out, skipped
+
+
+def _volume_order_unknown(group: OutputGroup) -> str | None:
+    """Why the volumes of a classic series cannot be told apart, or None.
+
+    Frames at one position are successive volumes, ordered by instance number, then
+    acquisition time. When a de-identified export dropped both, nothing says which of
+    them belongs to which volume: dcm2niix stacks them in an arbitrary order (mixing
+    slices of different volumes, diffusion directions included); medbridge refuses.
+    """
+    if group.enhanced or len(group.frames) < 2:
+        return None
+    first = group.frames[0]
+    try:
+        normal = slice_normal_lps(first.orientation_lps)
+    except GeometryError:  # refused later, with that reason
+        return None
+    if first.stack_direction is not None:
+        normal = np.asarray(first.stack_direction, dtype=np.float64)
+    for _, members in _group_by_position(group.frames, normal):
+        keys = [f.order[:2] for f in members]
+        if len(set(keys)) < len(keys):
+            return (
+                f"volume order unknown: {len(members)} images at one position share their "
+                "instance number (0020,0013) and acquisition time (0008,0032)"
+            )
+    return None
 
 
 def _first_in_space_when_unnumbered(group: OutputGroup) -> None:

@@ -103,13 +103,15 @@ def series_number(ds: Dataset) -> int:
 
 
 def instance_number(ds: Dataset) -> int:
-    """(0020,0013) 'Instance Number'; without one, the CRC-32 of the SOP Instance UID."""
+    """(0020,0013) 'Instance Number'; without one, dcm2niix's stand-in: the CRC-32 of the
+    SOP Instance UID read as a signed 32-bit integer, made positive (0 becomes 1)."""
     value = ds.get("InstanceNumber")
     try:
         return int(value)
     except (TypeError, ValueError):
         uid = str(ds.get("SOPInstanceUID", "") or "").strip()
-        return zlib.crc32(uid.encode("ascii", "replace"))
+        crc = zlib.crc32(uid.encode("ascii", "replace"))
+        return abs(crc - (1 << 32) if crc >= 1 << 31 else crc) % 2147483647 or 1
 
 
 #: Characters dcm2niix replaces with "_" in file names (path separators, shell and Windows

@@ -188,14 +188,14 @@ def _acquisition_time(ds: Dataset) -> str | None:
     if raw is None or len(raw) < 6 or not date:
         return None
     main, _, frac = raw.partition(".")
-    main = main.ljust(6, "0")
-    # dcm2niix keeps a tenth of a millisecond: round the fraction to four digits, then pad.
     try:
-        tenths_ms = round(float("0." + (frac or "0")) * 10000)
+        value = float(main.ljust(6, "0") + "." + (frac or "0"))
     except ValueError:
-        tenths_ms = 0
-    seconds = int(main[4:6]) + tenths_ms // 10000
-    return f"{main[0:2]}:{main[2:4]}:{seconds:02d}.{tenths_ms % 10000:04d}00"
+        return None
+    # dcm2niix prints the HHMMSS.FFFFFF number with five decimals ("%+013.5f"), then
+    # splits it into hours, minutes and seconds.
+    printed = f"{value:+013.5f}"
+    return f"{int(printed[1:3]):02d}:{int(printed[3:5]):02d}:{float(printed[5:]):09.6f}"
 
 
 def _image_type(ctx: OutputContext) -> list[str]:
