@@ -154,6 +154,10 @@ def _ge_private_kind(ds: Dataset, k: int, t: int) -> None:
     ds.private_block(0x0043, "GEMS_PARM_01", create=True).add_new(0x2F, "SS", t)
 
 
+def _feet_first(ds: Dataset, k: int, t: int) -> None:
+    ds.PatientPosition = "FFS"
+
+
 def _fixed_sop_uid(ds: Dataset, k: int, t: int) -> None:
     """Fixed SOP UIDs: dcm2niix orders unnumbered images by their checksums."""
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.826.0.1.3680043.9.7.{t}.{k}"
@@ -337,6 +341,15 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
                                    phase_encoding("COL")))),
     _single(SeriesSpec("dwi_ge_no_phase_direction", manufacturer=GE, volumes=5,
                        tweak=ge_diffusion())),
+    _single(SeriesSpec("dwi_ge_coronal_row", manufacturer=GE, volumes=5, orientation=CORONAL,
+                       tweak=chain(ge_diffusion(), phase_encoding("ROW")))),
+    _single(SeriesSpec("dwi_ge_feet_first", manufacturer=GE, volumes=5, orientation=SAGITTAL,
+                       tweak=chain(ge_diffusion(), phase_encoding("COL"), _feet_first))),
+    _single(SeriesSpec("dwi_unknown_vendor", manufacturer="ACME Imaging", volumes=5,
+                       orientation=oblique(12, -20), tweak=standard_diffusion())),
+    _single(SeriesSpec("dwi_canon_comments_coronal_row", manufacturer="CANON_MEC", volumes=5,
+                       orientation=CORONAL,
+                       tweak=chain(canon_comment_diffusion(), phase_encoding("ROW")))),
     _single(SeriesSpec("dwi_canon_world", manufacturer="Canon Medical Systems", volumes=5,
                        tweak=standard_diffusion())),
     _single(SeriesSpec("dwi_canon_image_frame", manufacturer="Canon Medical Systems",

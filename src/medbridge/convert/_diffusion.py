@@ -193,9 +193,9 @@ def bvals_bvecs(
     if not any(r.b > 0 for r in values):
         return None
     if values[0].frame == "image":
+        # Whatever the patient position: dcm2niix only warns that its mapping is little
+        # validated for other positions than head-first supine.
         phase = phase_direction(ds)
-        if str(ds.get("PatientPosition", "") or "").strip().upper() != "HFS":
-            phase = None  # dcm2niix maps image-frame gradients for head-first supine only
         return image_frame_bvecs(
             [r.b for r in values], [r.vector for r in values], plan.affine_ras, phase
         )

@@ -76,9 +76,10 @@ def image_frame_bvecs(
             rounded = 5.0 if 0 < scaled < 5 else float(int((scaled + 2.5) / 5) * 5)
             v = v * (math.sqrt(b / rounded) if rounded else 0.0)
             out_b[t] = rounded
+        # The plane's flips come before the row swizzle (it matters for coronal planes).
+        v = np.where(np.asarray(flips) == 1, -v, v)
         if phase == "ROW":
             v = np.array([v[1], -v[0], v[2]])
-        v = np.where(np.asarray(flips) == 1, -v, v)
         v[1] = -v[1]
         out[:, t] = -v
     return out_b, out + 0.0  # no negative zeros

@@ -64,7 +64,8 @@ def vendor(ds: Dataset) -> str:
     """dcm2niix's vendor label for (0008,0070) 'Manufacturer' (the raw value if unknown).
 
     De-identified exports may drop the manufacturer; as dcm2niix does, the private creator
-    of group 2001 ("Philips Imaging DD 001") then names the vendor.
+    of group 2001 ("Philips Imaging DD 001") then names the vendor, and failing that a
+    (0018,9087) 'Diffusion b-value' makes it Philips.
     """
     raw = str(ds.get("Manufacturer", "") or "").strip()
     known = _known_vendor(raw)
@@ -72,7 +73,21 @@ def vendor(ds: Dataset) -> str:
         creator = ds.get((0x2001, 0x0010))
         if creator is not None and isinstance(creator.value, str):
             known = _known_vendor(creator.value)
+    if known is None and _has_diffusion_b_value(ds):
+        known = "Philips"  # dcm2niix: "Found 0018,9087 but manufacturer unknown"
     return known or raw
+
+
+def _has_diffusion_b_value(ds: Dataset) -> bool:
+    """(0018,9087) 'Diffusion b-value' at the top level or in the first frame's groups."""
+    if (0x0018, 0x9087) in ds:
+        return True
+    for groups in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
+        items = ds.get(groups) or []
+        diffusion = items[0].get("MRDiffusionSequence") if items else None
+        if diffusion and (0x0018, 0x9087) in diffusion[0]:
+            return True
+    return False
 
 
 def file_vendor(ds: Dataset, *, short: bool = False) -> str:
