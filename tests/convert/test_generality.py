@@ -154,6 +154,18 @@ def _ge_private_kind(ds: Dataset, k: int, t: int) -> None:
     ds.private_block(0x0043, "GEMS_PARM_01", create=True).add_new(0x2F, "SS", t)
 
 
+def _second_table_position(ds: Dataset, k: int, t: int) -> None:
+    """A second CT acquisition of the series, continuing the first one's stack."""
+    ds.AcquisitionNumber = str(t + 1)
+    x, y, z = (float(v) for v in ds.ImagePositionPatient)
+    ds.ImagePositionPatient = [f"{x:g}", f"{y:g}", f"{z + 15.0 * t:g}"]
+
+
+def _detector_rows(ds: Dataset, k: int, t: int) -> None:
+    """Multi-row CT: slices reconstructed from one rotation share an acquisition time."""
+    ds.AcquisitionTime = f"1017{k // 2:02d}.000000"
+
+
 def _feet_first(ds: Dataset, k: int, t: int) -> None:
     ds.PatientPosition = "FFS"
 
@@ -446,6 +458,10 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
          drop=("InstanceNumber",)),), template="%s_%r"),
     _single(SeriesSpec("unnumbered_fmri", volumes=3, drop=("InstanceNumber",),
                        tweak=_fixed_sop_uid)),
+    _single(SeriesSpec("ct_two_acquisitions", modality="CT", signed=True, intercept=-1024,
+                       volumes=2, tweak=_second_table_position), geometry=False),
+    _single(SeriesSpec("ct_slices_sharing_times", modality="CT", signed=True,
+                       intercept=-1024, tweak=_detector_rows)),
     Case("two_series", (SeriesSpec("first"), SeriesSpec("second", series_number=4,
          orientation=SAGITTAL)), template="%p_%s"),
     Case("localizer", (SeriesSpec("scout", slices=1), SeriesSpec("scout", slices=1,

@@ -428,8 +428,9 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
             "ASCCONV sFastImaging.lEchoSpacing (µs → s)",
         )
     multiband = multiband_factor(ctx.ascconv)
-    if not multiband and not ctx.group.mosaic and not ctx.group.enhanced:
-        multiband = shared_first_time(ctx.plan.frames[0])  # slices excited together
+    inferred = ctx.ds.get("Modality") == "MR" and not (ctx.group.mosaic or ctx.group.enhanced)
+    if not multiband and inferred:
+        multiband = shared_first_time(ctx.plan.frames[0])  # MR slices excited together
     if multiband and multiband > 1:
         car.set(
             "MultibandAccelerationFactor",
