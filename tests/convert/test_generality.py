@@ -644,6 +644,24 @@ class TestRefusals:
         assert not list((tmp_path / "ours").glob("*.nii"))
         assert [s.incomplete for s in report.skipped] == [True]
 
+    @pytest.mark.parametrize(
+        "missing", ["PixelSpacing", "ImageOrientationPatient", "ImagePositionPatient"]
+    )
+    def test_image_without_its_geometry_is_refused(
+        self, missing: str, dcm2niix: str, tmp_path: Path
+    ) -> None:
+        """Without pixel spacing, orientation or position the place of the voxels is
+        unknown: dcm2niix writes the series with a guessed (unit, identity or bogus)
+        geometry, a listed difference; medbridge refuses it and says what is missing."""
+        name = f"no_{missing}"
+        assert ("synthetic", f"{name}/3", "image", "refused") in known_differences()
+        write(SeriesSpec(name, drop=(missing,)), tmp_path / "in")
+        run_dcm2niix(dcm2niix, tmp_path / "in", tmp_path / "ref", check=False)
+        assert (tmp_path / "ref" / "3.nii").exists()
+        report = convert_files([tmp_path / "in"], tmp_path / "ours", ConvertOptions())
+        assert not report.outputs
+        assert f"no {missing}" in report.skipped[0].reason
+
     def test_mosaic_without_csa_header_is_refused(
         self, dcm_qa: Path, dcm2niix: str, tmp_path: Path
     ) -> None:
