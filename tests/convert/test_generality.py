@@ -166,6 +166,14 @@ def _detector_rows(ds: Dataset, k: int, t: int) -> None:
     ds.AcquisitionTime = f"1017{k // 2:02d}.000000"
 
 
+def _acquisition_matrix(ds: Dataset, k: int, t: int) -> None:
+    ds.AcquisitionMatrix = [0, 10, 7, 0]  # phase rows only; no (0018,1312)
+
+
+def _not_distortion_corrected(ds: Dataset, k: int, t: int) -> None:
+    ds.MRAcquisitionType, ds.ImageType = "3D", ["ORIGINAL", "PRIMARY", "M", "ND"]
+
+
 def _feet_first(ds: Dataset, k: int, t: int) -> None:
     ds.PatientPosition = "FFS"
 
@@ -462,6 +470,13 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
                        volumes=2, tweak=_second_table_position), geometry=False),
     _single(SeriesSpec("ct_slices_sharing_times", modality="CT", signed=True,
                        intercept=-1024, tweak=_detector_rows)),
+    # Sampling fields without a phase direction, any vendor.
+    _single(SeriesSpec("square_matrix_canon", rows=8, columns=8,
+                       manufacturer="Canon Medical Systems")),
+    _single(SeriesSpec("acquisition_matrix_only", manufacturer="UIH", tweak=_acquisition_matrix)),
+    _single(SeriesSpec("not_distortion_corrected_hitachi", manufacturer="Hitachi Medical",
+                       orientation=oblique(20, 30), tweak=_not_distortion_corrected),
+            geometry=False),
     Case("two_series", (SeriesSpec("first"), SeriesSpec("second", series_number=4,
          orientation=SAGITTAL)), template="%p_%s"),
     Case("localizer", (SeriesSpec("scout", slices=1), SeriesSpec("scout", slices=1,

@@ -148,6 +148,19 @@ def _xray(ctx: OutputContext, car: Sidecar) -> None:
     car.drop("SpacingBetweenSlices")
 
 
+def _gradient_correction(ctx: OutputContext, car: Sidecar) -> None:
+    """NonlinearGradientCorrection from (0008,0008) of any vendor: "ND" (not distortion
+    corrected) is false, "DIS2D"/"DIS3D" true (dcm2niix tests the values joined by "_")."""
+    if "NonlinearGradientCorrection" in car.values:
+        return
+    values = ctx.ds.get("ImageType", []) or []
+    joined = "_".join([values] if isinstance(values, str) else [str(v) for v in values])
+    if "_ND" in joined:
+        car.set("NonlinearGradientCorrection", False, "(0008,0008) 'ND'")
+    elif "_DIS2D" in joined or "_DIS3D" in joined:
+        car.set("NonlinearGradientCorrection", True, "(0008,0008) 'DIS2D/DIS3D'")
+
+
 def fields(ctx: OutputContext, car: Sidecar) -> None:
     """Apply the vendor-neutral rules to a sidecar the vendor modules have filled."""
     if is_derived(ctx.ds):
@@ -159,6 +172,7 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         ),
         "(0018,0020) + (0018,0021), dcm2niix's rule",
     )
+    _gradient_correction(ctx, car)
     _phase_encoding(ctx, car)
     _slice_timing(ctx, car)
     _trigger_delay(ctx, car)

@@ -493,13 +493,11 @@ def phase_direction(ds: Dataset) -> str | None:
 
 def acquisition_matrix_pe(ds: Dataset) -> int | None:
     """Phase-encoding steps of (0018,1310) 'Acquisition Matrix' (freq rows, freq cols, phase rows,
-    phase cols): the phase-rows entry when phase runs along columns, else phase-cols."""
+    phase cols): the phase-rows entry unless it is 0, then phase-cols (dcm2niix's reading,
+    whatever the phase direction: only one of them is set)."""
     matrix = ds.get("AcquisitionMatrix")
-    direction = phase_direction(ds)
     if matrix is not None and len(matrix) == 4:
-        value = int(matrix[2]) if direction == "COL" else int(matrix[3])
-        if value == 0:
-            value = int(matrix[3]) if direction == "COL" else int(matrix[2])
+        value = int(matrix[2]) or int(matrix[3])
         if value:
             return value
     steps = _enhanced(ds, "MRFOVGeometrySequence", "MRAcquisitionPhaseEncodingStepsInPlane")
@@ -507,13 +505,18 @@ def acquisition_matrix_pe(ds: Dataset) -> int | None:
 
 
 def recon_matrix_pe(ctx: OutputContext) -> int | None:
-    """Reconstructed voxels along phase encoding: the (tile) rows for COL, columns for ROW."""
+    """Reconstructed voxels along phase encoding: the (tile) rows for COL or a square
+    image, the columns for ROW; without a direction, dcm2niix falls back on the phase
+    entry of (0018,1310) 'Acquisition Matrix'."""
     direction = phase_direction(ctx.ds)
     frame = ctx.plan.frames[0][0]
-    if direction == "COL":
+    if direction == "COL" or frame.rows == frame.columns:
         return frame.rows
     if direction == "ROW":
         return frame.columns
+    matrix = ctx.ds.get("AcquisitionMatrix")
+    if matrix is not None and len(matrix) == 4:
+        return int(matrix[2]) or int(matrix[3]) or None
     return None
 
 

@@ -351,11 +351,6 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
     _xa_fields(ctx, car)
     if not ctx.ascconv:
         _without_protocol(ctx, car)
-    image_type = [str(v).upper() for v in ds.get("ImageType", [])]
-    if "ND" in image_type:
-        car.set("NonlinearGradientCorrection", False, "(0008,0008) 'ND'")
-    elif "DIS2D" in image_type or "DIS3D" in image_type:
-        car.set("NonlinearGradientCorrection", True, "(0008,0008) 'DIS2D/DIS3D'")
     table = csa.get("ImaRelTablePosition")
     if table and len(table) == 3:
         car.set(
