@@ -174,6 +174,19 @@ def _not_distortion_corrected(ds: Dataset, k: int, t: int) -> None:
     ds.MRAcquisitionType, ds.ImageType = "3D", ["ORIGINAL", "PRIMARY", "M", "ND"]
 
 
+def _xa_classic(time_after_start: bool) -> Tweak:
+    """Siemens XA saved as classic images; with (0021,1104) 'TimeAfterStart' unless
+    de-identification stripped it (times unlike the acquisition times, to tell them apart)."""
+
+    def apply(ds: Dataset, k: int, t: int) -> None:
+        ds.SoftwareVersions = _XA
+        if time_after_start:
+            ds.add_new(0x00210011, "LO", "SIEMENS MR SDI 02")
+            ds.add_new(0x00211104, "DS", f"{0.05 * ((k * 7) % 6) + 2.0 * t:.4f}")
+
+    return apply
+
+
 def _feet_first(ds: Dataset, k: int, t: int) -> None:
     ds.PatientPosition = "FFS"
 
@@ -470,6 +483,13 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
                        volumes=2, tweak=_second_table_position), geometry=False),
     _single(SeriesSpec("ct_slices_sharing_times", modality="CT", signed=True,
                        intercept=-1024, tweak=_detector_rows)),
+    # Siemens XA classic (interoperability) exports: slice times from TimeAfterStart only.
+    _single(SeriesSpec("xa_classic_fmri", volumes=3, acquisition="interleaved",
+                       tweak=_xa_classic(True))),
+    _single(SeriesSpec("xa_classic_fmri_stripped", volumes=3, acquisition="interleaved",
+                       tweak=_xa_classic(False))),
+    _single(SeriesSpec("xa_classic_single_volume", acquisition="interleaved",
+                       tweak=_xa_classic(True))),
     # Sampling fields without a phase direction, any vendor.
     _single(SeriesSpec("square_matrix_canon", rows=8, columns=8,
                        manufacturer="Canon Medical Systems")),

@@ -132,7 +132,36 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
         return [g6(float(times[f.info["mosaic_slice"]]) / 1000.0) for f in frames]
     if ctx.group.enhanced:
         return _enhanced_slice_times(ctx)
-    return acquisition_slice_times(frames)
+    first = frames[0].info.get("instance")
+    timed = isinstance(first, Dataset) and _classic_time_after_start(first) is not None
+    software = str(ctx.ds.get("SoftwareVersions", ""))
+    if ctx.n_volumes > 1 and any(version in software for version in _XA_VERSIONS):
+        return _classic_xa_slice_times(ctx)
+    return None if timed else acquisition_slice_times(frames)
+
+
+def _classic_time_after_start(ds: Dataset) -> float | None:
+    """(0021,1104) 'TimeAfterStart' (ms) of a classic image (Siemens XA interoperability)."""
+    seconds = number(private(ds, 0x0021, "SIEMENS MR SDI 02", 0x04))
+    return None if seconds is None else float(seconds) * 1000.0
+
+
+def _classic_xa_slice_times(ctx: OutputContext) -> list[float] | None:
+    """Slice times of an XA time series saved as classic images, as dcm2niix reads them:
+    the first volume's (0021,1104) TimeAfterStart less their minimum, none without them
+    (it ignores the acquisition times of XA classic images, which de-identification can
+    rewrite). Elsewhere a (0021,1104) defeats dcm2niix's slice-time check: none either."""
+    values = []
+    for frame in ctx.plan.frames[0]:
+        source = frame.info.get("instance")
+        value = _classic_time_after_start(source) if isinstance(source, Dataset) else None
+        if value is None:
+            return None
+        values.append(value)
+    low = min(values)
+    if len(set(values)) < 2:
+        return None
+    return [g6((v - low) / 1000.0) for v in values]
 
 
 #: dcm2niix's Siemens XA software (0018,1020), whose first volume's times it ignores.
