@@ -187,6 +187,17 @@ def _xa_classic(time_after_start: bool) -> Tweak:
     return apply
 
 
+_XA_SERIES = [generate_uid() for _ in range(3)]
+
+
+def _xa_split_volumes(ds: Dataset, k: int, t: int) -> None:
+    """XA classic fMRI exported one series per volume: own series UID and number (16001,
+    16002...), one series time."""
+    _xa_classic(True)(ds, k, t)
+    ds.SeriesTime, ds.SeriesInstanceUID = "101600.123000", _XA_SERIES[t]
+    ds.SeriesNumber, ds.InstanceNumber = 16001 + t, k + 1
+
+
 def _feet_first(ds: Dataset, k: int, t: int) -> None:
     ds.PatientPosition = "FFS"
 
@@ -490,6 +501,7 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
                        tweak=_xa_classic(False))),
     _single(SeriesSpec("xa_classic_single_volume", acquisition="interleaved",
                        tweak=_xa_classic(True))),
+    _single(SeriesSpec("xa_classic_series_per_volume", volumes=3, tweak=_xa_split_volumes)),
     # Sampling fields without a phase direction, any vendor.
     _single(SeriesSpec("square_matrix_canon", rows=8, columns=8,
                        manufacturer="Canon Medical Systems")),

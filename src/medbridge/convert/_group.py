@@ -19,6 +19,7 @@ from medbridge.convert._inputs import Instance
 from medbridge.convert._naming import (
     VENDORS,
     instance_number,
+    is_xa,
     protocol_name,
     series_number,
     study_date_time,
@@ -160,18 +161,41 @@ def _seconds(value: Any) -> float:
         return 0.0
 
 
+def xa_classic(ds: Dataset) -> bool:
+    """A Siemens XA single-frame (classic, "interoperability") image with a series time.
+
+    Such exports may give every volume its own series UID, study UID or series number
+    (16001, 16002...): dcm2niix then takes the series time as the series identity, lets
+    the number vary, and orders images by series number, then instance number.
+    """
+    return (
+        vendor(ds) == "Siemens"
+        and is_xa(ds)
+        and len(str(ds.get("SeriesTime", "") or "").strip()) > 1
+        and _int(ds.get("NumberOfFrames"), 1) <= 1
+    )
+
+
 def _series_key(ds: Dataset) -> tuple[Any, ...]:
     """What every frame of one series shares (dcm2niix's ``isSameSet``): series UID and
     number, vendor, modality, matrix, bits, study date and time, derived or original."""
-    return (
+    identity: tuple[Any, ...] = (
         str(ds.get("SeriesInstanceUID", "")),
         series_number(ds),
+        round(float(study_date_time(ds)), 4),
+    )
+    if xa_classic(ds):
+        identity = ("XA series time " + str(ds.get("SeriesTime")).strip(), None, None)
+    uid, number, study = identity
+    return (
+        uid,
+        number,
         vendor(ds),
         str(ds.get("Modality", "")),
         _int(ds.get("Rows")),
         _int(ds.get("Columns")),
         _int(ds.get("BitsAllocated")),
-        round(float(study_date_time(ds)), 4),
+        study,
         is_derived(ds),
     )
 
@@ -285,7 +309,10 @@ def group_instances(
             skipped[inst.path] = "Philips isotropic (trace) diffusion image"
             continue
         base = _series_key(ds)
-        order = (_int(ds.get("InstanceNumber")), _seconds(ds.get("AcquisitionTime")), inst.path)
+        number = _int(ds.get("InstanceNumber"))
+        if xa_classic(ds):
+            number += series_number(ds) * 1000
+        order = (number, _seconds(ds.get("AcquisitionTime")), inst.path)
         try:
             if is_enhanced(ds):
                 frames = enhanced_frames(ds, PixelSource(inst.path), order)

@@ -21,8 +21,10 @@ from pydicom.dataset import Dataset
 
 __all__ = [
     "VENDORS",
+    "XA_VERSIONS",
     "file_vendor",
     "instance_number",
+    "is_xa",
     "protocol_name",
     "render_template",
     "sanitize",
@@ -88,6 +90,17 @@ def _has_diffusion_b_value(ds: Dataset) -> bool:
         if diffusion and (0x0018, 0x9087) in diffusion[0]:
             return True
     return False
+
+
+#: The Siemens XA releases dcm2niix recognises in (0018,1020) (its ``isXA10A``).
+XA_VERSIONS = ("XA10", "XA11", "XA20", "XA30", "XA31")
+
+
+def is_xa(ds: Dataset) -> bool:
+    """Whether (0018,1020) 'Software Versions' names a Siemens XA release dcm2niix knows."""
+    values = ds.get("SoftwareVersions", "") or ""
+    text = "\\".join(values) if not isinstance(values, str) else values
+    return any(version in text for version in XA_VERSIONS)
 
 
 def file_vendor(ds: Dataset, *, short: bool = False) -> str:

@@ -20,6 +20,7 @@ from medbridge.convert._context import OutputContext
 from medbridge.convert._ge import private
 from medbridge.convert._general import is_3d
 from medbridge.convert._mr import mr_attribute
+from medbridge.convert._naming import is_xa
 from medbridge.convert._sidecar import (
     Sidecar,
     acquisition_matrix_pe,
@@ -134,8 +135,7 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
         return _enhanced_slice_times(ctx)
     first = frames[0].info.get("instance")
     timed = isinstance(first, Dataset) and _classic_time_after_start(first) is not None
-    software = str(ctx.ds.get("SoftwareVersions", ""))
-    if ctx.n_volumes > 1 and any(version in software for version in _XA_VERSIONS):
+    if ctx.n_volumes > 1 and is_xa(ctx.ds):
         return _classic_xa_slice_times(ctx)
     return None if timed else acquisition_slice_times(frames)
 
@@ -164,10 +164,6 @@ def _classic_xa_slice_times(ctx: OutputContext) -> list[float] | None:
     return [g6((v - low) / 1000.0) for v in values]
 
 
-#: dcm2niix's Siemens XA software (0018,1020), whose first volume's times it ignores.
-_XA_VERSIONS = ("XA10", "XA11", "XA20", "XA30", "XA31")
-
-
 def _time_after_start(frame: Any) -> float | None:
     """A frame's (0021,1104) 'TimeAfterStart' (ms) from its XA private item (0021,11FE)."""
     source, index = frame.info.get("instance"), frame.info.get("frame_index")
@@ -193,8 +189,7 @@ def _enhanced_slice_times(ctx: OutputContext) -> list[float] | None:
     is no substitute: XA de-identification scrambles it, so dcm2niix ignores it)."""
     if ctx.n_volumes < 2 or ctx.n_slices < 2 or is_3d(ctx.ds):
         return None
-    software = str(ctx.ds.get("SoftwareVersions", ""))
-    xa = any(version in software for version in _XA_VERSIONS)
+    xa = is_xa(ctx.ds)
     per_volume = len({id(v[0].info.get("instance")) for v in ctx.plan.frames}) > 1
     first = [_time_after_start(f) for f in ctx.plan.frames[0]]
     second = [_time_after_start(f) for f in ctx.plan.frames[1]] if per_volume else first
