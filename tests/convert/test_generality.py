@@ -490,6 +490,8 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
          drop=("InstanceNumber",)),), template="%s_%r"),
     _single(SeriesSpec("unnumbered_fmri", volumes=3, drop=("InstanceNumber",),
                        tweak=_fixed_sop_uid)),
+    _single(SeriesSpec("unnumbered_ct_siemens", modality="CT", signed=True, intercept=-1024,
+                       drop=("InstanceNumber",), tweak=_fixed_sop_uid)),
     _single(SeriesSpec("ct_two_acquisitions", modality="CT", signed=True, intercept=-1024,
                        volumes=2, tweak=_second_table_position), geometry=False),
     _single(SeriesSpec("ct_slices_sharing_times", modality="CT", signed=True,
