@@ -630,6 +630,28 @@ class TestAgainstDcm2niix:
         check_against_dicom(spec, ours)
         assert json.loads((tmp_path / "ours" / "3.json").read_text())["Modality"] == "CT"
 
+    @pytest.mark.parametrize(
+        "spec",
+        [
+            SeriesSpec("header_col", volumes=2, tweak=_column_phase),
+            SeriesSpec("header_row_3d", manufacturer=GE, tweak=chain(_row_phase, _three_d)),
+            SeriesSpec("header_ct", modality="CT", signed=True, intercept=-1024),
+        ],
+        ids=["col_4d", "row_3d", "ct"],
+    )
+    def test_header_axes_and_time_step_as_dcm2niix(
+        self, spec: SeriesSpec, dcm2niix: str, tmp_path: Path
+    ) -> None:
+        """dim_info (frequency, phase, slice axes from (0018,1312)) and pixdim[4] (the TR
+        in seconds, 3D images included, 0 without a TR) as dcm2niix writes them."""
+        write(spec, tmp_path / "in")
+        run_dcm2niix(dcm2niix, tmp_path / "in", tmp_path / "ref")
+        convert_files([tmp_path / "in"], tmp_path / "ours", ConvertOptions(template="%s"))
+        ref = nib.load(tmp_path / "ref" / "3.nii").header
+        ours = nib.load(tmp_path / "ours" / "3.nii").header
+        assert int(ours["dim_info"]) == int(ref["dim_info"])
+        assert float(ours["pixdim"][4]) == pytest.approx(float(ref["pixdim"][4]))
+
     def test_indexed_multi_frame_files_are_never_stacked(
         self, dcm2niix: str, tmp_path: Path
     ) -> None:

@@ -145,7 +145,12 @@ def _header(volume: Volume) -> Any:
         header.set_slope_inter(volume.slope, volume.intercept)
     descrip = str(meta.get("_descrip", ""))[:79]
     header["descrip"] = descrip.encode("ascii", "replace")
-    header.set_dim_info(*meta.get("_dim_info", (None, None, None)))
+    dim_info = meta.get("_dim_info")
+    phase = meta.get("InPlanePhaseEncodingDirectionDICOM")
+    if dim_info is None and phase in ("COL", "ROW") and volume.array.ndim >= 3:
+        # A converted image: frequency, phase and slice axes as dcm2niix records them.
+        dim_info = (0, 1, 2) if phase == "COL" else (1, 0, 2)
+    header.set_dim_info(*(dim_info or (None, None, None)))
     return header
 
 
