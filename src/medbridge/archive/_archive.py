@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -32,14 +30,10 @@ from pydicom.sequence import Sequence as DicomSequence
 from sqlalchemy.engine import Connection
 
 from medbridge.archive._commits import CommitQueue
+from medbridge.archive._rows import delete_row, header_values, insert_row, stored_copy
 from medbridge.archive.index import (
-    IMAGE_COLUMNS,
-    PATIENT_COLUMNS,
-    SERIES_COLUMNS,
-    STUDY_COLUMNS,
     Index,
     instance,
-    patient,
     series,
     study,
 )
@@ -59,13 +53,6 @@ __all__ = ["Archive", "DuplicatePolicy", "InstanceRef", "StoreOutcome", "StoreRe
 
 LOGGER = logging.getLogger(__name__)
 
-_HEADER_TAGS = [
-    "SpecificCharacterSet",
-    *PATIENT_COLUMNS,
-    *STUDY_COLUMNS,
-    *SERIES_COLUMNS,
-    *IMAGE_COLUMNS,
-]
 _INT_KEYS = {"SeriesNumber", "InstanceNumber"}
 _CHUNK = 500
 
@@ -193,7 +180,7 @@ class Archive:
         StorageError
             The file could not be written.
         """
-        values = _header_values(data)
+        values = header_values(data)
         sop_uid = values["SOPInstanceUID"]
         expected = expect_sop_instance_uid
         if expected is not None and expected.strip("\x00 ") != sop_uid:
@@ -207,11 +194,7 @@ class Archive:
         lock = self._uid_locks[hash(sop_uid) % len(self._uid_locks)]
         with lock:
             with self.index.read() as conn:
-                old = conn.execute(
-                    sa.select(instance.c.sha256, instance.c.relpath).where(
-                        instance.c.sop_instance_uid == sop_uid
-                    )
-                ).first()
+                old = stored_copy(conn, sop_uid)
             if old is not None:
                 if old.sha256 == digest:
                     return StoreResult(sop_uid, StoreOutcome.IDENTICAL, relpath, len(data))
@@ -223,8 +206,8 @@ class Archive:
 
             def write_rows(conn: Connection) -> None:
                 if old is not None:
-                    _delete_row(conn, sop_uid)
-                _insert_row(conn, values, stored.relpath, stored.size, stored.sha256)
+                    delete_row(conn, sop_uid)
+                insert_row(conn, values, stored.relpath, stored.size, stored.sha256)
 
             try:  # committed together with the rows of concurrent stores
                 self._commits.run(write_rows)
@@ -413,7 +396,7 @@ class Archive:
         """
         uid = validate_uid(sop_instance_uid, name="SOP Instance UID")
         with self.index.write() as conn:
-            relpath = _delete_row(conn, uid)
+            relpath = delete_row(conn, uid)
         if relpath is None:
             raise ArchiveError(f"no instance with SOP Instance UID {uid}")
         self.storage.delete(relpath)
@@ -421,12 +404,12 @@ class Archive:
     def index_file(self, relpath: str, conn: Connection) -> None:
         """Index a stored file in `conn`'s transaction (used by repair)."""
         data = self.storage.read(relpath)
-        values = _header_values(data)
+        values = header_values(data)
         expected = self.storage.relpath_for(values["StudyInstanceUID"], values["SOPInstanceUID"])
         if expected != relpath:
             raise StorageError(f"{relpath} holds {values['SOPInstanceUID']}, not its own UID")
-        _delete_row(conn, values["SOPInstanceUID"])
-        _insert_row(conn, values, relpath, len(data), hashlib.sha256(data).hexdigest())
+        delete_row(conn, values["SOPInstanceUID"])
+        insert_row(conn, values, relpath, len(data), hashlib.sha256(data).hexdigest())
 
 
 def _chunks(items: Sequence[int]) -> Iterator[Sequence[int]]:
@@ -485,189 +468,3 @@ def _set_empty(ds: Dataset, kw: str) -> None:
         setattr(ds, kw, DicomSequence([]))
     else:
         setattr(ds, kw, None)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
-    return str(value).strip()
-
-
-def _header_values(data: bytes) -> dict[str, str]:
-    """Parse the indexed attributes out of Part 10 bytes, validating the UIDs."""
-    try:
-        ds = dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=_HEADER_TAGS)
-        values = {kw: _text(ds.get(kw)) for kw in _HEADER_TAGS[1:]}
-        values["TransferSyntaxUID"] = str(ds.file_meta.TransferSyntaxUID)
-    except Exception as exc:  # pydicom raises many types on damaged input
-        raise InvalidDicomError(f"cannot parse dataset: {exc}") from exc
-    names = {
-        "StudyInstanceUID": "(0020,000D) 'Study Instance UID'",
-        "SeriesInstanceUID": "(0020,000E) 'Series Instance UID'",
-        "SOPInstanceUID": "(0008,0018) 'SOP Instance UID'",
-        "SOPClassUID": "(0008,0016) 'SOP Class UID'",
-        "TransferSyntaxUID": "(0002,0010) 'Transfer Syntax UID'",
-    }
-    for kw, name in names.items():
-        try:
-            values[kw] = validate_uid(values[kw], name=name)
-        except StorageError as exc:
-            raise InvalidDicomError(str(exc)) from None
-    return values
-
-
-def _int_or_none(text: str) -> int | None:
-    try:
-        return int(text.split("\\")[0])
-    except ValueError:
-        return None
-
-
-def _get_or_insert(
-    conn: Connection, table: sa.Table, key: str, values: dict[str, Any]
-) -> tuple[int, bool]:
-    """Return (pk, inserted) of the row with ``values[key]``, inserting it if missing."""
-    col = table.c[key]
-    pk = conn.execute(sa.select(table.c.pk).where(col == values[key])).scalar_one_or_none()
-    if pk is not None:
-        return int(pk), False
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt: Any = pg_insert(table).values(values).on_conflict_do_nothing(index_elements=[key])
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table).values(values).on_conflict_do_nothing(index_elements=[key])
-    # RETURNING tells whether this statement inserted: psycopg reports rowcount -1 here
-    pk = conn.execute(stmt.returning(table.c.pk)).scalar_one_or_none()
-    if pk is not None:
-        return int(pk), True
-    # another transaction (another node, with PostgreSQL) inserted it first
-    pk = conn.execute(sa.select(table.c.pk).where(col == values[key])).scalar_one()
-    return int(pk), False
-
-
-def _insert_row(conn: Connection, v: dict[str, str], relpath: str, size: int, sha: str) -> None:
-    """Insert an instance row and its parents, updating the counters, in `conn`'s transaction."""
-    patient_pk, _ = _get_or_insert(
-        conn,
-        patient,
-        "patient_id",
-        {
-            "patient_id": v["PatientID"][:64],
-            "patient_name": v["PatientName"],
-            "patient_name_upper": v["PatientName"].upper(),
-            "patient_birth_date": v["PatientBirthDate"][:8],
-            "patient_sex": v["PatientSex"][:16],
-        },
-    )
-    study_pk, _ = _get_or_insert(
-        conn,
-        study,
-        "study_instance_uid",
-        {
-            "patient_pk": patient_pk,
-            "study_instance_uid": v["StudyInstanceUID"],
-            "study_date": v["StudyDate"][:8],
-            "study_time": v["StudyTime"][:16],
-            "accession_number": v["AccessionNumber"][:16],
-            "study_id": v["StudyID"][:16],
-            "study_description": v["StudyDescription"][:64],
-            "referring_physician_name": v["ReferringPhysicianName"],
-            "referring_physician_name_upper": v["ReferringPhysicianName"].upper(),
-            "num_series": 0,
-            "num_instances": 0,
-        },
-    )
-    series_pk, new_series = _get_or_insert(
-        conn,
-        series,
-        "series_instance_uid",
-        {
-            "study_pk": study_pk,
-            "series_instance_uid": v["SeriesInstanceUID"],
-            "modality": v["Modality"][:16],
-            "series_number": _int_or_none(v["SeriesNumber"]),
-            "series_description": v["SeriesDescription"][:64],
-            "series_date": v["SeriesDate"][:8],
-            "series_time": v["SeriesTime"][:16],
-            "body_part_examined": v["BodyPartExamined"][:16],
-            "num_instances": 0,
-        },
-    )
-    conn.execute(
-        instance.insert().values(
-            series_pk=series_pk,
-            sop_instance_uid=v["SOPInstanceUID"],
-            sop_class_uid=v["SOPClassUID"],
-            instance_number=_int_or_none(v["InstanceNumber"]),
-            transfer_syntax_uid=v["TransferSyntaxUID"],
-            relpath=relpath,
-            size=size,
-            sha256=sha,
-            stored_at=datetime.now(UTC),
-        )
-    )
-    conn.execute(
-        series.update()
-        .where(series.c.pk == series_pk)
-        .values(num_instances=series.c.num_instances + 1)
-    )
-    conn.execute(
-        study.update()
-        .where(study.c.pk == study_pk)
-        .values(
-            num_instances=study.c.num_instances + 1,
-            num_series=study.c.num_series + (1 if new_series else 0),
-        )
-    )
-
-
-def _delete_row(conn: Connection, sop_uid: str) -> str | None:
-    """Delete an instance row, fix the counters, drop emptied parents; return its relpath."""
-    row = conn.execute(
-        sa.select(
-            instance.c.pk,
-            instance.c.series_pk,
-            instance.c.relpath,
-            series.c.study_pk,
-            study.c.patient_pk,
-        )
-        .select_from(instance.join(series).join(study))
-        .where(instance.c.sop_instance_uid == sop_uid)
-    ).first()
-    if row is None:
-        return None
-    conn.execute(instance.delete().where(instance.c.pk == row.pk))
-    left = conn.execute(
-        series.update()
-        .where(series.c.pk == row.series_pk)
-        .values(num_instances=series.c.num_instances - 1)
-        .returning(series.c.num_instances)
-    ).scalar_one()
-    emptied = left <= 0
-    if emptied:
-        conn.execute(series.delete().where(series.c.pk == row.series_pk))
-    conn.execute(
-        study.update()
-        .where(study.c.pk == row.study_pk)
-        .values(
-            num_instances=study.c.num_instances - 1,
-            num_series=study.c.num_series - (1 if emptied else 0),
-        )
-    )
-    if emptied:
-        remaining = conn.execute(
-            sa.select(study.c.num_series).where(study.c.pk == row.study_pk)
-        ).scalar_one()
-        if remaining <= 0:
-            conn.execute(study.delete().where(study.c.pk == row.study_pk))
-            others = conn.execute(
-                sa.select(sa.func.count()).where(study.c.patient_pk == row.patient_pk)
-            ).scalar_one()
-            if not others:
-                conn.execute(patient.delete().where(patient.c.pk == row.patient_pk))
-    return str(row.relpath)

@@ -22,18 +22,21 @@ C.4.3.1.4 C-GET; PS3.7 C.4 general):
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import evt
+from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION, evt
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext, build_context
 
 from medbridge.archive import Archive, InstanceRef, QueryModel
+from medbridge.dicom.part10 import file_meta_prefix
 from medbridge.dimse._tcp import tune_association_socket
 from medbridge.dimse.config import ServerConfig
 from medbridge.errors import (
@@ -122,7 +125,7 @@ def handle_store(event: Event, archive: Archive) -> int | Dataset:
     """
     sop_uid = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
     try:
-        data = event.encoded_dataset(include_meta=True)
+        data = _part10(event)
         result = archive.store(data, expect_sop_instance_uid=sop_uid)
     except InvalidDicomError as exc:
         LOGGER.error("C-STORE %s from %s refused: %s", sop_uid, _peer(event), exc)
@@ -133,8 +136,33 @@ def handle_store(event: Event, archive: Archive) -> int | Dataset:
     except StorageError as exc:
         LOGGER.error("C-STORE %s from %s not stored: %s", sop_uid, _peer(event), exc)
         return _failure(0xA700, "could not store the instance")
-    LOGGER.debug("C-STORE %s from %s: %s", sop_uid, _peer(event), result.outcome)
+    if LOGGER.isEnabledFor(logging.DEBUG):
+        LOGGER.debug("C-STORE %s from %s: %s", sop_uid, _peer(event), result.outcome)
     return 0x0000
+
+
+def _part10(event: Event) -> bytes:
+    """The received dataset as a Part 10 file, as pynetdicom's ``encoded_dataset()``.
+
+    Same bytes (pynetdicom's implementation UID and version name in the File Meta
+    Information), encoded without building a pydicom ``FileMetaDataset``.
+    """
+    request = cast(C_STORE, event.request)
+    dataset = request.DataSet
+    if not isinstance(dataset, io.BytesIO):
+        raise InvalidDicomError("the C-STORE request carries no dataset")
+    try:
+        prefix = file_meta_prefix(
+            sop_class_uid=str(request.AffectedSOPClassUID),
+            sop_instance_uid=str(request.AffectedSOPInstanceUID),
+            transfer_syntax_uid=str(event.context.transfer_syntax),
+            implementation_class_uid=PYNETDICOM_IMPLEMENTATION_UID,
+            implementation_version_name=PYNETDICOM_IMPLEMENTATION_VERSION,
+        )
+    except UnicodeEncodeError:
+        raise InvalidDicomError("the request's SOP Class or Instance UID is not ASCII") from None
+    with dataset.getbuffer() as view:
+        return b"".join((prefix, view))
 
 
 def _model(event: Event) -> QueryModel:

@@ -25,6 +25,7 @@ from pynetdicom.events import Event
 
 from medbridge.archive import QueryModel, validate_uid
 from medbridge.archive.storage import FileStorage
+from medbridge.dimse._tcp import WaitingAssociationSocket
 from medbridge.dimse.handlers import DUL_RUN_LOOP_DELAY, handle_connect
 from medbridge.errors import ArchiveError, StorageError
 
@@ -106,8 +107,9 @@ def _associate(ae: AE, peer: Peer, **kwargs: Any) -> Iterator[Association]:
         **kwargs,
     )
     dul = getattr(assoc, "dul", None)
-    if dul is not None and hasattr(dul, "_run_loop_delay"):
-        dul._run_loop_delay = DUL_RUN_LOOP_DELAY
+    waits = isinstance(getattr(dul, "socket", None), WaitingAssociationSocket)
+    if dul is not None and hasattr(dul, "_run_loop_delay") and not waits:
+        dul._run_loop_delay = DUL_RUN_LOOP_DELAY  # TLS: pynetdicom's polling, shortened
     if not assoc.is_established:
         raise ArchiveError(
             f"association with {peer.ae_title}@{peer.host}:{peer.port} "
