@@ -8,53 +8,41 @@ and commits the index row second, so a crash in between leaves an unindexed file
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
-from pydicom import config, dcmread
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
-from pydicom.sequence import Sequence as DicomSequence
 from sqlalchemy.engine import Connection
 
+from medbridge.archive._answers import answer, select_rows, to_dataset
 from medbridge.archive._commits import CommitQueue
 from medbridge.archive._rows import delete_row, header_values, insert_row, stored_copy
 from medbridge.archive.index import (
     Index,
     instance,
-    series,
-    study,
 )
 from medbridge.archive.query import (
-    COMPUTED_KEYS,
     Level,
     QueryModel,
     QuerySpec,
     build_select,
-    level_at_or_above,
     parse_identifier,
 )
 from medbridge.archive.storage import FileStorage, validate_uid
+from medbridge.dicom.flat import Element
 from medbridge.errors import ArchiveError, DuplicateInstance, InvalidDicomError, StorageError
 
 __all__ = ["Archive", "DuplicatePolicy", "InstanceRef", "StoreOutcome", "StoreResult"]
 
 LOGGER = logging.getLogger(__name__)
-
-_INT_KEYS = {"SeriesNumber", "InstanceNumber"}
-_CHUNK = 500
 
 
 class DuplicatePolicy(StrEnum):
@@ -239,13 +227,27 @@ class Archive:
         ArchiveError
             If the identifier's level is missing or invalid for `model`.
         """
+        for elements in self.find_elements(identifier, model=model):
+            yield to_dataset(elements)
+
+    def find_elements(
+        self, identifier: Dataset, *, model: QueryModel | str = QueryModel.STUDY_ROOT
+    ) -> Iterator[list[Element]]:
+        """`find`, each response as ``(tag, VR, value)`` elements sorted by tag.
+
+        What the DIMSE C-FIND service encodes without building pydicom datasets
+        (`medbridge.dicom.flat`); see `find` for the contents.
+
+        Raises
+        ------
+        ArchiveError
+            If the identifier's level is missing or invalid for `model`.
+        """
         spec = parse_identifier(identifier, QueryModel(model))
-        stmt = build_select(spec)
         with self.index.read() as conn:
-            rows = conn.execute(stmt).mappings().all()
-            extras = self._computed(conn, spec, rows)
+            rows, extras = select_rows(conn, spec)
         for row in rows:
-            yield self._response(spec, row, extras)
+            yield answer(spec, row, extras, self.storage)
 
     def count(self, identifier: Dataset, *, model: QueryModel | str = QueryModel.STUDY_ROOT) -> int:
         """Return how many entities a request identifier matches."""
@@ -253,85 +255,6 @@ class Archive:
         stmt = sa.select(sa.func.count()).select_from(build_select(spec).subquery())
         with self.index.read() as conn:
             return int(conn.execute(stmt).scalar_one())
-
-    def _computed(
-        self, conn: Connection, spec: QuerySpec, rows: Sequence[Any]
-    ) -> dict[str, dict[int, Any]]:
-        """Return computed return keys by keyword and the pk of their row's entity."""
-        wanted = [k for k in spec.return_keys if k in COMPUTED_KEYS]
-        wanted = [k for k in wanted if level_at_or_above(COMPUTED_KEYS[k], spec.level)]
-        out: dict[str, dict[int, Any]] = {}
-        if not wanted or not rows:
-            return out
-        if any(k.startswith("NumberOfPatientRelated") for k in wanted):
-            pks = sorted({r["patient_pk"] for r in rows})
-            stats: dict[int, tuple[int, int, int]] = {}
-            for chunk in _chunks(pks):
-                stmt = (
-                    sa.select(
-                        study.c.patient_pk,
-                        sa.func.count(),
-                        sa.func.sum(study.c.num_series),
-                        sa.func.sum(study.c.num_instances),
-                    )
-                    .where(study.c.patient_pk.in_(chunk))
-                    .group_by(study.c.patient_pk)
-                )
-                for pk, n_st, n_se, n_in in conn.execute(stmt):
-                    stats[pk] = (int(n_st), int(n_se or 0), int(n_in or 0))
-            for i, kw in enumerate(
-                [
-                    "NumberOfPatientRelatedStudies",
-                    "NumberOfPatientRelatedSeries",
-                    "NumberOfPatientRelatedInstances",
-                ]
-            ):
-                out[kw] = {pk: v[i] for pk, v in stats.items()}
-        if "ModalitiesInStudy" in wanted or "SOPClassesInStudy" in wanted:
-            pks = sorted({r["study_pk"] for r in rows})
-            if "ModalitiesInStudy" in wanted:
-                out["ModalitiesInStudy"] = _distinct_by_study(conn, pks, series.c.modality, False)
-            if "SOPClassesInStudy" in wanted:
-                out["SOPClassesInStudy"] = _distinct_by_study(
-                    conn, pks, instance.c.sop_class_uid, True
-                )
-        return out
-
-    def _response(self, spec: QuerySpec, row: Any, extras: dict[str, dict[int, Any]]) -> Dataset:
-        ds = Dataset()
-        _put(ds, "SpecificCharacterSet", "ISO_IR 192")
-        _put(ds, "QueryRetrieveLevel", spec.level.value)
-        missing: list[str] = []
-        row_keys = set(row.keys())
-        for kw in spec.return_keys:
-            if kw in row_keys:
-                value = row[kw]
-                _put(ds, kw, "" if value is None else (str(value) if kw in _INT_KEYS else value))
-            elif kw in COMPUTED_KEYS and level_at_or_above(COMPUTED_KEYS[kw], spec.level):
-                _put(ds, kw, _computed_value(kw, row, extras))
-            else:
-                missing.append(kw)
-        if missing and spec.level is Level.IMAGE:
-            self._fill_from_file(ds, row["relpath"], missing)
-        for kw in missing:
-            if kw not in ds:
-                _set_empty(ds, kw)
-        return ds
-
-    def _fill_from_file(self, ds: Dataset, relpath: str, keywords: list[str]) -> None:
-        try:
-            stored = dcmread(
-                self.storage.path(relpath),
-                stop_before_pixels=True,
-                specific_tags=["SpecificCharacterSet", *keywords],
-            )
-        except (OSError, PydicomInvalidDicomError) as exc:
-            LOGGER.error("cannot read %s for return keys: %s", relpath, exc)
-            return
-        for kw in keywords:
-            if kw in stored:
-                elem = stored[kw]
-                ds[elem.tag] = elem
 
     # -- retrieve ------------------------------------------------------------------
 
@@ -410,61 +333,3 @@ class Archive:
             raise StorageError(f"{relpath} holds {values['SOPInstanceUID']}, not its own UID")
         delete_row(conn, values["SOPInstanceUID"])
         insert_row(conn, values, relpath, len(data), hashlib.sha256(data).hexdigest())
-
-
-def _chunks(items: Sequence[int]) -> Iterator[Sequence[int]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
-
-
-def _distinct_by_study(
-    conn: Connection, pks: Sequence[int], column: Any, via_instance: bool
-) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {}
-    for chunk in _chunks(pks):
-        stmt = sa.select(series.c.study_pk, column).distinct().where(series.c.study_pk.in_(chunk))
-        if via_instance:
-            stmt = stmt.select_from(series.join(instance))
-        for pk, value in conn.execute(stmt):
-            if value:
-                out.setdefault(pk, []).append(value)
-    return {pk: sorted(v) for pk, v in out.items()}
-
-
-@functools.cache
-def _tag_vr(keyword: str) -> tuple[int, str]:
-    tag = tag_for_keyword(keyword)
-    if tag is None:
-        raise KeyError(keyword)
-    return tag, dictionary_VR(tag)
-
-
-def _put(ds: Dataset, keyword: str, value: Any) -> None:
-    """Set an element of a C-FIND response without re-validating its value.
-
-    The values come from the index, validated when they were stored; pydicom's checks
-    on assignment cost more than the SQL of a 5,000-study answer.
-    """
-    tag, vr = _tag_vr(keyword)
-    ds[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
-
-
-def _computed_value(kw: str, row: Any, extras: dict[str, dict[int, Any]]) -> Any:
-    if kw == "NumberOfStudyRelatedSeries":
-        return str(row["num_series"])
-    if kw == "NumberOfStudyRelatedInstances":
-        return str(row["study_num_instances"])
-    if kw == "NumberOfSeriesRelatedInstances":
-        return str(row["series_num_instances"])
-    if kw in ("ModalitiesInStudy", "SOPClassesInStudy"):
-        return extras.get(kw, {}).get(row["study_pk"], [])
-    return str(extras.get(kw, {}).get(row["patient_pk"], 0))
-
-
-def _set_empty(ds: Dataset, kw: str) -> None:
-    from pydicom.datadict import dictionary_VR
-
-    if dictionary_VR(kw) == "SQ":
-        setattr(ds, kw, DicomSequence([]))
-    else:
-        setattr(ds, kw, None)

@@ -27,7 +27,7 @@ import functools
 import select
 import socket
 import ssl
-from collections.abc import Callable
+import threading
 from typing import Any, cast
 
 from pynetdicom.transport import AssociationSocket
@@ -63,8 +63,12 @@ class WaitingAssociationSocket(AssociationSocket):
     handler cost 1.8 ms of CPU and 2 ms of latency per instance. This socket waits in
     ``select`` on the connection and on a wake-up pipe instead; the association thread
     writes to the pipe whenever it queues a primitive for the reactor (`wake`, bound to
-    the DUL's ``send_pdu`` and ``kill_dul`` by `tune_association_socket`), so sending a
-    response is as immediate as receiving a request.
+    the DUL's ``send_pdu`` by `tune_association_socket`) and when the reactor is told to
+    stop, so sending a response is as immediate as receiving a request.
+
+    pynetdicom closes an acceptor's connection without calling this object's ``close``
+    (``shutdown_request`` on the raw socket), so the pipe is closed by the reactor
+    thread itself as it ends (`_waking_dul`).
     """
 
     _wake_r: socket.socket | None = None
@@ -98,12 +102,16 @@ class WaitingAssociationSocket(AssociationSocket):
                 wake_r.recv(4096)
         return sock in readable
 
-    def close(self) -> None:
-        super().close()
+    def release_wakeup(self) -> None:
+        """Close the wake-up pipe; `ready` then waits on the connection alone."""
         for end in (self._wake_r, self._wake_w):
             if end is not None:
                 end.close()
         self._wake_r = self._wake_w = None
+
+    def close(self) -> None:
+        super().close()
+        self.release_wakeup()
 
 
 def tune_association_socket(assoc: Any, *, quick_ack: bool) -> None:
@@ -133,23 +141,54 @@ def tune_association_socket(assoc: Any, *, quick_ack: bool) -> None:
 def _wait_in_select(dul: Any, holder: AssociationSocket) -> None:
     """Make `holder` a `WaitingAssociationSocket` woken by what `dul` is given to send.
 
-    Relies on pynetdicom's DUL layout (``send_pdu``, ``kill_dul``, ``_run_loop_delay``);
-    when that changes, the socket stays pynetdicom's own and polls as before.
+    Relies on pynetdicom's DUL layout (``send_pdu``, ``_kill_thread``,
+    ``_run_loop_delay``); when that changes, the socket stays pynetdicom's own and polls
+    as before.
     """
-    if not all(hasattr(dul, name) for name in ("send_pdu", "kill_dul", "_run_loop_delay")):
+    if not all(hasattr(dul, name) for name in ("send_pdu", "_kill_thread", "_run_loop_delay")):
         return
     holder.__class__ = WaitingAssociationSocket
     waiting = cast(WaitingAssociationSocket, holder)
     waiting.arm_wakeup()
-    for name in ("send_pdu", "kill_dul"):
-        dul.__dict__[name] = _then_wake(getattr(dul, name), waiting)
+    dul.__dict__["_medbridge_socket"] = waiting
+    dul.__class__ = _waking_dul(type(dul))
+    send_pdu = dul.send_pdu
+
+    @functools.wraps(send_pdu)
+    def send_then_wake(primitive: Any) -> None:
+        send_pdu(primitive)
+        waiting.wake()
+
+    dul.__dict__["send_pdu"] = send_then_wake
     dul._run_loop_delay = 0  # the wait in `ready` replaces the reactor's sleep
 
 
-def _then_wake(method: Callable[..., None], sock: WaitingAssociationSocket) -> Callable[..., None]:
-    @functools.wraps(method)
-    def call(*args: Any) -> None:
-        method(*args)
-        sock.wake()
+_WAKING: dict[type, type] = {}
 
-    return call
+
+def _waking_dul(base: type) -> type:
+    """A subclass of pynetdicom's DUL whose stop flag wakes and ends the wait pipe.
+
+    ``_kill_thread`` becomes a property: setting it (``kill_dul``, ``stop_dul``, an
+    abort) wakes the reactor so it stops at once, and the reactor reading it as set,
+    at the top of its loop just before it returns, closes the pipe from its own thread.
+    """
+
+    def get_kill(self: Any) -> bool:
+        value = bool(self.__dict__.get("_kill_thread", False))
+        if value and threading.current_thread() is self:
+            sock = self.__dict__.pop("_medbridge_socket", None)
+            if sock is not None:
+                sock.release_wakeup()
+        return value
+
+    def set_kill(self: Any, value: bool) -> None:
+        self.__dict__["_kill_thread"] = value
+        sock = self.__dict__.get("_medbridge_socket")
+        if value and sock is not None:
+            sock.wake()
+
+    if base not in _WAKING:
+        attrs = {"_kill_thread": property(get_kill, set_kill)}
+        _WAKING[base] = type(f"Waking{base.__name__}", (base,), attrs)
+    return _WAKING[base]

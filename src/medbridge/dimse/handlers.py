@@ -32,11 +32,14 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION, evt
 from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.dsutils import encode
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext, build_context
 
-from medbridge.archive import Archive, InstanceRef, QueryModel
+from medbridge.archive import Archive, InstanceRef, QueryModel, answer_dataset
+from medbridge.dicom.flat import Element, NotFlat, encode_flat
 from medbridge.dicom.part10 import file_meta_prefix
+from medbridge.dimse._direct import DirectResponder
 from medbridge.dimse._tcp import tune_association_socket
 from medbridge.dimse.config import ServerConfig
 from medbridge.errors import (
@@ -176,11 +179,13 @@ def handle_find(
 ) -> Iterator[tuple[int, Dataset | None]]:
     """C-FIND SCP (PS3.4 C.4.1): one pending response per match, then success.
 
-    Patient Root or Study Root follows the request's Affected SOP Class UID.
+    Patient Root or Study Root follows the request's Affected SOP Class UID. Pending
+    responses are written directly to the connection where `DirectResponder` can
+    (plain TCP, little endian syntaxes); pynetdicom sends the others and the final one.
     """
     try:
         identifier = event.identifier
-        matches = list(archive.find(identifier, model=_model(event)))
+        answers = list(archive.find_elements(identifier, model=_model(event)))
     except ArchiveError as exc:
         LOGGER.error("C-FIND from %s refused: %s", _peer(event), exc)
         yield _failure(0xA900, str(exc)).Status, None
@@ -189,13 +194,41 @@ def handle_find(
         LOGGER.error("C-FIND from %s: cannot decode identifier: %s", _peer(event), exc)
         yield 0xC310, None
         return
-    LOGGER.info("C-FIND from %s: %d matches", _peer(event), len(matches))
-    for ds in matches:
-        if event.is_cancelled:
-            yield 0xFE00, None
-            return
-        ds.RetrieveAETitle = config.ae_title
-        yield 0xFF00, ds
+    LOGGER.info("C-FIND from %s: %d matches", _peer(event), len(answers))
+    retrieve_ae: Element = (_RETRIEVE_AE_TITLE, "AE", config.ae_title)
+    direct = DirectResponder.for_event(event)
+    try:
+        for found in answers:
+            if event.is_cancelled:
+                if direct is not None:
+                    direct.flush()
+                yield 0xFE00, None
+                return
+            elements = [e for e in found if e[0] != _RETRIEVE_AE_TITLE]
+            elements.append(retrieve_ae)
+            if direct is not None:
+                encoded = _encode_answer(elements, explicit_vr=direct.explicit_vr)
+                if encoded is not None and direct.fits(encoded):
+                    direct.pending(encoded)
+                    continue
+                direct.flush()  # what pynetdicom sends must follow what was written
+            yield 0xFF00, answer_dataset(sorted(elements))
+        if direct is not None:
+            direct.flush()
+    except OSError as exc:
+        LOGGER.error("C-FIND from %s: connection lost: %s", _peer(event), exc)
+
+
+#: (0008,0054) 'Retrieve AE Title': where the matches can be retrieved from (us).
+_RETRIEVE_AE_TITLE = 0x00080054
+
+
+def _encode_answer(elements: list[Element], *, explicit_vr: bool) -> bytes | None:
+    """The identifier's bytes: medbridge's flat encoder, else pydicom's writer."""
+    try:
+        return encode_flat(elements, explicit_vr=explicit_vr)
+    except NotFlat:
+        return encode(answer_dataset(sorted(elements)), not explicit_vr, True, False)
 
 
 def _select(event: Event, archive: Archive) -> list[InstanceRef] | Dataset:
