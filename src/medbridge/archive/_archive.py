@@ -246,8 +246,9 @@ class Archive:
         spec = parse_identifier(identifier, QueryModel(model))
         with self.index.read() as conn:
             rows, extras = select_rows(conn, spec)
+        keys = frozenset(rows[0].keys()) if rows else frozenset()
         for row in rows:
-            yield answer(spec, row, extras, self.storage)
+            yield answer(spec, row, extras, self.storage, keys)
 
     def count(self, identifier: Dataset, *, model: QueryModel | str = QueryModel.STUDY_ROOT) -> int:
         """Return how many entities a request identifier matches."""
