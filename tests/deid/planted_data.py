@@ -123,8 +123,8 @@ def build_planted(
     ds.ContentDate = study_date
     ds.StudyTime = "101010"
     ds.AcquisitionDateTime = f"{study_date}101010"
-    ds.InstanceCreationDate = "20190315"  # not in Table E.1-1
-    ds.DateOfLastCalibration = "20180101"  # not in Table E.1-1
+    ds.InstanceCreationDate = "20190315"  # in Table E.1-1 since 2021
+    ds.DateOfLastCalibration = "20180101"
     ds.StudyDescription = "MR head for Zyxwert PLANTID-93847"
     ds.SeriesDescription = "T1 plantedfree-88"
     ds.ImageComments = "plantedfree-88"

@@ -258,7 +258,7 @@ class TestActions:
         assert deidentify(plain, policy).ContentDate == "19000101"
 
     def test_frame_dates_dummy_when_removed(self, planted):
-        """Frame Acquisition DateTime (Type 1C, not in Table E.1-1) gets a dummy, not removed."""
+        """Frame Acquisition DateTime (Table E.1-1: D; Type 1C) gets a dummy, not removed."""
         ds = planted()
         frame = Dataset()
         frame.FrameAcquisitionDateTime = "20190314101010"
@@ -273,6 +273,26 @@ class TestActions:
         shifted = deidentify(ds, Policy(key=KEY, dates="shift")).PerFrameFunctionalGroupsSequence
         value = shifted[0].FrameContentSequence[0].FrameAcquisitionDateTime
         assert value.endswith("101010") and not value.startswith("2019031")
+
+    def test_unlisted_times_urls_and_unknown_removed(self, planted):
+        """Outside the table, times go with dates; URLs and values of unknown VR go."""
+        ds = planted()
+        unlisted_time = 0x00189802  # an even tag no edition defines, stored as TM
+        ds.add_new(unlisted_time, "TM", "131313")
+        ds.add_new(0x00081190, "UR", "http://pacs.planted.example/1.2.3.999.1")  # Retrieve URL
+        ds.add_new(0x00201234, "UN", b"Zyxwert")  # unknown to the dictionary: meaning unknown
+        ds.add_new(0x00181060, "DS", "100")  # Trigger Time: a duration, kept
+        ds.add_new(0x0040A122, "TM", "121212")  # (0040,A122) 'Time': listed, D
+        ds.add_new(0x0040B034, "UN", b"20190314")  # Annotation DateTime, newer than pydicom
+        out = deidentify(ds, Policy(key=KEY))
+        assert unlisted_time not in out and 0x00081190 not in out and 0x00201234 not in out
+        assert out[0x0040A122].value == "000000" and out[0x00181060].value == 100
+        shifted = deidentify(ds, Policy(key=KEY, dates="shift"))
+        assert shifted[unlisted_time].value == "131313"  # a shift moves days, not times
+        assert 0x00201234 not in shifted
+        assert 0x0040B034 not in shifted  # listed, C: a value that cannot be parsed is removed
+        kept = deidentify(ds, Policy(key=KEY, dates="keep"))
+        assert kept[unlisted_time].value == "131313"
 
     def test_clean_descriptors_cuts_identity_out(self, planted):
         """Clean Descriptors keeps the description without the patient's name and ID."""

@@ -3,11 +3,13 @@
 :func:`deidentify` walks every element of a dataset and of every item of every sequence,
 looks each attribute up in Table E.1-1 (compiled for the policy's options, see
 :mod:`medbridge.deid.table`) and applies its action. Attributes the table does not list
-are kept, as the profile allows (PS3.15 E.1.1), with four safeguards for values that
-name a person or an instance wherever they sit: private attributes are removed unless
-kept as safe (E.3.10), instance UIDs are remapped (U), dates follow the policy's date
-handling (E.3.6) and person names are removed. Finally the dataset is marked as
-de-identified (E.1.1 step 4) and its File Meta Information made consistent.
+are kept, as the profile allows (PS3.15 E.1.1), with safeguards for values that name a
+person, a place or an instance wherever they sit: private attributes are removed unless
+kept as safe (E.3.10), instance UIDs are remapped (U), dates and times follow the
+policy's date handling (E.3.6), and person names, URLs (which name hosts and carry
+UIDs) and attributes of unknown meaning (VR UN: newer than pydicom's dictionary, or
+unreadable) are removed. Finally the dataset is marked as de-identified (E.1.1 step 4)
+and its File Meta Information made consistent.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
-from medbridge.deid._actions import dummy_value, needs_value, required_type, resolve
+from medbridge.deid._actions import dummy_value, required_type, resolve
 from medbridge.deid.dates import date_offset_days, shift_da, shift_dt
 from medbridge.deid.pixels import blank_regions
 from medbridge.deid.policy import BASIC_PROFILE_CODE, Option, Policy
@@ -42,6 +44,8 @@ _PATIENT_ID = 0x00100020
 _PATIENT_NAME = 0x00100010
 _BURNED_IN = 0x00280301
 _TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "AE"})
+# Not listed in Table E.1-1, yet removed: person names, URLs, values of unknown meaning.
+_REMOVED_VRS = frozenset({"PN", "UR", "UN"})
 _NEEDLE_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "DA", "DT", "UI"})
 _MIN_NEEDLE = 4
 _IMPLEMENTATION_VERSION = "MEDBRIDGE_010"
@@ -179,17 +183,16 @@ def _vr_of(raw: DataElement | RawDataElement, tag: int) -> str:
 def _default_action(tag: int, vr: str, policy: Policy) -> str:
     """The action for an attribute Table E.1-1 does not list (see the module docstring).
 
-    A date the IOD needs with a value gets a dummy instead of being removed (D, not X).
+    Times go with dates: removed by the Basic Profile, kept by both Retain Longitudinal
+    options (a shift moves whole days, so a time of day stays as it is).
     """
     if vr == "SQ":
         return "K"
     if vr == "UI":
         return "K" if policy.retain_uids or tag in _CLASS_UIDS else "U"
-    if vr in ("DA", "DT"):
-        if policy.dates == "remove" and needs_value(tag):
-            return "D"
+    if vr in ("DA", "DT", "TM"):
         return {"remove": "X", "keep": "K", "shift": "C"}[policy.dates]
-    if vr == "PN":
+    if vr in _REMOVED_VRS:
         return "X"
     return "K"
 
@@ -233,6 +236,8 @@ def _walk(ds: Dataset, ctx: _Context, *, top: bool, dummy: bool, clean_text: boo
                 action = "C"
         elif "/" in action:
             action = resolve(action, required_type(tag, ctx.top) if top else None)
+        if action == "C" and vr == "UN":
+            action = "X"  # a value that cannot be parsed cannot be cleaned
         if 0x6000 <= group <= 0x601E and element == 0x3000 and action == "X":
             # an overlay without its data is not an overlay: drop the whole group
             overlay_groups_removed.add(group)
