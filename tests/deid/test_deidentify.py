@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import struct
 from datetime import datetime
 
 import numpy as np
 import pytest
-from planted_data import KEY, PLANTED
+from planted_data import INTERNATIONAL, KEY, PLANTED, find_planted
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
@@ -21,13 +22,8 @@ def _written(ds: Dataset) -> bytes:
     return buffer.getvalue()
 
 
-def _leaks(data: bytes, categories: tuple[str, ...]) -> list[str]:
-    return [
-        value
-        for category in categories
-        for value in PLANTED[category]
-        if value.encode() in data or value.upper().encode() in data
-    ]
+def _leaks(data: bytes, categories: tuple[str, ...], charset: str | None = None) -> list[str]:
+    return find_planted(data, categories, charset)
 
 
 ALL = tuple(PLANTED)
@@ -59,18 +55,38 @@ POLICIES = {
 }
 
 
+CHARSETS = [None, *INTERNATIONAL]
+
+
 class TestPhiLeak:
+    @pytest.mark.parametrize("charset", CHARSETS, ids=[str(c) for c in CHARSETS])
     @pytest.mark.parametrize("name", list(POLICIES))
-    def test_no_planted_value_in_output_bytes(self, planted, name):
-        """Every byte of the written output is free of every value the policy must remove."""
+    def test_no_planted_value_in_output_bytes(self, planted, name, charset):
+        """Every byte of the written output is free of every value the policy must remove,
+        in any spelling: the file's character set, UTF-8 or Latin-1, name by component."""
         policy, categories = POLICIES[name]
-        data = _written(deidentify(planted(), policy))
-        assert _leaks(data, categories) == []
+        data = _written(deidentify(planted(charset=charset), policy))
+        assert _leaks(data, categories, charset) == []
 
     def test_scan_finds_planted_values_in_input(self, planted):
         """The scan itself sees the planted values when nothing is removed."""
         data = _written(planted())
         assert sorted(_leaks(data, ALL)) == sorted(v for c in ALL for v in PLANTED[c])
+
+    @pytest.mark.parametrize("charset", list(INTERNATIONAL))
+    def test_scan_finds_international_names_in_input(self, planted, charset):
+        """Names in another character set are found as the file stores them."""
+        _term, names, place = INTERNATIONAL[charset]
+        data = _written(planted(charset=charset))
+        assert set(_leaks(data, ("names", "places"), charset)) >= {*names, place}
+
+    @pytest.mark.parametrize("charset", list(INTERNATIONAL))
+    def test_vendor_header_names_cleaned_in_their_encoding(self, planted, charset):
+        """A kept vendor header copying the name in the file's character set, components
+        apart and in another order, has each component overwritten."""
+        out = deidentify(planted(charset=charset), Policy(key=KEY, retain_safe_private=True))
+        header = out[0x00291020].value
+        assert header.startswith(b"SV10") and set(header[4:].rstrip(b"\x00")) <= {ord("X"), 32}
 
     def test_input_unchanged_unless_in_place(self, planted, policy):
         """The default works on a copy; the caller's dataset keeps its values."""
@@ -217,6 +233,25 @@ class TestActions:
         assert ds[0x00290010].value == "SIEMENS CSA HEADER"
         assert 0x00091001 not in ds and 0x00090010 not in ds
         assert 0x00111001 not in ds and 0x00110010 not in ds
+
+    def test_safe_private_cleaned_of_nested_identity(self, planted):
+        """An ID only a sequence item holds (Other Patient IDs Sequence) is found too."""
+        ds = planted()
+        ds[0x00291010].value = b"SV10 SEQID-77881 \x00"
+        out = deidentify(ds, Policy(key=KEY, retain_safe_private=True))
+        assert out[0x00291010].value == b"SV10 " + b"X" * 11 + b" \x00"
+
+    def test_safe_private_numbers_untouched(self, planted):
+        """A kept binary number is never compared with text: a scale slope whose four
+        bytes happen to spell an ID stays the number it is."""
+        ds = planted()
+        ds.PatientID = "ABCD"
+        (slope,) = struct.unpack("<f", b"ABCD")
+        ds.add_new(0x20050010, "LO", "Philips MR Imaging DD 001")
+        ds.add_new(0x2005100E, "FL", slope)  # Scale Slope: on the safe list
+        back = dcmread(io.BytesIO(_written(ds)))  # raw, as read from a file
+        out = deidentify(back, Policy(key=KEY, retain_safe_private=True))
+        assert out[0x2005100E].value == pytest.approx(slope)
 
     def test_safe_private_without_identity_unchanged(self, planted):
         """A safe private value holding no identity is kept byte for byte."""
