@@ -329,6 +329,15 @@ class TestActions:
         kept = deidentify(ds, Policy(key=KEY, dates="keep"))
         assert kept[unlisted_time].value == "131313"
 
+    def test_encapsulated_document_replaced(self, planted, policy):
+        """An encapsulated report (Table E.1-1: D) is replaced by a non-empty dummy."""
+        ds = planted()
+        ds.add_new(0x00420011, "OB", b"%PDF-1.4 report for Zyxwert PLANTID-93847\n")
+        ds.add_new(0x00420012, "LO", "application/pdf")  # MIME Type: kept
+        out = deidentify(ds, policy)
+        assert out.EncapsulatedDocument == b"\x00\x00"
+        assert out.MIMETypeOfEncapsulatedDocument == "application/pdf"
+
     def test_clean_descriptors_cuts_identity_out(self, planted):
         """Clean Descriptors keeps the description without the patient's name and ID."""
         ds = deidentify(planted(), Policy(key=KEY, clean_descriptors=True))

@@ -95,13 +95,17 @@ _DUMMY_TEXT = {
     "AS": "000D",
     "IS": "0",
     "DS": "0",
+    "UR": "ANONYMIZED",
 }
+# Byte strings: two zero bytes, the shortest even-length value (an Encapsulated Document
+# replaced so: the IOD needs one, Type 1, and the patient's report must not stay).
+_DUMMY_BYTES = {"OB": b"\x00\x00", "OW": b"\x00\x00", "UN": b"\x00\x00"}
 
 
 def dummy_value(vr: str) -> object:
     """A non-identifying value valid for ``vr`` (action D), or None to empty the element.
 
-    Binary and numeric VRs have no meaningful dummy; they are emptied instead, which is
-    the Z action, the closest valid choice.
+    Numeric VRs have no meaningful dummy; they are emptied instead, which is the Z
+    action, the closest valid choice.
     """
-    return _DUMMY_TEXT.get(vr)
+    return _DUMMY_TEXT.get(vr, _DUMMY_BYTES.get(vr))
