@@ -219,15 +219,15 @@ def build_planted(
     ds.add_new(0x00111001, "SQ", Sequence([private_item]))
     ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
     ds.add_new(0x00291010, "OB", b"SV10\x04\x03\x02\x01PLANTID-93847\x00")
-    # retired curves and an overlay with its text
-    ds.add_new(0x50000022, "LO", "CURVEDESC-PLANT")
+    # retired curves and an overlay, their text naming the patient
+    ds.add_new(0x50000022, "LO", "CURVEDESC-PLANT Zyxwert")
     ds.add_new(0x50003000, "OB", b"CURVEDESC-PLANT\x00")
     ds.add_new(0x60000010, "US", 4)
     ds.add_new(0x60000011, "US", 4)
-    ds.add_new(0x60000022, "LO", "OVERLAYDESC-PLANT")
+    ds.add_new(0x60000022, "LO", "OVERLAYDESC-PLANT Zyxwert")
     ds.add_new(0x60000100, "US", 1)
     ds.add_new(0x60003000, "OW", b"\x00\x00")
-    ds.add_new(0x60004000, "LT", "OVERLAYCOMMENT-PLANT")
+    ds.add_new(0x60004000, "LT", "OVERLAYCOMMENT-PLANT PLANTID-93847")
     # a small image
     ds.Rows = 4
     ds.Columns = 4

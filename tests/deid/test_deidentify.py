@@ -41,6 +41,10 @@ POLICIES = {
         ),
         ("names", "ids", "places", "device", "dates", "uids"),
     ),
+    "clean-graphics": (  # overlays and curves kept, their text cleaned
+        Policy(key=KEY, clean_graphics=True),
+        ("names", "ids", "places", "device", "dates", "uids"),
+    ),
     "keep-uids-dates-device-institution": (
         Policy(
             key=KEY,

@@ -189,8 +189,8 @@ def _identity_values(top: Dataset, profile: Profile, policy: Policy) -> tuple[st
             if vr not in wanted:
                 continue
             action = profile.action(tag) or _default_action(tag, vr, policy)
-            if action == "K":
-                continue
+            if action == "K" or (action == "C" and vr in _TEXT_VRS):
+                continue  # kept, or text to be cleaned rather than identity itself
             value = ds[tag].value
             values: Iterable[object] = value if isinstance(value, (list, MultiValue)) else [value]
             for item in values:
@@ -272,8 +272,8 @@ def _walk(ds: Dataset, ctx: _Context, *, top: bool, dummy: bool, clean_text: boo
             action = _default_action(tag, vr, policy)
             if dummy and action in ("K", "C") and vr not in ("SQ", "UI"):
                 action = "D"
-            elif clean_text and action == "K" and vr in _TEXT_VRS:
-                action = "C"
+            elif (clean_text or 0x6000 <= group <= 0x601E) and action == "K" and vr in _TEXT_VRS:
+                action = "C"  # structured content, or a kept overlay's description and label
         elif "/" in action:
             action = resolve(action, required_type(tag, ctx.top) if top else None)
         if action == "C" and vr == "UN":
@@ -479,7 +479,7 @@ def deidentify(
         top=ds,
         patient_key=_patient_key(ds),
     )
-    if policy.clean_descriptors or policy.clean_structured_content or policy.retain_safe_private:
+    if policy.options:  # any option may clean (C), which needs the values before the walk
         ctx.needles  # noqa: B018 - gather identity before the walk changes the values
     if policy.pixel_mask:
         blank_regions(ds, policy.pixel_mask)
