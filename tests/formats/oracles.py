@@ -1,9 +1,10 @@
 """Independent readers that judge the files medbridge writes.
 
 SimpleITK (ITK's NIfTI, NRRD, MetaImage and Analyze readers) reads each written file;
-for MGH, which SimpleITK does not read, a reader written here from FreeSurfer's header
-layout. The expected grid is computed here too, from the RAS+ affine, without
-medbridge's geometry helpers, so a shared mistake cannot hide.
+for MGH and NIfTI-2, which SimpleITK does not read, readers written here from
+FreeSurfer's header layout and the NIfTI-2 header layout. The expected grid is
+computed here too, from the RAS+ affine, without medbridge's geometry helpers, so a
+shared mistake cannot hide.
 """
 
 from __future__ import annotations
@@ -88,6 +89,34 @@ def mgh_grid(path: Path) -> Grid:
     grid = expected_grid(affine)
     grid.voxels = voxels.astype(dtype.newbyteorder("="))
     return grid
+
+
+def nifti2_grid(path: Path) -> Grid:
+    """Read a NIfTI-2 header's sform and voxels from its byte layout (no nibabel).
+
+    SimpleITK 2.5 has no NIfTI-2 reader. Little-endian: ``sizeof_hdr`` 540 (int32),
+    magic ``n+2`` at 4, datatype (int16) at 12, dim (8 × int64) at 16, vox_offset
+    (int64) at 168, sform_code (int32) at 348, srow_x, srow_y, srow_z (4 × float64
+    each) from 400.
+    """
+    raw = path.read_bytes()
+    assert struct.unpack_from("<i", raw, 0)[0] == 540 and raw[4:7] == b"n+2"
+    (kind,) = struct.unpack_from("<h", raw, 12)
+    dims = struct.unpack_from("<8q", raw, 16)
+    (offset,) = struct.unpack_from("<q", raw, 168)
+    (sform_code,) = struct.unpack_from("<i", raw, 348)
+    assert sform_code > 0, "no sform: the geometry would be a guess"
+    affine = np.eye(4)
+    affine[:3] = np.asarray(struct.unpack_from("<12d", raw, 400)).reshape(3, 4)
+    dtype = np.dtype(_NIFTI_TYPES[kind])
+    shape = dims[1 : dims[0] + 1]
+    voxels = np.frombuffer(raw, dtype=dtype, count=int(np.prod(shape)), offset=offset)
+    grid = expected_grid(affine)
+    grid.voxels = voxels.reshape(shape, order="F")
+    return grid
+
+
+_NIFTI_TYPES = {2: "<u1", 4: "<i2", 8: "<i4", 16: "<f4", 64: "<f8", 256: "<i1", 512: "<u2"}
 
 
 def assert_grids_close(got: Grid, want: Grid, *, atol: float = 1e-5) -> None:

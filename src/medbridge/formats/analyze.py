@@ -20,7 +20,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from medbridge.errors import FormatError
+from medbridge.errors import FormatError, OrientationWarning
 from medbridge.formats._layout import (
     check_layout,
     from_layout,
@@ -44,7 +44,7 @@ _AMBIGUITY = (
 )
 
 
-class AnalyzeOrientationWarning(UserWarning):
+class AnalyzeOrientationWarning(OrientationWarning):
     """An Analyze 7.5 file was read or written: its left-right orientation is ambiguous."""
 
 

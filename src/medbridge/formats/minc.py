@@ -23,6 +23,7 @@ import numpy as np
 from medbridge.errors import FormatError, MissingDependencyError
 from medbridge.formats._layout import from_layout
 from medbridge.volume import Volume
+from medbridge.volume._geometry import reorder_axes
 
 __all__ = ["EXTENSIONS", "read", "sniff", "write"]
 
@@ -73,8 +74,7 @@ def read(path: str | os.PathLike[str]) -> Volume:
         raise FormatError(
             f"not a readable MINC file: {type(exc).__name__}: {exc}", path=name
         ) from exc
-    affine = np.asarray(img.affine, dtype=np.float64)
-    affine[:3, :3] = affine[:3, 2::-1]  # spatial axes reversed, as _reorder does
+    affine = reorder_axes(img.affine, (2, 1, 0))  # spatial axes reversed, as _reorder does
     return Volume(from_layout(_reorder(array, dim_names, name)), affine)
 
 
