@@ -9,8 +9,10 @@ shared mistake cannot hide.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import struct
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +91,71 @@ def mgh_grid(path: Path) -> Grid:
     grid = expected_grid(affine)
     grid.voxels = voxels.astype(dtype.newbyteorder("="))
     return grid
+
+
+def minc_grid(path: Path) -> Grid:
+    """ITK's reading of a MINC-2 file (through the libminc it embeds), as an LPS grid.
+
+    MINC's world is RAS. ITK converts it to LPS only when built with
+    ``ITK_MINC_IO_RAS_TO_LPS`` (ITK pull request 4864); otherwise it takes MINC's
+    numbers as its own. :func:`itk_converts_minc_world` asks this build, so the grid
+    returned here is LPS either way. ITK reads a ``time`` dimension as components.
+    """
+    grid = sitk_grid(path)
+    if not itk_converts_minc_world():
+        flip = np.diag([-1.0, -1.0, 1.0])
+        grid = Grid(flip @ grid.origin, grid.spacing, flip @ grid.direction, grid.voxels)
+    return grid
+
+
+def minc_layout_grid(path: Path) -> Grid:
+    """A MINC-2 file's grid and voxels read from its HDF5 layout (h5py, no nibabel).
+
+    For what ITK refuses (a ``time`` and a ``vector_dimension`` together). MINC's
+    definition: each spatial dimension has ``start``, ``step`` and
+    ``direction_cosines``; voxel (0, 0, 0) is at ``Σ start_d · cosine_d`` (RAS); the
+    ``image`` dataset's axes are named by its ``dimorder`` attribute, slowest first.
+    Scaling must be the identity (``image-min``/``image-max`` equal ``valid_range``).
+    """
+    import h5py
+
+    with h5py.File(path, "r") as minc:
+        image = minc["minc-2.0/image/0/image"]
+        order = image.attrs["dimorder"].decode().split(",")
+        voxels = np.asarray(image)
+        low, high = image.attrs["valid_range"]
+        images = minc["minc-2.0/image/0"]
+        assert (images["image-min"][()], images["image-max"][()]) == (low, high)
+        dims = {name: dict(minc[f"minc-2.0/dimensions/{name}"].attrs) for name in order}
+    spatial = ["xspace", "yspace", "zspace"]
+    cosines = np.column_stack([dims[d]["direction_cosines"] for d in spatial])
+    affine = np.eye(4)
+    affine[:3, :3] = cosines * np.asarray([dims[d]["step"] for d in spatial])
+    affine[:3, 3] = cosines @ np.asarray([dims[d]["start"] for d in spatial])
+    wanted = [d for d in [*spatial, "time", "vector_dimension"] if d in order]
+    grid = expected_grid(affine)
+    grid.voxels = np.transpose(voxels, [order.index(d) for d in wanted])
+    return grid
+
+
+@functools.cache
+def itk_converts_minc_world() -> bool:
+    """Whether this ITK turns its LPS world into MINC's RAS when writing MINC.
+
+    A 2×2×2 image at LPS origin (1, 2, 3) is written by SimpleITK; h5py reads the
+    ``xspace`` start back: -1 if ITK converted, 1 if it wrote its own numbers.
+    """
+    import h5py
+
+    image = sitk.Image([2, 2, 2], sitk.sitkInt16)
+    image.SetOrigin([1.0, 2.0, 3.0])
+    with tempfile.TemporaryDirectory() as folder:
+        path = str(Path(folder) / "probe.mnc")
+        sitk.WriteImage(image, path)
+        with h5py.File(path, "r") as minc:
+            start = float(minc["minc-2.0/dimensions/xspace"].attrs["start"])
+    assert abs(abs(start) - 1.0) < 1e-9, f"unexpected xspace start {start}"
+    return start < 0
 
 
 def nifti2_grid(path: Path) -> Grid:

@@ -1,11 +1,13 @@
-"""MINC-1 and MINC-2 reading; writing refused with its reason.
+"""MINC-1 and MINC-2 reading, MINC-2 writing.
 
 The MINC-1 files are written here from real volumes, straight from the MINC-1 layout
 (netCDF: one variable per dimension with ``start``, ``step`` and
 ``direction_cosines``, an ``image`` variable in ``[time,] zspace, yspace, xspace``
 order), so the reader is judged against the format's definition, not against itself.
 MINC-2 (HDF5) is checked with nibabel's shipped pair of files holding the same 4D
-image as MINC-1 and MINC-2.
+image as MINC-1 and MINC-2, and with files ITK writes through libminc, the MINC
+tools' own library. The files medbridge writes are judged by libminc in
+``test_roundtrip`` (every case, every pair).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from nibabel.externals.netcdf import netcdf_file
 
 from conftest import require
 from formats.cases import assert_same_voxels
+from formats.oracles import itk_converts_minc_world, write_with_itk
 from medbridge import formats
 from medbridge.errors import FormatError, MissingDependencyError
 from medbridge.formats import minc
 from medbridge.volume import Volume
+from medbridge.volume._geometry import ras_to_lps
 
 NIBABEL_DATA = Path(nib.__file__).parent / "tests" / "data"
 
@@ -129,12 +133,50 @@ class TestMinc2:
             formats.read(NIBABEL_DATA / "minc2_4d.mnc")
 
 
+class TestWrittenByItk:
+    """MINC-2 files written by libminc (inside SimpleITK) from real volumes."""
+
+    @pytest.mark.parametrize("name", ["axial_oblique_3d", "sagittal_vector", "coronal_rgb"])
+    def test_voxels_and_world(self, name: str, sources: dict[str, Volume], tmp_path: Path) -> None:
+        """Same voxels; the affine is the source's in the world ITK wrote.
+
+        ITK built without RAS-to-LPS conversion (see ``oracles.minc_grid``) stores its
+        LPS numbers where MINC expects RAS ones, so the file states the source's LPS
+        affine; medbridge reads what the file states. (ITK 5.4 crashes writing 4D
+        MINC, so 4D files come from nibabel's pair above.)
+        """
+        require(importlib.util.find_spec("h5py") is not None, "h5py (medbridge[minc])")
+        source = sources[name]
+        path = tmp_path / "itk.mnc"
+        write_with_itk(source, path)
+        result = formats.read(path)
+        assert_same_voxels(result, source)
+        stated = source.affine_ras if itk_converts_minc_world() else ras_to_lps(source.affine_ras)
+        np.testing.assert_allclose(result.affine_ras, stated, atol=1e-5)
+
+
 class TestMincRefusals:
     """What MINC support cannot do."""
 
-    def test_write_refused_with_reason(self, sources: dict[str, Volume], tmp_path: Path) -> None:
-        """Writing names the reason and the way out, and creates no file."""
-        with pytest.raises(FormatError, match=r"nibabel.*cannot write.*nii2mnc"):
+    def test_64_bit_integers_refused(self, sources: dict[str, Volume], tmp_path: Path) -> None:
+        """MINC has no 64-bit integers: refused before any file appears."""
+        source = sources["axial_oblique_3d"]
+        volume = Volume(np.asarray(source.array).astype(np.int64) << 40, source.affine_ras)
+        with pytest.raises(FormatError, match=r"MINC cannot store int64.*\.nii\.gz"):
+            formats.write(volume, tmp_path / "out.mnc")
+        assert list(tmp_path.iterdir()) == []
+
+    def test_write_without_h5py_is_named(
+        self, sources: dict[str, Volume], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without h5py, writing MINC-2 names the package and the extra; no file appears."""
+        real = importlib.util.find_spec
+        monkeypatch.setattr(
+            minc.importlib.util,
+            "find_spec",
+            lambda name, *args: None if name == "h5py" else real(name, *args),
+        )
+        with pytest.raises(MissingDependencyError, match=r"writing MINC-2.*medbridge\[minc\]"):
             formats.write(sources["axial_oblique_3d"], tmp_path / "out.mnc")
         assert list(tmp_path.iterdir()) == []
 

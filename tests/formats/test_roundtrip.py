@@ -19,9 +19,12 @@ import pytest
 
 from formats.cases import CASE_IDS, CASES, Case, assert_same_voxels
 from formats.oracles import (
+    Grid,
     assert_grids_close,
     expected_grid,
     mgh_grid,
+    minc_grid,
+    minc_layout_grid,
     sitk_grid,
     write_with_itk,
 )
@@ -31,9 +34,9 @@ from medbridge.formats.analyze import AnalyzeOrientationWarning
 from medbridge.volume import Volume
 
 #: Endings of every format medbridge writes.
-WRITABLE = [".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".hdr", ".mgh", ".mgz"]
+WRITABLE = [".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".hdr", ".mgh", ".mgz", ".mnc"]
 #: Formats that hold several components per voxel (RGB, vectors).
-VECTOR_FORMATS = {".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd"}
+VECTOR_FORMATS = {".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".mnc"}
 AFFINE_TOLERANCE = 1e-5
 
 
@@ -102,8 +105,22 @@ class TestRoundTrip:
         assert list(tmp_path.iterdir()) == []
 
 
+def _independent_grid(path: Path, source: Volume) -> Grid:
+    """The reader that judges ``path``: FreeSurfer's layout for MGH, else ITK.
+
+    ITK 5.4 refuses MINC with both frames and components ("4D minc files vector
+    dimension are not supported"); those are read from MINC's HDF5 layout instead.
+    """
+    if path.suffix in (".mgh", ".mgz"):
+        return mgh_grid(path)
+    if path.suffix != ".mnc":
+        return sitk_grid(path)
+    layout = np.asarray(source.array).shape[3:]
+    return minc_layout_grid(path) if len(layout) == 2 and min(layout) > 1 else minc_grid(path)
+
+
 class TestIndependentReader:
-    """SimpleITK (or FreeSurfer's MGH layout) reads each written file the same way."""
+    """SimpleITK (libminc for MINC, or FreeSurfer's MGH layout) reads each written file."""
 
     @pytest.mark.parametrize(("case", "ext"), ROUND_TRIPS)
     def test_reader_agrees(
@@ -115,7 +132,7 @@ class TestIndependentReader:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AnalyzeOrientationWarning)
             formats.write(source, path)
-        grid = mgh_grid(path) if ext in (".mgh", ".mgz") else sitk_grid(path)
+        grid = _independent_grid(path, source)
         want = expected_grid(source.affine_ras)
         if ext == ".hdr":  # ITK reads Analyze with no orientation: only spacing is kept
             np.testing.assert_allclose(grid.spacing, want.spacing, atol=AFFINE_TOLERANCE)
@@ -152,7 +169,7 @@ class TestFormatPairs:
         assert_same_geometry(result, source, analyze=".hdr" in (first, second))
 
 
-@pytest.mark.parametrize("ext", [".nii", ".nii.gz", ".mha", ".mhd", ".mgh", ".mgz"])
+@pytest.mark.parametrize("ext", [".nii", ".nii.gz", ".mha", ".mhd", ".mgh", ".mgz", ".mnc"])
 def test_frame_step_survives(ext: str, sources: dict[str, Volume], tmp_path: Path) -> None:
     """Formats with a time step keep the repetition time of a 4D series."""
     source = sources["coronal_oblique_4d"]
@@ -228,6 +245,7 @@ REFUSES = {
     ".mha": set(),
     ".hdr": {"int64", "uint64"},
     ".mgz": {"uint32", "int64", "uint64", "float64"},
+    ".mnc": {"int64", "uint64"},
 }
 
 
