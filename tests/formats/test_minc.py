@@ -21,7 +21,7 @@ import pytest
 from nibabel.externals.netcdf import netcdf_file
 
 from conftest import require
-from formats.cases import assert_same_voxels
+from formats.cases import WRITABLE, assert_same_geometry, assert_same_voxels, write_and_read
 from formats.oracles import itk_converts_minc_world, write_with_itk
 from medbridge import formats
 from medbridge.errors import FormatError, MissingDependencyError
@@ -92,21 +92,20 @@ class TestMinc1:
         assert_same_voxels(result, expected)
         np.testing.assert_allclose(result.affine_ras, source.affine_ras, atol=1e-5)
 
+    @pytest.mark.parametrize("ext", WRITABLE)
+    @pytest.mark.parametrize("name", ["coronal_oblique_4d", "sagittal_4d"])
     def test_convert_to_every_writable_format(
-        self, sources: dict[str, Volume], tmp_path: Path
+        self, name: str, ext: str, sources: dict[str, Volume], tmp_path: Path
     ) -> None:
-        """MINC → NIfTI, NRRD, MetaImage, MGH keeps voxels and affine."""
-        source = sources["coronal_oblique_4d"]
+        """MINC-1 → each writable format keeps voxels and affine (Analyze: voxel sizes)."""
+        source = sources[name]
         path = tmp_path / "in.mnc"
         write_minc1(Volume(source.array.astype(np.float32), source.affine_ras), path)
         volume = formats.read(path)
         assert volume.array.dtype == np.float32  # as stored, so MGH can hold it
-        for ext in (".nii.gz", ".nrrd", ".mha", ".mgz"):
-            out = tmp_path / f"out{ext}"
-            formats.write(volume, out)
-            back = formats.read(out)
-            assert np.array_equal(back.array, source.array), ext
-            np.testing.assert_allclose(back.affine_ras, source.affine_ras, atol=1e-5)
+        back = write_and_read(volume, tmp_path / f"out{ext}")
+        assert np.array_equal(back.array, source.array), ext
+        assert_same_geometry(back, source, analyze=ext == ".hdr")
 
 
 class TestMinc2:

@@ -2,13 +2,13 @@
 
 One suite for all formats, as nibabel's ``test_image_api.py``: each case is written,
 read back and compared with its source (voxels identical, affine within 1e-5; Analyze,
-which has no orientation, voxel sizes only), and an independent reader (SimpleITK, or
-FreeSurfer's layout for MGH) agrees on origin, spacing, direction and voxels.
+which has no orientation, voxel sizes only), and an independent reader (SimpleITK, the
+libminc inside it for MINC, or FreeSurfer's layout for MGH) agrees on origin, spacing,
+direction and voxels.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import warnings
 from pathlib import Path
@@ -17,7 +17,17 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from formats.cases import CASE_IDS, CASES, Case, assert_same_voxels
+from formats.cases import (
+    AFFINE_TOLERANCE,
+    CASE_IDS,
+    CASES,
+    VECTOR_FORMATS,
+    WRITABLE,
+    Case,
+    assert_same_geometry,
+    assert_same_voxels,
+    write_and_read,
+)
 from formats.oracles import (
     Grid,
     assert_grids_close,
@@ -32,12 +42,6 @@ from medbridge import formats
 from medbridge.errors import FormatError
 from medbridge.formats.analyze import AnalyzeOrientationWarning
 from medbridge.volume import Volume
-
-#: Endings of every format medbridge writes.
-WRITABLE = [".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".hdr", ".mgh", ".mgz", ".mnc"]
-#: Formats that hold several components per voxel (RGB, vectors).
-VECTOR_FORMATS = {".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".mnc"}
-AFFINE_TOLERANCE = 1e-5
 
 
 def _holds(case: Case, ext: str) -> bool:
@@ -56,29 +60,6 @@ REFUSED = [
     for ext in WRITABLE
     if not _holds(case, ext)
 ]
-
-
-def _quiet_analyze(path: Path) -> contextlib.AbstractContextManager[object]:
-    """Analyze must warn about left-right ambiguity; other formats must not warn."""
-    if path.suffix == ".hdr":
-        return pytest.warns(AnalyzeOrientationWarning, match="left-right")
-    return contextlib.nullcontext()
-
-
-def write_and_read(volume: Volume, path: Path) -> Volume:
-    """Write, then read back, checking Analyze's warnings on both sides."""
-    with _quiet_analyze(path):
-        formats.write(volume, path)
-    with _quiet_analyze(path):
-        return formats.read(path)
-
-
-def assert_same_geometry(result: Volume, source: Volume, *, analyze: bool) -> None:
-    """Affine within 1e-5 (Analyze: voxel sizes only, as it stores nothing else)."""
-    if analyze:
-        np.testing.assert_allclose(result.spacing, source.spacing, atol=AFFINE_TOLERANCE)
-    else:
-        np.testing.assert_allclose(result.affine_ras, source.affine_ras, atol=AFFINE_TOLERANCE)
 
 
 class TestRoundTrip:
@@ -145,10 +126,15 @@ class TestIndependentReader:
 
 
 PAIRS = [pytest.param(a, b, id=f"{a}->{b}") for a, b in itertools.product(WRITABLE, WRITABLE)]
+VECTOR_PAIRS = [
+    pytest.param(a, b, id=f"{a}->{b}")
+    for a, b in itertools.product(WRITABLE, WRITABLE)
+    if a in VECTOR_FORMATS and b in VECTOR_FORMATS
+]
 
 
 class TestFormatPairs:
-    """Every ordered pair of formats on the oblique coronal, sagittal and scaled cases."""
+    """Every ordered pair of formats on the oblique coronal, sagittal, scaled and vector cases."""
 
     @pytest.mark.parametrize("case_name", ["coronal_oblique_4d", "sagittal_4d", "philips_scaled"])
     @pytest.mark.parametrize(("first", "second"), PAIRS)
@@ -167,6 +153,19 @@ class TestFormatPairs:
         result = write_and_read(middle, tmp_path / f"b{second}")
         assert_same_voxels(result, source)
         assert_same_geometry(result, source, analyze=".hdr" in (first, second))
+
+    @pytest.mark.parametrize("case_name", ["coronal_rgb", "coronal_vector_4d"])
+    @pytest.mark.parametrize(("first", "second"), VECTOR_PAIRS)
+    def test_chain_keeps_components(
+        self, first: str, second: str, case_name: str, sources: dict[str, Volume], tmp_path: Path
+    ) -> None:
+        """RGB and 4D vector volumes through every pair of formats that hold components."""
+        source = sources[case_name]
+        middle = write_and_read(source, tmp_path / f"a{first}")
+        result = write_and_read(middle, tmp_path / f"b{second}")
+        assert_same_voxels(result, source)
+        assert result.array.dtype == source.array.dtype
+        assert_same_geometry(result, source, analyze=False)
 
 
 @pytest.mark.parametrize("ext", [".nii", ".nii.gz", ".mha", ".mhd", ".mgh", ".mgz", ".mnc"])
