@@ -99,6 +99,8 @@ def read(path: str | os.PathLike[str]) -> Volume:
     if array.dtype.names:  # RGB triples
         array = np.stack([array[n] for n in array.dtype.names], axis=-1)
         array = array.reshape((*array.shape[:-1], 1, 3) if array.ndim == 4 else array.shape)
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))  # big-endian (Sun, SGI) files
     if not isinstance(img, loader.Nifti1Pair):
         warnings.warn(
             f"{name}: " + _AMBIGUITY.format(what="this volume"),
