@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from medbridge import formats
 from medbridge.volume import Volume
 
 sitk.ProcessObject_SetGlobalWarningDisplay(False)  # ITK's "Analyze is deprecated" notice
@@ -191,6 +192,16 @@ def assert_grids_close(got: Grid, want: Grid, *, atol: float = 1e-5) -> None:
     np.testing.assert_allclose(got.spacing, want.spacing, atol=atol, err_msg="spacing")
     np.testing.assert_allclose(got.direction, want.direction, atol=atol, err_msg="direction")
     np.testing.assert_allclose(got.origin, want.origin, atol=atol, err_msg="origin")
+
+
+def assert_read_like_itk(path: Path, source: Volume) -> None:
+    """medbridge and SimpleITK read the source's voxels from ``path``, and agree on the grid."""
+    ours = formats.read(path)
+    itk = sitk_grid(path)
+    assert np.array_equal(ours.array, source.array)
+    assert np.array_equal(itk.voxels, np.asarray(source.array))
+    assert_grids_close(expected_grid(ours.affine_ras), itk)
+    np.testing.assert_allclose(ours.affine_ras, source.affine_ras, atol=1e-5)
 
 
 def write_with_itk(volume: Volume, path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from formats.oracles import assert_grids_close, expected_grid, sitk_grid
+from formats.oracles import assert_read_like_itk
 from medbridge import formats
 from medbridge.errors import FormatError
 from medbridge.volume import Volume
@@ -46,16 +46,6 @@ def _lines(names: list[str]) -> str:
     return "".join(f"{name}\n" for name in names)
 
 
-def _assert_like_itk(path: Path, source: Volume) -> None:
-    """medbridge and SimpleITK read the same voxels and grid, and both are the source's."""
-    ours = formats.read(path)
-    itk = sitk_grid(path)
-    assert np.array_equal(ours.array, source.array)
-    assert np.array_equal(itk.voxels, np.asarray(source.array))
-    assert_grids_close(expected_grid(ours.affine_ras), itk)
-    np.testing.assert_allclose(ours.affine_ras, source.affine_ras, atol=1e-5)
-
-
 class TestDataFiles:
     """``ElementDataFile`` forms other than LOCAL and one plain name."""
 
@@ -65,7 +55,7 @@ class TestDataFiles:
         names = _slices(source, tmp_path, "s%03d.raw")
         path = tmp_path / "list.mhd"
         path.write_text(_mhd(source, tmp_path) + "ElementDataFile = LIST\n" + _lines(names))
-        _assert_like_itk(path, source)
+        assert_read_like_itk(path, source)
 
     def test_list_of_volumes(self, sources: dict[str, Volume], tmp_path: Path) -> None:
         """``LIST 3D`` in a 4D image: one 3D volume (a frame) per listed file."""
@@ -74,7 +64,7 @@ class TestDataFiles:
         path = tmp_path / "list4d.mhd"
         text = _mhd(source, tmp_path) + "ElementDataFile = LIST 3D\n" + _lines(names)
         path.write_text(text)
-        _assert_like_itk(path, source)
+        assert_read_like_itk(path, source)
 
     @pytest.mark.parametrize(
         ("pattern", "first"),
@@ -95,7 +85,7 @@ class TestDataFiles:
             (tmp_path / (template % (start + k))).write_bytes(data)
         path = tmp_path / "pattern.mhd"
         path.write_text(_mhd(source, tmp_path) + f"ElementDataFile = {pattern}\n")
-        _assert_like_itk(path, source)
+        assert_read_like_itk(path, source)
 
     def test_name_with_spaces(self, sources: dict[str, Volume], tmp_path: Path) -> None:
         """A single data file whose name has spaces (the rest of the line is the name)."""
@@ -103,7 +93,7 @@ class TestDataFiles:
         formats.write(source, tmp_path / "my scan.mhd")
         text = (tmp_path / "my scan.mhd").read_text()
         assert "ElementDataFile = my scan.raw" in text
-        _assert_like_itk(tmp_path / "my scan.mhd", source)
+        assert_read_like_itk(tmp_path / "my scan.mhd", source)
 
     def test_list_names_too_few_files(self, sources: dict[str, Volume], tmp_path: Path) -> None:
         """A LIST shorter than the last axis is refused with both counts."""
@@ -144,4 +134,4 @@ def test_element_size_stands_for_spacing(sources: dict[str, Volume], tmp_path: P
     text = path.read_text()
     assert "ElementSpacing = " in text
     path.write_text(text.replace("ElementSpacing = ", "ElementSize = "))
-    _assert_like_itk(path, source)
+    assert_read_like_itk(path, source)

@@ -76,6 +76,17 @@ def write_minc1(volume: Volume, path: Path) -> None:
         out.createVariable("image-min", "d", ())[...] = float(array.min())
 
 
+@pytest.fixture
+def without_h5py(monkeypatch: pytest.MonkeyPatch) -> None:
+    """medbridge's MINC module finds no h5py, as on an install without the extra."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        minc.importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "h5py" else real(name, *args),
+    )
+
+
 class TestMinc1:
     """MINC-1 files made from dcm_qa volumes read back as those volumes."""
 
@@ -120,14 +131,9 @@ class TestMinc2:
         assert np.array_equal(one.array, two.array)
         np.testing.assert_array_equal(one.affine_ras, two.affine_ras)
 
-    def test_missing_h5py_is_named(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    @pytest.mark.usefixtures("without_h5py")
+    def test_missing_h5py_is_named(self) -> None:
         """Without h5py, reading MINC-2 says which package and extra to install."""
-        real = importlib.util.find_spec
-        monkeypatch.setattr(
-            minc.importlib.util,
-            "find_spec",
-            lambda name, *args: None if name == "h5py" else real(name, *args),
-        )
         with pytest.raises(MissingDependencyError, match=r"h5py.*medbridge\[minc\]"):
             formats.read(NIBABEL_DATA / "minc2_4d.mnc")
 
@@ -165,16 +171,9 @@ class TestMincRefusals:
             formats.write(volume, tmp_path / "out.mnc")
         assert list(tmp_path.iterdir()) == []
 
-    def test_write_without_h5py_is_named(
-        self, sources: dict[str, Volume], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    @pytest.mark.usefixtures("without_h5py")
+    def test_write_without_h5py_is_named(self, sources: dict[str, Volume], tmp_path: Path) -> None:
         """Without h5py, writing MINC-2 names the package and the extra; no file appears."""
-        real = importlib.util.find_spec
-        monkeypatch.setattr(
-            minc.importlib.util,
-            "find_spec",
-            lambda name, *args: None if name == "h5py" else real(name, *args),
-        )
         with pytest.raises(MissingDependencyError, match=r"writing MINC-2.*medbridge\[minc\]"):
             formats.write(sources["axial_oblique_3d"], tmp_path / "out.mnc")
         assert list(tmp_path.iterdir()) == []

@@ -14,7 +14,7 @@ import nrrd
 import numpy as np
 import pytest
 
-from formats.oracles import assert_grids_close, expected_grid, sitk_grid
+from formats.oracles import assert_read_like_itk
 from medbridge import formats
 from medbridge.errors import FormatError
 from medbridge.volume import Volume
@@ -26,16 +26,6 @@ SPACES = {
     "right-anterior-superior": "RAS",
     "left-anterior-superior": "LAS",
 }
-
-
-def _assert_like_itk(path: Path, source: Volume) -> None:
-    """medbridge and SimpleITK read the source's voxels, and agree on the grid."""
-    ours = formats.read(path)
-    itk = sitk_grid(path)
-    assert np.array_equal(ours.array, source.array)
-    assert np.array_equal(itk.voxels, np.asarray(source.array))
-    assert_grids_close(expected_grid(ours.affine_ras), itk)
-    np.testing.assert_allclose(ours.affine_ras, source.affine_ras, atol=1e-5)
 
 
 def _vector(values: np.ndarray) -> str:
@@ -83,7 +73,7 @@ class TestWorldSpaces:
             "space origin": affine[:3, 3],
         }
         nrrd.write(str(path), np.asarray(source.array), header)
-        _assert_like_itk(path, source)
+        assert_read_like_itk(path, source)
 
     def test_space_with_time(self, sources: dict[str, Volume], tmp_path: Path) -> None:
         """``left-posterior-superior-time``: the fourth axis, moving in time only, is frames."""
@@ -100,7 +90,7 @@ class TestWorldSpaces:
             "kinds": ["domain"] * 4,
         }
         nrrd.write(str(path), np.asarray(source.array), header)
-        _assert_like_itk(path, source)
+        assert_read_like_itk(path, source)
 
     def test_time_axis_first(self, sources: dict[str, Volume], tmp_path: Path) -> None:
         """An axis of kind ``time`` before the spatial ones is frames, not components."""
@@ -140,7 +130,7 @@ class TestDetachedData:
         (tmp_path / "data" / "vol.raw").write_bytes(raw)
         path = tmp_path / "sub.nhdr"
         path.write_text(_detached_header(source, "data/vol.raw"))
-        _assert_like_itk(path, source)
+        assert_read_like_itk(path, source)
 
     def test_list_of_slices(self, sources: dict[str, Volume], tmp_path: Path) -> None:
         """``data file: LIST``: one slice per line after it."""
@@ -148,7 +138,7 @@ class TestDetachedData:
         names = _slice_files(source, tmp_path, "s%03d.raw")
         path = tmp_path / "list.nhdr"
         path.write_text(_detached_header(source, "LIST") + "".join(f"{n}\n" for n in names))
-        _assert_like_itk(path, source)
+        assert_read_like_itk(path, source)
 
     def test_printf_pattern(self, sources: dict[str, Volume], tmp_path: Path) -> None:
         """``data file: parts/s%03d.raw 0 34 1``: one slice per index."""
@@ -156,7 +146,7 @@ class TestDetachedData:
         _slice_files(source, tmp_path, "s%03d.raw")
         path = tmp_path / "pattern.nhdr"
         path.write_text(_detached_header(source, "parts/s%03d.raw 0 34 1 2"))
-        _assert_like_itk(path, source)
+        assert_read_like_itk(path, source)
 
     def test_list_too_short(self, sources: dict[str, Volume], tmp_path: Path) -> None:
         """A LIST that names fewer files than slices is refused with both counts."""
