@@ -56,6 +56,7 @@ __all__ = [
     "handle_get",
     "handle_move",
     "handle_open",
+    "handle_requested",
     "handle_store",
     "handlers_for",
 ]
@@ -113,6 +114,26 @@ def handle_connect(event: Event) -> None:
     fires this event in its DUL thread while connecting, before that thread reads.
     """
     tune_association_socket(event.assoc, quick_ack=True)
+
+
+def handle_requested(event: Event, config: ServerConfig) -> None:
+    """EVT_REQUESTED: refuse callers the config does not admit (`ServerConfig.admits`).
+
+    The rejection is permanent, from the service user, "calling AE title not
+    recognized" (PS3.8 9.3.4, result 1, source 1, reason 3), the answer DCMTK and
+    Orthanc give too.
+    """
+    req = event.assoc.requestor
+    title = str(getattr(req.primitive, "calling_ae_title", "") or "").strip()
+    if config.admits(title, req.address):
+        return
+    LOGGER.warning(
+        "association from %s@%s:%s refused: not a known AE from its host",
+        title,
+        req.address,
+        req.port,
+    )
+    event.assoc.acse.send_reject(0x01, 0x01, 0x03)
 
 
 def handle_echo(event: Event) -> int:
@@ -324,6 +345,7 @@ def handlers_for(archive: Archive, config: ServerConfig) -> list[Any]:
     """Return the ``(event, handler, args)`` bindings for ``AE.start_server``."""
     return [
         (evt.EVT_CONN_OPEN, handle_open),
+        (evt.EVT_REQUESTED, handle_requested, [config]),
         (evt.EVT_C_ECHO, handle_echo),
         (evt.EVT_C_STORE, handle_store, [archive]),
         (evt.EVT_C_FIND, handle_find, [archive, config]),
