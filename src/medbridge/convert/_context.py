@@ -113,9 +113,11 @@ class OutputContext:
         per-frame item, so (0018,0080) 'Repetition Time' is found wherever the IOD put it.
         """
         first = self.plan.frames[0][0]
-        if first.info.get("frame_index") is None:
+        numbered = all("InstanceNumber" in f.info.get("instance", ()) for f in self.plan.frames[0])
+        if first.info.get("frame_index") is None and numbered:
             # dcm2niix reads series-level values (e.g. acquisition time) from the first
-            # instance in acquisition order, not from the first slice in space.
+            # instance in acquisition order, not from the first slice in space; without
+            # instance numbers it sorts by position, so the lowest slice comes first.
             first = min(self.plan.frames[0], key=lambda f: f.order)
         source = first.info.get("instance")
         if not isinstance(source, Dataset):

@@ -178,6 +178,10 @@ def _header(volume: Volume) -> Any:
     if volume.array.ndim >= 4 and isinstance(tr, int | float):
         zooms[3] = float(tr)
     header.set_zooms(zooms)
+    if "Modality" in meta and volume.array.ndim <= 4:
+        # A converted image: pixdim[4] is the TR (s) as dcm2niix writes it, 3D images
+        # included, and 0 without one (CT).
+        header["pixdim"][4] = float(tr) if isinstance(tr, int | float) else 0.0
     header.set_xyzt_units("mm", "sec")
     if volume.slope != 1.0 or volume.intercept != 0.0:
         header.set_slope_inter(volume.slope, volume.intercept)

@@ -148,12 +148,16 @@ def classic_frame(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> F
 
 
 def is_mosaic(ds: Dataset) -> bool:
-    """A Siemens mosaic: 'MOSAIC' in (0008,0008) and a CSA tile count above one."""
+    """A Siemens mosaic: 'MOSAIC' in (0008,0008), unless its CSA header counts one tile.
+
+    A mosaic whose CSA header was removed (some de-identification tools strip group 0029)
+    still is one: read as a single image it would be a tiled picture placed as one slice.
+    """
     image_type = [str(v).upper() for v in ds.get("ImageType", [])]
     if "MOSAIC" not in image_type:
         return False
     n = csa_value(csa_header(ds), "NumberOfImagesInMosaic")
-    return n is not None and int(n) > 1
+    return n is None or int(n) > 1
 
 
 def mosaic_frames(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> list[Frame]:
@@ -165,8 +169,15 @@ def mosaic_frames(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> l
     against row × column when slices were acquired descending).
     """
     csa = csa_header(ds)
-    n_slices = int(csa_value(csa, "NumberOfImagesInMosaic"))
+    count = csa_value(csa, "NumberOfImagesInMosaic")
     normal_csa = csa.get("SliceNormalVector")
+    if count is None or normal_csa is None or len(normal_csa) != 3:
+        raise ConversionError(
+            "Siemens mosaic without its CSA image header (0029,1010) 'NumberOfImagesInMosaic' "
+            "and 'SliceNormalVector': the direction its tiles are stacked in is unknown "
+            "(head-first and foot-first stacks look alike), so it is not converted"
+        )
+    n_slices = int(count)
     position, orientation, spacing = _geometry(ds, "mosaic")
     rows, cols = int(ds.Rows), int(ds.Columns)
     tiles = math.ceil(math.sqrt(n_slices))
@@ -174,10 +185,8 @@ def mosaic_frames(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> l
         raise ConversionError(f"mosaic of {rows}x{cols} cannot hold {tiles}x{tiles} equal tiles")
     t_rows, t_cols = rows // tiles, cols // tiles
     iop = np.asarray(orientation).reshape(2, 3)
-    normal = np.cross(iop[0], iop[1])
-    if normal_csa is not None and len(normal_csa) == 3:
-        normal = np.asarray(normal_csa, dtype=np.float64)
-        normal /= np.linalg.norm(normal)
+    normal = np.asarray(normal_csa, dtype=np.float64)
+    normal /= np.linalg.norm(normal)
     # dcm2niix keeps a mosaic's storage order (Siemens sagittal mosaics run R>>L), except
     # that mosaics stored head-to-foot (first tile = last protocol slice) are reversed.
     direction = normal.copy()
