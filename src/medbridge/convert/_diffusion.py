@@ -16,6 +16,7 @@ import numpy.typing as npt
 from pydicom.dataset import Dataset
 
 from medbridge.volume._csa import csa_header, csa_value
+from medbridge.volume._frames import frame_dataset
 from medbridge.volume._stack import Frame, StackPlan
 
 __all__ = ["bvals_bvecs", "frame_diffusion"]
@@ -39,8 +40,8 @@ def frame_diffusion(frame: Frame) -> tuple[float, tuple[float, float, float] | N
     info = frame.info
     if "bvalue" in info:
         return float(info["bvalue"]), info.get("gradient_lps")
-    ds = info.get("instance")
-    if not isinstance(ds, Dataset):
+    ds = frame_dataset(info)
+    if ds is None:
         return None
     if ds.get("DiffusionBValue") is not None:
         grad = ds.get("DiffusionGradientOrientation")

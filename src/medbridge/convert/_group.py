@@ -24,6 +24,7 @@ from medbridge.volume._frames import (
     is_mosaic,
     mosaic_frames,
 )
+from medbridge.volume._native import Header
 from medbridge.volume._stack import Frame
 
 __all__ = ["OutputGroup", "group_instances"]
@@ -57,7 +58,7 @@ def _int(value: Any, default: int = 0) -> int:
         return default
 
 
-def _image_type(ds: Dataset) -> list[str]:
+def _image_type(ds: Header) -> list[str]:
     return [str(v).upper() for v in ds.get("ImageType", [])]
 
 
@@ -84,13 +85,13 @@ def value_kind(image_type: Sequence[str], complex_component: str = "") -> str:
     return "mag"
 
 
-def is_derived(ds: Dataset) -> bool:
+def is_derived(ds: Header) -> bool:
     """'DERIVED' as the first value of (0008,0008) 'Image Type'."""
     image_type = _image_type(ds)
     return bool(image_type) and image_type[0] == "DERIVED"
 
 
-def is_localizer(ds: Dataset) -> bool:
+def is_localizer(ds: Header) -> bool:
     """A scout/localizer: named so in (0008,0008), or a Siemens localizer sequence."""
     image_type = _image_type(ds)
     if "LOCALIZER" in image_type or "SCOUT" in image_type:
@@ -99,7 +100,7 @@ def is_localizer(ds: Dataset) -> bool:
     return "localizer" in description or "scout" in description
 
 
-def _orientation_key(ds: Dataset) -> tuple[float, ...]:
+def _orientation_key(ds: Header) -> tuple[float, ...]:
     iop = ds.get("ImageOrientationPatient")
     if iop is None:
         return ()
@@ -109,21 +110,29 @@ def _orientation_key(ds: Dataset) -> tuple[float, ...]:
         return ()
 
 
-def _philips_isotropic(ds: Dataset) -> bool:
+def _element_value(ds: Header, tag: tuple[int, int]) -> tuple[bool, Any]:
+    """(present, value) of an element read by tag, from a Dataset or the scanned values."""
+    if isinstance(ds, Dataset):
+        elem = ds.get(tag)
+        return (False, None) if elem is None else (True, elem.value)
+    return (tag in ds, ds.get(tag))
+
+
+def _philips_isotropic(ds: Header) -> bool:
     """A Philips trace (isotropic) DWI image: b > 0 with (2001,1004) direction 'I'.
 
     dcm2niix drops these from the 4D series: they are computed from the others and have
     no gradient direction, so a bvec cannot describe them.
     """
-    direction = ds.get((0x2001, 0x1004))
-    bvalue = ds.get((0x2001, 0x1003))
-    if direction is None or bvalue is None:
+    has_direction, direction = _element_value(ds, (0x2001, 0x1004))
+    has_bvalue, bvalue = _element_value(ds, (0x2001, 0x1003))
+    if not has_direction or not has_bvalue:
         return False
     try:
-        b = float(bvalue.value)
+        b = float(bvalue)
     except (TypeError, ValueError):
         return False
-    return str(direction.value).strip().upper() == "I" and b > 0
+    return str(direction).strip().upper() == "I" and b > 0
 
 
 def group_instances(
@@ -134,7 +143,9 @@ def group_instances(
     Parameters
     ----------
     instances:
-        Headers of every file found.
+        Headers of every file found. Those read by the fast scan are classic images
+        (no functional groups, not mosaics: see :mod:`medbridge.convert._values`), so
+        only parsed headers are checked for those layouts.
     ignore_derived:
         dcm2niix's ``-i y``: leave out derived images and localizers (2D images are left
         out later, once the stack is known).
@@ -144,10 +155,15 @@ def group_instances(
     seen_sop: set[tuple[str, str]] = set()
     ordered = sorted(
         instances,
-        key=lambda i: (_int(i.ds.get("SeriesNumber")), _int(i.ds.get("InstanceNumber")), i.path),
+        key=lambda i: (
+            _int(i.header.get("SeriesNumber")),
+            _int(i.header.get("InstanceNumber")),
+            i.path,
+        ),
     )
     for inst in ordered:
-        ds = inst.ds
+        ds = inst.header
+        parsed = ds if isinstance(ds, Dataset) else None
         if ignore_derived and (is_derived(ds) or is_localizer(ds)):
             skipped[inst.path] = "derived image or localizer (-i y)"
             continue
@@ -169,8 +185,8 @@ def group_instances(
         )
         order = (_int(ds.get("InstanceNumber")), inst.path)
         try:
-            if is_enhanced(ds):
-                frames = enhanced_frames(ds, PixelSource(inst.path), order)
+            if parsed is not None and is_enhanced(parsed):
+                frames = enhanced_frames(parsed, PixelSource(inst.path), order)
                 for frame in frames:
                     info = frame.info
                     kind = value_kind(info.get("frame_type", ()), info.get("complex_component", ""))
@@ -185,12 +201,14 @@ def group_instances(
                     if echo is not None and info.get("echo_time"):
                         group.echo_time = info["echo_time"]
                 continue
-            mosaic = is_mosaic(ds)
-            frames = (
-                mosaic_frames(ds, PixelSource(inst.path), order)
-                if mosaic
-                else [classic_frame(ds, PixelSource(inst.path, header=ds), order)]
-            )
+            mosaic = parsed is not None and is_mosaic(parsed)
+            if parsed is not None and mosaic:
+                frames = mosaic_frames(parsed, PixelSource(inst.path), order)
+            else:
+                source = PixelSource(
+                    inst.path, header=ds, syntax=inst.transfer_syntax, offset=inst.pixel_offset
+                )
+                frames = [classic_frame(ds, source, order, instance=inst)]
         except ConversionError as exc:
             skipped[inst.path] = str(exc)
             continue

@@ -18,6 +18,7 @@ from pydicom.dataset import Dataset
 from medbridge.convert._context import OutputContext
 from medbridge.convert._naming import vendor
 from medbridge.convert._sidecar import Sidecar, g6, number
+from medbridge.volume._frames import frame_dataset
 
 __all__ = ["fields", "mr_attribute"]
 
@@ -107,8 +108,9 @@ def frame_slice_times(ctx: OutputContext) -> list[Any] | None:
         return None
     times = []
     for frame in ctx.plan.frames[0]:
-        source, index = frame.info.get("instance"), frame.info.get("frame_index")
-        if not isinstance(source, Dataset) or index is None:
+        index = frame.info.get("frame_index")
+        source = frame_dataset(frame.info) if index is not None else None
+        if source is None or index is None:
             return None
         content = source.PerFrameFunctionalGroupsSequence[int(index)].get("FrameContentSequence")
         when = _seconds_of_day(content[0].get("FrameAcquisitionDateTime")) if content else None

@@ -27,6 +27,7 @@ from medbridge.convert._sidecar import (
     recon_matrix_pe,
 )
 from medbridge.volume._csa import csa_header, csa_value
+from medbridge.volume._frames import frame_dataset
 
 __all__ = ["fields", "slice_timing"]
 
@@ -94,8 +95,8 @@ def _stored_mosaic_times(ctx: OutputContext, n: int) -> list[Any] | None:
     tr_ms = number(ctx.ds.get("RepetitionTime"))
     seen: set[int] = set()
     for volume in ctx.plan.frames:
-        header = volume[0].info.get("instance")
-        if not isinstance(header, Dataset) or id(header) in seen:
+        header = frame_dataset(volume[0].info)
+        if header is None or id(header) in seen:
             continue
         seen.add(id(header))
         times = _mosaic_times(header)
@@ -127,7 +128,7 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
         return [g6(float(times[f.info["mosaic_slice"]]) / 1000.0) for f in frames]
     if ctx.group.enhanced or len(frames) < 2:
         return None
-    seconds = [_time_of_day(f.info.get("instance")) for f in frames]
+    seconds = [_time_of_day(f.info.get("acquisition_time")) for f in frames]
     if any(t is None for t in seconds):
         return None
     known = [t for t in seconds if t is not None]
@@ -140,9 +141,9 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
     return [g6(t - low) for t in spans]
 
 
-def _time_of_day(ds: Any) -> float | None:
-    """(0008,0032) 'Acquisition Time' as seconds since midnight."""
-    raw = str(getattr(ds, "AcquisitionTime", "") or "").strip() if ds is not None else ""
+def _time_of_day(value: Any) -> float | None:
+    """(0008,0032) 'Acquisition Time' (a classic frame's ``info``) as seconds since midnight."""
+    raw = str(value or "").strip()
     if len(raw) < 6:
         return None
     try:
@@ -163,8 +164,8 @@ _XA_SHARED = (
 
 def _xa_shared_item(ctx: OutputContext) -> Dataset | None:
     """The first item of (0021,10FE) in the source instance's shared functional groups."""
-    source = ctx.plan.frames[0][0].info.get("instance")
-    shared = source.get("SharedFunctionalGroupsSequence") if isinstance(source, Dataset) else None
+    source = frame_dataset(ctx.plan.frames[0][0].info)
+    shared = source.get("SharedFunctionalGroupsSequence") if source is not None else None
     if not shared:
         return None
     item = shared[0].get((0x0021, 0x10FE))
@@ -198,8 +199,9 @@ _XA_FRAME_AS_CSA = (
 def _xa_frame_item(ctx: OutputContext) -> Dataset | None:
     """The (0021,11FE) item of the output's first frame in its source instance."""
     first = ctx.plan.frames[0][0]
-    source, index = first.info.get("instance"), first.info.get("frame_index")
-    if not isinstance(source, Dataset) or index is None:
+    index = first.info.get("frame_index")
+    source = frame_dataset(first.info) if index is not None else None
+    if source is None or index is None:
         return None
     per_frame = source.get("PerFrameFunctionalGroupsSequence")
     if not per_frame or int(index) >= len(per_frame):

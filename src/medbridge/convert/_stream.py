@@ -49,16 +49,15 @@ def _costly(syntax: str) -> bool:
     return syntax.startswith(_COSTLY_PREFIXES)
 
 
-def _compressed_files(frames: Sequence[Frame]) -> list[str] | None:
-    """The files behind ``frames`` when each is a costly-to-decode single-frame file."""
-    paths = []
+def _compressed_files(frames: Sequence[Frame]) -> list[tuple[str, str]] | None:
+    """(file, transfer syntax) behind ``frames`` when each is a costly single-frame file."""
+    files = []
     for frame in frames:
-        header, path = frame.info.get("instance"), frame.info.get("path")
-        syntax = getattr(getattr(header, "file_meta", None), "TransferSyntaxUID", None)
-        if not isinstance(path, str) or not _costly(str(syntax or "")):
+        path, syntax = frame.info.get("path"), str(frame.info.get("transfer_syntax") or "")
+        if not isinstance(path, str) or not _costly(syntax):
             return None
-        paths.append(path)
-    return paths
+        files.append((path, syntax))
+    return files
 
 
 def _decoded(frames: Sequence[Frame], workers: int) -> Iterator[npt.NDArray[Any]]:
@@ -82,7 +81,7 @@ def _decoded(frames: Sequence[Frame], workers: int) -> Iterator[npt.NDArray[Any]
 
     def submit(index: int) -> Future[npt.NDArray[Any]]:
         if paths is not None:
-            return pool.submit(decode_file, paths[index])
+            return pool.submit(decode_file, *paths[index])
         return pool.submit(frames[index].load)
 
     with pool:
