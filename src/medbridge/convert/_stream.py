@@ -100,7 +100,12 @@ def _slices(
     dtype: np.dtype[Any],
     varying: bool,
     workers: int,
-) -> Iterator[bytes]:
+) -> Iterator[memoryview]:
+    """Each frame's values as stored (rows reversed), as bytes views of fresh arrays.
+
+    Views, not ``tobytes()`` copies: a file takes them as they are, and the threaded
+    gzip writer copies what it queues.
+    """
     first = plan.frames[0][0]
     ordered = [frame for volume in plan.frames for frame in volume]
     decoded = chain([sample], _decoded(ordered[1:], workers))
@@ -115,7 +120,7 @@ def _slices(
             values = pixels[::-1].view(np.int16)
         else:
             values = pixels[::-1].astype(dtype, copy=False)
-        yield np.ascontiguousarray(values).tobytes()
+        yield np.ascontiguousarray(values).data.cast("B")
 
 
 def stream_nifti(
