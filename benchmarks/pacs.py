@@ -283,9 +283,15 @@ def storescu(port: int, aec: str, folder: Path) -> None:
 
 
 def _pynetdicom_worker(args: tuple[int, str, list[str]]) -> int:
-    """One association of a plain pynetdicom sender (no medbridge code)."""
-    from pynetdicom import AE
+    """One association of a plain pynetdicom sender (no medbridge code).
 
+    The files are sent as stored, in chunks (pynetdicom's STORE_SEND_CHUNKED_DATASET),
+    as a sender of existing files would; without it pynetdicom decodes and re-encodes
+    every dataset and the sender, not the server, sets the pace.
+    """
+    from pynetdicom import AE, _config
+
+    _config.STORE_SEND_CHUNKED_DATASET = True
     port, aec, paths = args
     ae = AE(ae_title="PYNETDICOM")
     ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)

@@ -15,6 +15,11 @@
         ├── DuplicateInstance               same SOP Instance UID, different content
         └── StorageError                    the bytes could not be stored or read back
 
+and one warning, for files read despite a doubt a user must know about::
+
+    OrientationWarning (UserWarning)        a file's orientation is missing or contradictory
+    └── AnalyzeOrientationWarning           (medbridge.formats.analyze) Analyze 7.5 left-right
+
 Each class derives from a builtin where one fits, so ``except ValueError`` keeps working
 for callers who do not know medbridge (nibabel's ``AffineError`` does the same). Context
 travels as attributes (``path``, ``sop_instance_uid``) so the edges (CLI, DIMSE status,
@@ -36,6 +41,7 @@ __all__ = [
     "InvalidDicomError",
     "MedbridgeError",
     "MissingDependencyError",
+    "OrientationWarning",
     "StorageError",
     "UnsupportedTransferSyntax",
 ]
@@ -148,4 +154,13 @@ class IncompleteVolumeError(GeometryError):
 
     Kept apart from other geometry errors so the converter can report "incomplete
     volume" (often an interrupted transfer) distinctly from data that is wrong.
+    """
+
+
+class OrientationWarning(UserWarning):
+    """A file's orientation is missing or self-contradictory, so its affine is a choice.
+
+    A warning, not an error, because the voxels are sound and the file is what the user
+    has; the message names the file, what was assumed and which readers assume
+    otherwise, so a flipped or shifted result can be traced to its file.
     """

@@ -8,6 +8,7 @@ keys and values equal except ConversionSoftware, ConversionSoftwareVersion, Bids
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import math
@@ -20,6 +21,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
+KNOWN = Path(__file__).with_name("known_differences.tsv")
 IGNORED_KEYS = frozenset({"ConversionSoftware", "ConversionSoftwareVersion", "BidsGuess"})
 AFFINE_TOLERANCE = 1e-4
 
@@ -64,6 +66,30 @@ class SetResult:
     sidecar: list[tuple[str, str, str]] = field(default_factory=list)
 
 
+Difference = tuple[str, str, str, str]  # set, series, key, kind
+
+
+def known_differences() -> dict[Difference, str]:
+    """``known_differences.tsv``: (set, series, key, kind) → reason."""
+    with KNOWN.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    out = {}
+    for row in rows:
+        assert row["reason"].strip(), f"known difference without a reason: {row}"
+        out[(row["set"], row["series"], row["key"], row["kind"])] = row["reason"]
+    return out
+
+
+def kind_of(what: str) -> str:
+    """'missing', 'extra' or 'value' for a difference described by ``compare_set``."""
+    return what if what in ("missing", "extra") else "value"
+
+
+def found_differences(result: SetResult) -> dict[Difference, str]:
+    """The sidecar differences of one compared set, keyed as the TSV keys them."""
+    return {(result.name, s, k, kind_of(what)): what for s, k, what in result.sidecar}
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
@@ -78,6 +104,37 @@ def _numbers(path: Path) -> list[list[float]]:
     return [
         [float(v) for v in line.split()] for line in path.read_text().splitlines() if line.strip()
     ]
+
+
+def write_manifest(ref_dir: Path) -> dict[str, Any]:
+    """Fingerprint every NIfTI image in ``ref_dir`` as ``Ref/manifest.json`` does, and save it.
+
+    Lets live dcm2niix outputs (synthetic cases) be judged exactly as the dcm_qa sets are.
+    """
+    manifest: dict[str, Any] = {}
+    for path in sorted(ref_dir.glob("*.nii*")):
+        img = nib.load(path)
+        data = np.asanyarray(img.dataobj.get_unscaled())
+        manifest[path.name.removesuffix(".gz").removesuffix(".nii")] = {
+            "shape": list(data.shape),
+            "datatype": str(data.dtype),
+            "sha256": hashlib.sha256(data.tobytes(order="F")).hexdigest(),
+            "sform": img.header.get_sform().tolist(),
+            "qform": img.header.get_qform().tolist(),
+            "sform_code": int(img.header["sform_code"]),
+            "qform_code": int(img.header["qform_code"]),
+            "slope": _scale(img.dataobj.slope, 1.0),
+            "inter": _scale(img.dataobj.inter, 0.0),
+        }
+    (ref_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def _scale(value: Any, neutral: float) -> float | None:
+    """A scaling value, None when absent or neutral (nibabel's unscaled reading)."""
+    if value is None or not math.isfinite(float(value)) or float(value) == neutral:
+        return None
+    return float(value)
 
 
 def compare_set(name: str, ref_dir: Path, out_dir: Path) -> SetResult:
@@ -123,7 +180,22 @@ def _compare_image(series: str, ref: dict[str, Any], out_dir: Path) -> list[str]
         code = int(img.header[f"{form}_code"])
         if code != ref[f"{form}_code"]:
             problems.append(f"{form}_code {code} != {ref[f'{form}_code']}")
+    # "slope"/"inter" are the applied scaling (write_manifest); the dcm_qa manifests' scl_*
+    # were read after nibabel had moved them into the data object, so they cannot be used.
+    for key, value, neutral in (
+        ("slope", img.dataobj.slope, 1.0),
+        ("inter", img.dataobj.inter, 0.0),
+    ):
+        ours_scale = _scale(value, neutral)
+        if key in ref and not _same_scale(ours_scale, ref[key]):
+            problems.append(f"scaling {key} {ours_scale} != {ref[key]}")
     return problems
+
+
+def _same_scale(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
 
 
 def _compare_tables(series: str, ref_dir: Path, out_dir: Path) -> list[str]:

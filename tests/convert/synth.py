@@ -9,6 +9,7 @@ along every axis, so a transposed, mirrored or reordered output cannot match by 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,12 @@ class SeriesSpec:
     series_number: int = 3
     image_type: tuple[str, ...] = ("ORIGINAL", "PRIMARY", "AXIAL")
     transfer_syntax: str = ExplicitVRLittleEndian  # a compressed one is encoded by pydicom
+    volumes: int = 1  # repeats of the stack (time points, diffusion directions, echoes)
+    acquisition: str = "sequential"  # slice acquisition order: "sequential" or "interleaved"
+    repetition_ms: float = 2000.0
+    # Called on each file's dataset with (slice index, volume index) before saving: the
+    # vendor's private tags, a per-volume echo or b-value, a removed attribute.
+    tweak: Callable[[Dataset, int, int], None] | None = None
 
     def normal(self) -> np.ndarray:
         iop = np.asarray(self.orientation, dtype=float).reshape(2, 3)
@@ -71,19 +78,38 @@ class SeriesSpec:
         shear = iop[1] * (k * self.slice_gap * math.tan(math.radians(self.tilt_degrees)))
         return np.asarray(self.origin) + along + shear
 
-    def pixels(self, k: int) -> np.ndarray:
-        """Stored values of slice ``k``: distinct along rows, columns and slices."""
+    def pixels(self, k: int, t: int = 0) -> np.ndarray:
+        """Stored values of slice ``k`` of volume ``t``: distinct along every axis."""
         r = np.arange(self.rows)[:, None]
         c = np.arange(self.columns)[None, :]
         top = (1 << (self.bits_stored - 1)) - 1 if self.signed else (1 << self.bits_stored) - 1
-        values = (r * 37 + c * 11 + k * 101 + (r * c) % 7) % min(top, 4000)
+        values = (r * 37 + c * 11 + k * 101 + t * 503 + (r * c) % 7) % min(top, 4000)
         if self.signed:
             values = values - 1000
         return values.astype(np.int16 if self.signed else np.uint16)
 
 
+def slice_order(spec: SeriesSpec) -> list[int]:
+    """Slice indices in acquisition order within one volume."""
+    order = list(range(spec.slices))
+    if spec.acquisition == "interleaved":
+        order = order[0::2] + order[1::2]
+    return order[::-1] if spec.descending else order
+
+
+def acquisition_seconds(spec: SeriesSpec, k: int, t: int) -> float:
+    """Seconds after 10:17:00 at which slice ``k`` of volume ``t`` was acquired."""
+    shot = slice_order(spec).index(k)
+    tr = spec.repetition_ms / 1000.0
+    return 0.5 + t * tr + shot * tr / spec.slices
+
+
 def _dataset(
-    spec: SeriesSpec, k: int, instance: int, study: str, series: str, frame_of_reference: str
+    spec: SeriesSpec,
+    k: int,
+    t: int,
+    instance: int,
+    uids: tuple[str, str, str],
 ) -> Dataset:
     sop_class = CTImageStorage if spec.modality == "CT" else MRImageStorage
     meta = FileMetaDataset()
@@ -101,15 +127,15 @@ def _dataset(
     ds.PatientID = "PID12345"
     ds.PatientBirthDate = "19700101"
     ds.PatientSex = "F"
+    ds.PatientPosition = "HFS"
     ds.StudyDate = "20240102"
     ds.SeriesDate = "20240102"
     ds.AcquisitionDate = "20240102"
     ds.StudyTime = "101500"
     ds.SeriesTime = "101600"
-    ds.AcquisitionTime = f"1017{k:02d}.500000"
-    ds.StudyInstanceUID = study
-    ds.SeriesInstanceUID = series
-    ds.FrameOfReferenceUID = frame_of_reference
+    seconds = acquisition_seconds(spec, k, t)
+    ds.AcquisitionTime = f"10{17 + int(seconds // 60):02d}{seconds % 60:09.6f}"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = uids
     ds.SeriesNumber = spec.series_number
     ds.AcquisitionNumber = 1
     ds.InstanceNumber = instance
@@ -124,7 +150,7 @@ def _dataset(
     if spec.modality == "MR":
         ds.MagneticFieldStrength = "3"
         ds.EchoTime = "30"
-        ds.RepetitionTime = "2000"
+        ds.RepetitionTime = f"{spec.repetition_ms:g}"
         ds.FlipAngle = "90"
         ds.ScanningSequence = "GR"
         ds.SequenceVariant = "SP"
@@ -144,7 +170,9 @@ def _dataset(
         ds.RescaleSlope = f"{spec.slope:g}"
         ds.RescaleIntercept = f"{spec.intercept:g}"
         ds.RescaleType = "HU" if spec.modality == "CT" else "US"
-    ds.PixelData = spec.pixels(k).tobytes()
+    ds.PixelData = spec.pixels(k, t).tobytes()
+    if spec.tweak is not None:
+        spec.tweak(ds, k, t)
     if spec.transfer_syntax != ExplicitVRLittleEndian:
         ds.compress(spec.transfer_syntax)
     for keyword in spec.drop:
@@ -153,18 +181,26 @@ def _dataset(
     return ds
 
 
-def write(spec: SeriesSpec, folder: Path) -> list[Path]:
-    """Write the series, one file per slice, in instance-number order; returns the paths."""
+def write(
+    spec: SeriesSpec, folder: Path, *, uids: tuple[str, str, str] | None = None
+) -> list[Path]:
+    """Write the series, one file per slice, in instance-number order; returns the paths.
+
+    ``uids`` (study, series, frame of reference) lets two specs share one series, as a
+    scanner's magnitude and phase images or two echoes do.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    study, series, frame_of_reference = generate_uid(), generate_uid(), generate_uid()
+    uids = uids or (generate_uid(), generate_uid(), generate_uid())
     order = [k for k in range(spec.slices) if k not in spec.skip_slices]
     order += list(spec.duplicate_slices)
     if spec.descending:
         order = order[::-1]
     paths = []
-    for instance, k in enumerate(order, start=1):
-        ds = _dataset(spec, k, instance, study, series, frame_of_reference)
-        path = folder / f"IM{instance:04d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        paths.append(path)
+    for t in range(spec.volumes):
+        for n, k in enumerate(order):
+            instance = t * len(order) + n + 1
+            ds = _dataset(spec, k, t, instance, uids)
+            path = folder / f"{spec.name}_{instance:04d}.dcm"
+            ds.save_as(path, enforce_file_format=True)
+            paths.append(path)
     return paths

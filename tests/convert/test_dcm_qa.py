@@ -13,7 +13,6 @@ every difference.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import Counter
 from pathlib import Path
@@ -24,12 +23,13 @@ from convert.dcm_qa import (
     IGNORED_KEYS,
     SetResult,
     compare_set,
+    found_differences,
+    known_differences,
     set_flags,
     table,
 )
 from medbridge.convert.cli import convert_command
 
-KNOWN = Path(__file__).with_name("known_differences.tsv")
 MIN_KEY_SHARE = 0.95
 SETS = (
     "dcm_qa",
@@ -40,29 +40,6 @@ SETS = (
     "dcm_qa_philips",
     "dcm_qa_ts",
 )
-
-Difference = tuple[str, str, str, str]  # set, series, key, kind
-
-
-def known_differences() -> dict[Difference, str]:
-    """``known_differences.tsv``: (set, series, key, kind) → reason."""
-    with KNOWN.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))
-    out = {}
-    for row in rows:
-        assert row["reason"].strip(), f"known difference without a reason: {row}"
-        out[(row["set"], row["series"], row["key"], row["kind"])] = row["reason"]
-    return out
-
-
-def kind_of(what: str) -> str:
-    """'missing', 'extra' or 'value' for a difference described by ``compare_set``."""
-    return what if what in ("missing", "extra") else "value"
-
-
-def found_differences(result: SetResult) -> dict[Difference, str]:
-    """The sidecar differences of one compared set, keyed as the TSV keys them."""
-    return {(result.name, s, k, kind_of(what)): what for s, k, what in result.sidecar}
 
 
 def convert_set(root: Path, name: str, out: Path) -> None:

@@ -1,8 +1,10 @@
-"""The fast scan's decoded values equal what pydicom's ``Dataset.get`` returns.
+"""The fast scan's header answers as pydicom's ``Dataset`` does, without parsing the file.
 
-Grouping reads these values instead of pydicom's, so for every file the fast path
-accepts, each value must compare, convert (``int``, ``float``, ``str``) and iterate as
-pydicom's does; files with anything unusual must be left to pydicom (None).
+Grouping reads :class:`ScannedHeader` instead of a parsed Dataset, so for every file the
+fast path accepts, each scanned attribute must be present or absent as in pydicom's
+Dataset and compare, convert (``int``, ``float``, ``str``) and iterate as pydicom's value
+does; scanned private elements must equal pydicom's; reads beyond the scan must give
+pydicom's answers; files with anything unusual must be left to pydicom (None).
 """
 
 from __future__ import annotations
@@ -18,17 +20,25 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from convert.synth import SeriesSpec, write
+from medbridge.convert._inputs import Instance
 from medbridge.convert._inputs import _scanned as scan_instance
-from medbridge.convert._values import SCAN_TAGS
+from medbridge.convert._values import _PRIVATE_TAGS, SCANNED_KEYWORDS, ScannedHeader
 
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom's odd files warn
 
 
-def _scanned(path: Path) -> dict[Any, Any] | None:
-    """The values grouping would read from the fast scan, or None (pydicom reads the file)."""
-    instance = scan_instance(str(path))
-    return None if instance is None else dict(instance.header)
+def _instance(path: Path) -> Instance | None:
+    """The instance the fast scan makes of ``path``, or None (pydicom reads the file)."""
+    return scan_instance(str(path))
+
+
+def _scanned(path: Path) -> ScannedHeader | None:
+    instance = _instance(path)
+    if instance is None:
+        return None
+    assert isinstance(instance.header, ScannedHeader)
+    return instance.header
 
 
 def _same(ours: Any, theirs: Any) -> bool:
@@ -41,27 +51,31 @@ def _same(ours: Any, theirs: Any) -> bool:
 
 
 def _check_file(path: Path) -> bool:
-    """Compare one file's scanned values with pydicom's; False when left to pydicom."""
-    values = _scanned(path)
-    if values is None:
+    """Compare one file's scanned header with pydicom's; False when left to pydicom."""
+    instance = _instance(path)
+    if instance is None:
         return False
+    header = instance.header
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = pydicom.dcmread(path, stop_before_pixels=True)
-    wanted = [pydicom.datadict.keyword_for_tag(t) for t in SCAN_TAGS]
-    for keyword in filter(None, wanted):
-        if keyword == "PerFrameFunctionalGroupsSequence":
-            continue
-        assert (keyword in values) == (keyword in ds), f"{path.name}: {keyword} presence"
-        if keyword in values:
-            assert _same(values[keyword], ds.get(keyword)), (
-                f"{path.name}: {keyword} {values[keyword]!r} != {ds.get(keyword)!r}"
+    for keyword in sorted(SCANNED_KEYWORDS):
+        assert (keyword in header) == (keyword in ds), f"{path.name}: {keyword} presence"
+        if keyword in ds:
+            assert _same(header.get(keyword), ds.get(keyword)), (
+                f"{path.name}: {keyword} {header.get(keyword)!r} != {ds.get(keyword)!r}"
             )
-    for tag in ((0x2001, 0x1003), (0x2001, 0x1004)):
-        elem = ds.get(tag)
-        assert (tag in values) == (elem is not None), f"{path.name}: {tag} presence"
-        if elem is not None:
-            assert _same(values[tag], elem.value)
+            assert _same(getattr(header, keyword), getattr(ds, keyword))
+    undecoded = [t for t in sorted(_PRIVATE_TAGS) if header._scanned_tag(t) is None]
+    for tag in sorted(_PRIVATE_TAGS.difference(undecoded)):
+        ours, theirs = header.get(tag), ds.get(tag)
+        assert (ours is None) == (theirs is None), f"{path.name}: {tag:08X} presence"
+        assert (tag in header) == (tag in ds)
+        if theirs is not None:
+            assert ours.VR == theirs.VR and _same(ours.value, theirs.value), f"{tag:08X}"
+    assert instance._ds is None, "answered from the scan, without parsing the file"
+    for tag in undecoded:  # present, left to pydicom: the full header answers
+        assert header.get(tag).value == ds[tag].value
     return True
 
 
@@ -138,7 +152,7 @@ class TestLeftToPydicom:
         """Values whose pydicom reading is not certain make the whole file pydicom's."""
         (path,) = write(SeriesSpec("odd", slices=1), tmp_path)
         _reencode(path, ExplicitVRLittleEndian, change)
-        assert _scanned(path) is None, name
+        assert _instance(path) is None, name
 
     def test_a_vr_other_than_the_dictionary_s(self, tmp_path: Path) -> None:
         """(0020,0013) written as LO instead of IS: pydicom's reading, not ours."""
@@ -164,21 +178,67 @@ class TestLeftToPydicom:
         assert enhanced
         assert all(_scanned(p) is None for p in enhanced)
 
-    def test_philips_private_values_in_implicit_vr(self, tmp_path: Path) -> None:
-        """Private VRs depend on the creator in Implicit VR: pydicom's; Explicit VR: ours."""
+    def test_private_values_by_encoding(self, tmp_path: Path) -> None:
+        """Explicit VR: the VR written; Implicit VR: the private dictionary's VR for the
+        file's creator (pydicom's rule); an unknown creator: read by pydicom."""
         (path,) = write(SeriesSpec("philips", slices=1, manufacturer="Philips"), tmp_path)
 
-        def add_private(ds: Dataset) -> None:
-            block = ds.private_block(0x2001, "Philips Imaging DD 001", create=True)
-            block.add_new(0x03, "FL", 1000.0)
-            block.add_new(0x04, "CS", "I")
+        def add_private(creator: str) -> Any:
+            def change(ds: Dataset) -> None:
+                block = ds.private_block(0x2001, creator, create=True)
+                block.add_new(0x03, "FL", 1000.0)
+                block.add_new(0x04, "CS", "I")
 
-        _reencode(path, ExplicitVRLittleEndian, add_private)
-        values = _scanned(path)
-        assert values is not None
-        assert values[(0x2001, 0x1003)] == 1000.0 and values[(0x2001, 0x1004)] == "I"
-        _reencode(path, ImplicitVRLittleEndian)
-        assert _scanned(path) is None
+            return change
+
+        for syntax in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
+            _reencode(path, syntax, add_private("Philips Imaging DD 001"))
+            assert _check_file(path)
+            header = _scanned(path)
+            assert header is not None
+            assert header.get((0x2001, 0x1003)).value == 1000.0
+            assert header[0x2001, 0x1004].value == "I"
+        (path,) = write(SeriesSpec("other", slices=1), tmp_path / "other")
+        _reencode(path, ImplicitVRLittleEndian, add_private("Not A Known Creator"))
+        header = _scanned(path)
+        assert header is not None and header._scanned_tag((0x2001, 0x1003)) is None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        assert header.get((0x2001, 0x1003)).value == ds[0x2001, 0x1003].value  # pydicom's
+
+
+class TestScannedHeader:
+    def test_reads_beyond_the_scan_are_pydicom_s(self, tmp_path: Path) -> None:
+        """Unscanned keywords, tags and methods parse the file once and answer as pydicom."""
+        (path,) = write(SeriesSpec("beyond", slices=1), tmp_path)
+        instance = _instance(path)
+        assert instance is not None
+        header = instance.header
+        assert header.get("Rows") == 12 and instance._ds is None
+        assert "PatientID" not in SCANNED_KEYWORDS
+        assert header.get("PatientID") == "PID12345"
+        assert instance._ds is not None  # parsed for that read
+        assert header["PatientID"].value == "PID12345"
+        assert header.PatientID == "PID12345" and "FlipAngle" in header
+        assert header.get(0x00100020).value == "PID12345"
+        with pytest.raises(AttributeError):
+            _ = header.NoSuchKeyword
+
+    def test_absent_scanned_attributes_need_no_parse(self, tmp_path: Path) -> None:
+        """Scanned attributes the file lacks are absent at once, as in pydicom."""
+        (path,) = write(SeriesSpec("absent", slices=1, drop=("SliceThickness",)), tmp_path)
+        instance = _instance(path)
+        assert instance is not None
+        header = instance.header
+        assert header.get("SliceThickness", "none") == "none"
+        assert "SliceThickness" not in header
+        assert header.get((0x0043, 0x102F)) is None and (0x0043, 0x102F) not in header
+        with pytest.raises(AttributeError):
+            _ = header.SliceThickness
+        with pytest.raises(KeyError):
+            _ = header[0x0043, 0x102F]
+        assert instance._ds is None
 
 
 def _has_per_frame_groups(path: Path) -> bool:

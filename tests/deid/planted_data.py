@@ -3,12 +3,19 @@
 :func:`build_planted` builds a dataset with an identifying value in every place an identity can
 hide (names, IDs, dates, addresses, free text, nested sequences, private attributes,
 curves, overlays, other patient IDs, UIDs). Each planted value is distinctive, so a
-byte scan of the output finds it only if it leaked.
+byte scan of the output finds it only if it leaked. With ``charset`` it also plants
+names in another character set (ISO-IR 100, UTF-8, ISO 2022 Japanese), in standard
+attributes, nested items, descriptions and a vendor header, which :func:`spellings`
+finds however the file encodes them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
+
 import numpy as np
+from pydicom.charset import convert_encodings, encode_string
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
@@ -62,6 +69,44 @@ PLANTED: dict[str, tuple[str, ...]] = {
 }
 
 
+# character set -> (Specific Character Set, planted name components, a planted place)
+INTERNATIONAL: dict[str, tuple[str | list[str], tuple[str, ...], str]] = {
+    "latin-1": ("ISO_IR 100", ("Müllerplänt", "Jürgenplant"), "Ærøskøbingplant"),
+    "utf-8": ("ISO_IR 192", ("Дмитриевплант", "Ελένηplant"), "Łódźplantstraße"),
+    "japanese": (["", "ISO 2022 IR 87"], ("山田", "花子"), "東京病院"),
+}
+_ESCAPE = re.compile(rb"\x1b[$()*+\-./][()]?[@-~]")
+
+
+def spellings(value: str, charset: str | list[str] | None = None) -> set[bytes]:
+    """Every way a file may store ``value``: UTF-8, Latin-1, the dataset's character set
+    (with and without ISO 2022 escapes), each also upper-cased."""
+    out: set[bytes] = set()
+    for text in (value, value.upper()):
+        out.add(text.encode("utf-8"))
+        with contextlib.suppress(UnicodeEncodeError):
+            out.add(text.encode("latin-1"))
+        if charset is not None:
+            terms = [charset] if isinstance(charset, str) else charset
+            encoded = encode_string(text, convert_encodings(terms))
+            out |= {encoded, _ESCAPE.sub(b"", encoded)}
+    return {s for s in out if len(s) >= 4}
+
+
+def find_planted(data: bytes, categories: tuple[str, ...], charset: str | None = None) -> list[str]:
+    """The planted values of ``categories`` (and, with ``charset``, its international
+    names and place) found anywhere in ``data``, in any spelling."""
+    values = [v for category in categories for v in PLANTED[category]]
+    term = None
+    if charset is not None:
+        term, names, place = INTERNATIONAL[charset]
+        if "names" in categories:
+            values += names
+        if "places" in categories:
+            values.append(place)
+    return [v for v in values if any(s in data for s in spellings(v, term))]
+
+
 def _person(name: str) -> Dataset:
     item = Dataset()
     item.PersonName = f"{name}^Plantedfirst"
@@ -76,6 +121,7 @@ def build_planted(
     series_uid: str = "1.2.3.999.2",
     sop_uid: str = "1.2.3.999.3",
     study_date: str = "20190314",
+    charset: str | None = None,
 ) -> Dataset:
     """A small MR image with identity planted everywhere (see the module docstring)."""
     ds = Dataset()
@@ -123,8 +169,8 @@ def build_planted(
     ds.ContentDate = study_date
     ds.StudyTime = "101010"
     ds.AcquisitionDateTime = f"{study_date}101010"
-    ds.InstanceCreationDate = "20190315"  # not in Table E.1-1
-    ds.DateOfLastCalibration = "20180101"  # not in Table E.1-1
+    ds.InstanceCreationDate = "20190315"  # in Table E.1-1 since 2021
+    ds.DateOfLastCalibration = "20180101"
     ds.StudyDescription = "MR head for Zyxwert PLANTID-93847"
     ds.SeriesDescription = "T1 plantedfree-88"
     ds.ImageComments = "plantedfree-88"
@@ -173,15 +219,15 @@ def build_planted(
     ds.add_new(0x00111001, "SQ", Sequence([private_item]))
     ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
     ds.add_new(0x00291010, "OB", b"SV10\x04\x03\x02\x01PLANTID-93847\x00")
-    # retired curves and an overlay with its text
-    ds.add_new(0x50000022, "LO", "CURVEDESC-PLANT")
+    # retired curves and an overlay, their text naming the patient
+    ds.add_new(0x50000022, "LO", "CURVEDESC-PLANT Zyxwert")
     ds.add_new(0x50003000, "OB", b"CURVEDESC-PLANT\x00")
     ds.add_new(0x60000010, "US", 4)
     ds.add_new(0x60000011, "US", 4)
-    ds.add_new(0x60000022, "LO", "OVERLAYDESC-PLANT")
+    ds.add_new(0x60000022, "LO", "OVERLAYDESC-PLANT Zyxwert")
     ds.add_new(0x60000100, "US", 1)
     ds.add_new(0x60003000, "OW", b"\x00\x00")
-    ds.add_new(0x60004000, "LT", "OVERLAYCOMMENT-PLANT")
+    ds.add_new(0x60004000, "LT", "OVERLAYCOMMENT-PLANT PLANTID-93847")
     # a small image
     ds.Rows = 4
     ds.Columns = 4
@@ -192,4 +238,23 @@ def build_planted(
     ds.HighBit = 11
     ds.PixelRepresentation = 0
     ds.PixelData = np.arange(16, dtype="<u2").reshape(4, 4).tobytes()
+    if charset is not None:
+        _plant_international(ds, charset)
     return ds
+
+
+def _plant_international(ds: Dataset, charset: str) -> None:
+    """Names and a place in ``charset``: top level, nested, in a description and in a
+    vendor header kept by Retain Safe Private, the header holding the components apart
+    and in the other order, as a scanner may copy them."""
+    term, (family, given), place = INTERNATIONAL[charset]
+    ds.SpecificCharacterSet = term
+    alphabetic = f"{family}^{given}"
+    ds.PatientBirthName = alphabetic if charset != "japanese" else f"Yamada^Hanako={alphabetic}"
+    ds.PatientMotherBirthName = family
+    ds.InstitutionName = place
+    ds.StudyDescription = f"MR head for {family} {given} PLANTID-93847"
+    ds.ReferencedSeriesSequence[0].VerifyingObserverName = alphabetic
+    encodings = convert_encodings([term] if isinstance(term, str) else term)
+    header = b"SV10" + encode_string(f"{given} {family}", encodings) + b"\x00"
+    ds.add_new(0x00291020, "OB", header + b"\x00" * (len(header) % 2))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import struct
 from datetime import datetime
 
 import numpy as np
 import pytest
-from planted_data import KEY, PLANTED
+from planted_data import INTERNATIONAL, KEY, PLANTED, find_planted
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
@@ -21,13 +22,8 @@ def _written(ds: Dataset) -> bytes:
     return buffer.getvalue()
 
 
-def _leaks(data: bytes, categories: tuple[str, ...]) -> list[str]:
-    return [
-        value
-        for category in categories
-        for value in PLANTED[category]
-        if value.encode() in data or value.upper().encode() in data
-    ]
+def _leaks(data: bytes, categories: tuple[str, ...], charset: str | None = None) -> list[str]:
+    return find_planted(data, categories, charset)
 
 
 ALL = tuple(PLANTED)
@@ -45,6 +41,10 @@ POLICIES = {
         ),
         ("names", "ids", "places", "device", "dates", "uids"),
     ),
+    "clean-graphics": (  # overlays and curves kept, their text cleaned
+        Policy(key=KEY, clean_graphics=True),
+        ("names", "ids", "places", "device", "dates", "uids"),
+    ),
     "keep-uids-dates-device-institution": (
         Policy(
             key=KEY,
@@ -59,18 +59,38 @@ POLICIES = {
 }
 
 
+CHARSETS = [None, *INTERNATIONAL]
+
+
 class TestPhiLeak:
+    @pytest.mark.parametrize("charset", CHARSETS, ids=[str(c) for c in CHARSETS])
     @pytest.mark.parametrize("name", list(POLICIES))
-    def test_no_planted_value_in_output_bytes(self, planted, name):
-        """Every byte of the written output is free of every value the policy must remove."""
+    def test_no_planted_value_in_output_bytes(self, planted, name, charset):
+        """Every byte of the written output is free of every value the policy must remove,
+        in any spelling: the file's character set, UTF-8 or Latin-1, name by component."""
         policy, categories = POLICIES[name]
-        data = _written(deidentify(planted(), policy))
-        assert _leaks(data, categories) == []
+        data = _written(deidentify(planted(charset=charset), policy))
+        assert _leaks(data, categories, charset) == []
 
     def test_scan_finds_planted_values_in_input(self, planted):
         """The scan itself sees the planted values when nothing is removed."""
         data = _written(planted())
         assert sorted(_leaks(data, ALL)) == sorted(v for c in ALL for v in PLANTED[c])
+
+    @pytest.mark.parametrize("charset", list(INTERNATIONAL))
+    def test_scan_finds_international_names_in_input(self, planted, charset):
+        """Names in another character set are found as the file stores them."""
+        _term, names, place = INTERNATIONAL[charset]
+        data = _written(planted(charset=charset))
+        assert set(_leaks(data, ("names", "places"), charset)) >= {*names, place}
+
+    @pytest.mark.parametrize("charset", list(INTERNATIONAL))
+    def test_vendor_header_names_cleaned_in_their_encoding(self, planted, charset):
+        """A kept vendor header copying the name in the file's character set, components
+        apart and in another order, has each component overwritten."""
+        out = deidentify(planted(charset=charset), Policy(key=KEY, retain_safe_private=True))
+        header = out[0x00291020].value
+        assert header.startswith(b"SV10") and set(header[4:].rstrip(b"\x00")) <= {ord("X"), 32}
 
     def test_input_unchanged_unless_in_place(self, planted, policy):
         """The default works on a copy; the caller's dataset keeps its values."""
@@ -218,6 +238,25 @@ class TestActions:
         assert 0x00091001 not in ds and 0x00090010 not in ds
         assert 0x00111001 not in ds and 0x00110010 not in ds
 
+    def test_safe_private_cleaned_of_nested_identity(self, planted):
+        """An ID only a sequence item holds (Other Patient IDs Sequence) is found too."""
+        ds = planted()
+        ds[0x00291010].value = b"SV10 SEQID-77881 \x00"
+        out = deidentify(ds, Policy(key=KEY, retain_safe_private=True))
+        assert out[0x00291010].value == b"SV10 " + b"X" * 11 + b" \x00"
+
+    def test_safe_private_numbers_untouched(self, planted):
+        """A kept binary number is never compared with text: a scale slope whose four
+        bytes happen to spell an ID stays the number it is."""
+        ds = planted()
+        ds.PatientID = "ABCD"
+        (slope,) = struct.unpack("<f", b"ABCD")
+        ds.add_new(0x20050010, "LO", "Philips MR Imaging DD 001")
+        ds.add_new(0x2005100E, "FL", slope)  # Scale Slope: on the safe list
+        back = dcmread(io.BytesIO(_written(ds)))  # raw, as read from a file
+        out = deidentify(back, Policy(key=KEY, retain_safe_private=True))
+        assert out[0x2005100E].value == pytest.approx(slope)
+
     def test_safe_private_without_identity_unchanged(self, planted):
         """A safe private value holding no identity is kept byte for byte."""
         clean = planted()
@@ -258,7 +297,7 @@ class TestActions:
         assert deidentify(plain, policy).ContentDate == "19000101"
 
     def test_frame_dates_dummy_when_removed(self, planted):
-        """Frame Acquisition DateTime (Type 1C, not in Table E.1-1) gets a dummy, not removed."""
+        """Frame Acquisition DateTime (Table E.1-1: D; Type 1C) gets a dummy, not removed."""
         ds = planted()
         frame = Dataset()
         frame.FrameAcquisitionDateTime = "20190314101010"
@@ -273,6 +312,35 @@ class TestActions:
         shifted = deidentify(ds, Policy(key=KEY, dates="shift")).PerFrameFunctionalGroupsSequence
         value = shifted[0].FrameContentSequence[0].FrameAcquisitionDateTime
         assert value.endswith("101010") and not value.startswith("2019031")
+
+    def test_unlisted_times_urls_and_unknown_removed(self, planted):
+        """Outside the table, times go with dates; URLs and values of unknown VR go."""
+        ds = planted()
+        unlisted_time = 0x00189802  # an even tag no edition defines, stored as TM
+        ds.add_new(unlisted_time, "TM", "131313")
+        ds.add_new(0x00081190, "UR", "http://pacs.planted.example/1.2.3.999.1")  # Retrieve URL
+        ds.add_new(0x00201234, "UN", b"Zyxwert")  # unknown to the dictionary: meaning unknown
+        ds.add_new(0x00181060, "DS", "100")  # Trigger Time: a duration, kept
+        ds.add_new(0x0040A122, "TM", "121212")  # (0040,A122) 'Time': listed, D
+        ds.add_new(0x0040B034, "UN", b"20190314")  # Annotation DateTime, newer than pydicom
+        out = deidentify(ds, Policy(key=KEY))
+        assert unlisted_time not in out and 0x00081190 not in out and 0x00201234 not in out
+        assert out[0x0040A122].value == "000000" and out[0x00181060].value == 100
+        shifted = deidentify(ds, Policy(key=KEY, dates="shift"))
+        assert shifted[unlisted_time].value == "131313"  # a shift moves days, not times
+        assert 0x00201234 not in shifted
+        assert 0x0040B034 not in shifted  # listed, C: a value that cannot be parsed is removed
+        kept = deidentify(ds, Policy(key=KEY, dates="keep"))
+        assert kept[unlisted_time].value == "131313"
+
+    def test_encapsulated_document_replaced(self, planted, policy):
+        """An encapsulated report (Table E.1-1: D) is replaced by a non-empty dummy."""
+        ds = planted()
+        ds.add_new(0x00420011, "OB", b"%PDF-1.4 report for Zyxwert PLANTID-93847\n")
+        ds.add_new(0x00420012, "LO", "application/pdf")  # MIME Type: kept
+        out = deidentify(ds, policy)
+        assert out.EncapsulatedDocument == b"\x00\x00"
+        assert out.MIMETypeOfEncapsulatedDocument == "application/pdf"
 
     def test_clean_descriptors_cuts_identity_out(self, planted):
         """Clean Descriptors keeps the description without the patient's name and ID."""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
-from planted_data import KEY, build_planted
+from planted_data import KEY, build_planted, spellings
 from pydicom import dcmread
+from pydicom.data import get_testdata_file
 
-from medbridge.deid import Policy, anonymize_paths, remap_uid
+from medbridge.deid import PixelRegion, Policy, anonymize_paths, remap_uid
 from medbridge.errors import DeidentificationError
 
 
@@ -187,6 +191,41 @@ class TestBadInput:
         assert "disk full" in summary.results[0].reason
         assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
 
+    def test_interrupted_write_leaves_no_file(self, tmp_path, monkeypatch):
+        """Ctrl-C while a file is being written removes the partial file, then stops."""
+        _write(build_planted(), tmp_path / "in" / "good.dcm")
+
+        def interrupted(ds):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr("medbridge.deid.runner.encode_file", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            anonymize_paths([tmp_path / "in"], tmp_path / "out", Policy(key=KEY), jobs=1)
+        assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+
+    def test_interrupted_run_leaves_no_partial(self, tmp_path, monkeypatch):
+        """Ctrl-C between writing a file and renaming it: the run's partials are removed,
+        the outputs settled before stay, and another run's files are left alone."""
+        for i in range(3):
+            _write(build_planted(sop_uid=f"1.2.3.999.20{i}"), tmp_path / "in" / f"{i}.dcm")
+        other = tmp_path / "out" / ".medbridge-otherrun-x.partial"
+        other.parent.mkdir(parents=True)
+        other.write_bytes(b"another run's")
+        renamed = []
+        real_replace = os.replace
+
+        def replace(src, dst):
+            if renamed:
+                raise KeyboardInterrupt
+            renamed.append(dst)
+            real_replace(src, dst)
+
+        monkeypatch.setattr("medbridge.deid.runner.os.replace", replace)
+        with pytest.raises(KeyboardInterrupt):
+            anonymize_paths([tmp_path / "in"], tmp_path / "out", Policy(key=KEY), jobs=1)
+        files = sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file())
+        assert files == sorted([Path(renamed[0]), other])
+
     def test_duplicate_instance_skipped(self, tmp_path):
         """Two inputs holding one instance give one output and a skip naming the first."""
         _write(build_planted(), tmp_path / "in" / "a.dcm")
@@ -267,3 +306,59 @@ class TestLinkageMap:
         anonymize_paths([tmp_path / "in"], tmp_path / "out", Policy(key=KEY), jobs=1)
         for p in (tmp_path / "out").rglob("*"):
             assert "DOE" not in str(p.relative_to(tmp_path / "out"))
+
+
+class TestMedia:
+    def test_dicomdir_media_folder(self, tmp_path):
+        """A CD folder: the DICOMDIRs are skipped, named as such, and nothing they hold
+        (names, IDs, UIDs, input paths) reaches the output; every image they list is."""
+        media = Path(str(get_testdata_file("DICOMDIR"))).parent
+        shutil.copytree(media, tmp_path / "cd")
+        summary = anonymize_paths([tmp_path / "cd"], tmp_path / "out", Policy(key=KEY), jobs=1)
+        by_source = {Path(r.source).relative_to(tmp_path / "cd"): r for r in summary.results}
+        dicomdirs = [p for p in by_source if p.name.startswith("DICOMDIR")]
+        assert len(dicomdirs) >= 2 and summary.count("failed") == 0
+        for p in dicomdirs:
+            assert by_source[p].status == "skipped" and "DICOMDIR" in by_source[p].reason
+        index = dcmread(tmp_path / "cd" / "DICOMDIR")
+        identity: set[str] = set()
+        listed = []
+        for record in index.DirectoryRecordSequence:
+            if record.DirectoryRecordType == "PATIENT":
+                name = str(record.PatientName)
+                identity |= {name, *name.split("^"), str(record.PatientID)}
+            if record.DirectoryRecordType == "STUDY":
+                identity |= {str(record.StudyInstanceUID), str(record.StudyDate)}
+            if record.DirectoryRecordType == "IMAGE":
+                listed.append(Path(*record.ReferencedFileID))
+        assert listed and all(by_source[p].status == "written" for p in listed)
+        outputs = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+        assert len(outputs) == summary.count("written")
+        folders = {p.parts[0] for p in listed}  # named by Patient ID on this CD
+        for path in outputs:
+            relative = str(path.relative_to(tmp_path / "out"))
+            assert "DICOMDIR" not in relative and not any(f in relative for f in folders)
+            data = path.read_bytes()
+            assert [v for v in identity if any(s in data for s in spellings(v))] == []
+
+
+class TestEncapsulatedPixelData:
+    @pytest.mark.parametrize("name", ["JPEG2000.dcm", "SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_rle.dcm"])
+    def test_copied_unless_masked(self, tmp_path, name):
+        """Compressed pixel data is copied as it is; with a mask it is decoded, blanked and
+        written uncompressed, the transfer syntax saying so."""
+        source = Path(str(get_testdata_file(name)))
+        original = dcmread(source)
+        copied = anonymize_paths([source], tmp_path / "a", Policy(key=KEY), jobs=1)
+        out = dcmread(copied.results[0].output)
+        assert out.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
+        assert out.PixelData == original.PixelData
+        mask = Policy(key=KEY, pixel_mask=(PixelRegion(0, 0, 3, 2),))
+        masked = anonymize_paths([source], tmp_path / "b", mask, jobs=1)
+        out = dcmread(masked.results[0].output)
+        assert out.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+        expected = original.pixel_array.copy()
+        view = expected if int(original.get("NumberOfFrames", 1) or 1) > 1 else expected[None]
+        view[:, 0:2, 0:3] = 0
+        assert np.array_equal(out.pixel_array, expected)
+        assert "113101" in [i.CodeValue for i in out.DeidentificationMethodCodeSequence]

@@ -52,7 +52,29 @@ class TestDates:
         assert shift_da("20200301\\20200302", -1) == "20200229\\20200301"
         assert shift_dt("20200301101010.5+0100", -1) == "20200229101010.5+0100"
 
-    @pytest.mark.parametrize("bad", ["2020", "20201340", "notadate", "2020-03-01"])
+    @pytest.mark.parametrize(
+        ("value", "shifted"),
+        [
+            ("20200301101010-0500", "20200229101010-0500"),  # negative offset, not a range
+            ("20200301-0500", "20200229-0500"),  # a date with an offset
+            ("20200301101010+1400", "20200229101010+1400"),
+            ("20200301101010-0500-20200302101010-0500", "20200229101010-0500-20200301101010-0500"),
+            ("20200301-20200302", "20200229-20200301"),
+            ("-20200302101010", "-20200301101010"),
+        ],
+    )
+    def test_shift_dt_offsets_and_ranges(self, value, shifted):
+        """A hyphen is a UTC offset or a range end; both keep what they are."""
+        assert shift_dt(value, -1) == shifted
+
+    def test_shift_da_ranges(self):
+        """DA ranges move end by end, open ends stay open."""
+        assert shift_da("20200301-20200310", -1) == "20200229-20200309"
+        assert shift_da("-20200310", -1) == "-20200309"
+        assert shift_da("20200301-", -1) == "20200229-"
+        assert shift_da("-", -1) == ""
+
+    @pytest.mark.parametrize("bad", ["2020", "20201340", "notadate", "2020-03-01", "2019.03.14"])
     def test_unparsable_dates_emptied(self, bad):
         """A value that cannot be shifted is emptied, never passed through."""
         assert shift_da(bad, -10) == ""

@@ -8,6 +8,7 @@ import pytest
 
 from medbridge.archive import DuplicatePolicy
 from medbridge.dimse import KnownAE, load_config
+from medbridge.dimse.config import ServerConfig
 from medbridge.errors import ArchiveError
 
 
@@ -57,3 +58,27 @@ class TestLoadConfig:
         path.write_text(text)
         with pytest.raises(ArchiveError, match=match):
             load_config(path, env=env)
+
+
+class TestAdmits:
+    def _config(self, **kw):
+        ws = KnownAE("WS1", "localhost", 104)
+        return ServerConfig(known_aes=(ws,), refuse_unknown=True, **kw)
+
+    def test_everyone_without_refuse_unknown(self):
+        """Without refuse_unknown any title from anywhere may associate."""
+        assert ServerConfig().admits("ANYONE", "198.51.100.4")
+
+    @pytest.mark.parametrize("address", ["127.0.0.1", "::ffff:127.0.0.1"])
+    def test_known_title_from_its_host(self, address):
+        """A known title is admitted from any address its host name resolves to."""
+        assert self._config().admits("WS1", address)
+
+    def test_known_title_from_elsewhere(self):
+        """A known title from another address is refused, unless the host check is off."""
+        assert not self._config().admits("WS1", "198.51.100.4")
+        assert self._config(check_caller_host=False).admits("WS1", "198.51.100.4")
+
+    def test_unknown_title(self):
+        """An unknown title is refused from any address."""
+        assert not self._config().admits("STRANGER", "127.0.0.1")

@@ -306,3 +306,20 @@ class TestAccessControl:
             friend = run(["echoscu", "-aet", "DEST", "-aec", "MEDBRIDGE", HOST, str(srv.port)])
         assert stranger.returncode != 0
         assert friend.returncode == 0, friend.stderr
+
+    def test_known_title_from_another_host_is_refused(self, tmp_path):
+        """A known AE title is refused from an address its configured host is not."""
+        need("echoscu")
+        config = tmp_path / "medbridge.toml"
+        config.write_text(
+            "[server]\nrefuse_unknown = true\n\n"
+            '[aes.FAR]\nae_title = "FAR"\nhost = "192.0.2.7"\nport = 104\n\n'
+            '[aes.NEAR]\nae_title = "NEAR"\nhost = "localhost"\nport = 104\n'
+        )
+        with MedbridgeServer(tmp_path / "var", config=config) as srv:
+            far = run(["echoscu", "-aet", "FAR", "-aec", "MEDBRIDGE", HOST, str(srv.port)])
+            near = run(["echoscu", "-aet", "NEAR", "-aec", "MEDBRIDGE", HOST, str(srv.port)])
+            log = srv.log
+        assert far.returncode != 0
+        assert "FAR@127.0.0.1" in log and "refused" in log
+        assert near.returncode == 0, near.stderr

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 
 from dimse.peers import MedbridgeServer
 from medbridge.archive import QueryModel
-from medbridge.dimse import scu
+from medbridge.dimse import scu, server
 from medbridge.dimse._tcp import QuickAckSocket, WaitingAssociationSocket
+from medbridge.dimse.config import ServerConfig
 
 HOST = "127.0.0.1"
 
@@ -43,3 +46,28 @@ class TestTunedSockets:
             found = scu.find(peer, ident, model=QueryModel.STUDY_ROOT)
         assert len(found) == 13
         assert len({ds.SOPInstanceUID for ds in found}) == 13
+
+
+class TestWakeupPipe:
+    def test_no_descriptor_left_per_association(self, tmp_path):
+        """Associations to an in-process server leave no open descriptors behind."""
+        srv = server.start(ServerConfig(data_dir=tmp_path / "var", dimse_port=0, bind=HOST))
+        try:
+
+            def echo() -> None:
+                ae = AE(ae_title="PROBE")
+                ae.add_requested_context("1.2.840.10008.1.1")
+                assoc = ae.associate(HOST, srv.port, ae_title="MEDBRIDGE")
+                assert int(assoc.send_c_echo().Status) == 0
+                assoc.release()
+
+            echo()
+            time.sleep(0.3)
+            before = len(os.listdir("/proc/self/fd"))
+            for _ in range(5):
+                echo()
+            time.sleep(0.3)
+            after = len(os.listdir("/proc/self/fd"))
+        finally:
+            srv.stop()
+        assert after == before

@@ -10,11 +10,22 @@ from real voxels.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pytest
 
+from medbridge import formats
+from medbridge.formats.analyze import AnalyzeOrientationWarning
 from medbridge.volume import Volume
+
+#: Endings of every format medbridge writes.
+WRITABLE = [".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".hdr", ".mgh", ".mgz", ".mnc"]
+#: Formats that hold several components per voxel (RGB, vectors).
+VECTOR_FORMATS = {".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".mnc"}
+AFFINE_TOLERANCE = 1e-5
 
 
 @dataclass(frozen=True)
@@ -78,3 +89,26 @@ def assert_same_voxels(result: Volume, source: Volume) -> None:
     if got.dtype == np.float32 and want.dtype != np.float32:
         want = want.astype(np.float32)
     assert np.array_equal(got, want), "voxel values differ"
+
+
+def _quiet_analyze(path: Path) -> contextlib.AbstractContextManager[object]:
+    """Analyze must warn about left-right ambiguity; other formats must not warn."""
+    if path.suffix == ".hdr":
+        return pytest.warns(AnalyzeOrientationWarning, match="left-right")
+    return contextlib.nullcontext()
+
+
+def write_and_read(volume: Volume, path: Path) -> Volume:
+    """Write, then read back, checking Analyze's warnings on both sides."""
+    with _quiet_analyze(path):
+        formats.write(volume, path)
+    with _quiet_analyze(path):
+        return formats.read(path)
+
+
+def assert_same_geometry(result: Volume, source: Volume, *, analyze: bool) -> None:
+    """Affine within 1e-5 (Analyze: voxel sizes only, as it stores nothing else)."""
+    if analyze:
+        np.testing.assert_allclose(result.spacing, source.spacing, atol=AFFINE_TOLERANCE)
+    else:
+        np.testing.assert_allclose(result.affine_ras, source.affine_ras, atol=AFFINE_TOLERANCE)

@@ -105,7 +105,7 @@ class TestWrongDataSize:
         """Extra bytes after the voxels: the sizes are stated in the message."""
         data = written.with_suffix(".raw")
         data.write_bytes(data.read_bytes() + b"\0" * 10)
-        with pytest.raises(FormatError, match=r"data holds \d+ bytes.*needs \d+"):
+        with pytest.raises(FormatError, match=r"data file .*vol\.raw holds \d+ bytes.*needs \d+"):
             _read(written)
 
     @pytest.mark.parametrize("written", [".nhdr"], indirect=True)

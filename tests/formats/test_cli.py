@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,10 @@ import pydicom
 import pytest
 
 from conftest import dcm_qa_root
+from formats.cases import WRITABLE, assert_same_geometry, assert_same_voxels
 from medbridge import formats
 from medbridge.exitcodes import ExitCode
+from medbridge.formats.analyze import AnalyzeOrientationWarning
 from medbridge.volume import Volume
 
 
@@ -44,6 +47,23 @@ class TestFileToFile:
         want, got = formats.read(source), formats.read(mha)
         assert np.array_equal(got.array, want.array)
         np.testing.assert_allclose(got.affine_ras, want.affine_ras, atol=1e-5)
+
+    @pytest.mark.parametrize("ext", WRITABLE)
+    def test_every_output_format(
+        self, ext: str, source_files: dict[str, Path], tmp_path: Path
+    ) -> None:
+        """The format follows -o's extension; the file holds the source's voxels and grid."""
+        source = source_files["sagittal_4d"]
+        target = tmp_path / f"vol{ext}"
+        proc = _run(source, "-o", target)
+        assert proc.returncode == ExitCode.OK, proc.stderr
+        assert f"-> {target}" in proc.stdout
+        assert ("left-right" in proc.stderr) == (ext == ".hdr")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AnalyzeOrientationWarning)
+            got = formats.read(target)
+        assert_same_voxels(got, formats.read(source))
+        assert_same_geometry(got, formats.read(source), analyze=ext == ".hdr")
 
     def test_overwrites_existing_output(
         self, source_files: dict[str, Path], tmp_path: Path

@@ -1,11 +1,13 @@
-"""MINC-1 and MINC-2 reading; writing refused with its reason.
+"""MINC-1 and MINC-2 reading, MINC-2 writing.
 
 The MINC-1 files are written here from real volumes, straight from the MINC-1 layout
 (netCDF: one variable per dimension with ``start``, ``step`` and
 ``direction_cosines``, an ``image`` variable in ``[time,] zspace, yspace, xspace``
 order), so the reader is judged against the format's definition, not against itself.
 MINC-2 (HDF5) is checked with nibabel's shipped pair of files holding the same 4D
-image as MINC-1 and MINC-2.
+image as MINC-1 and MINC-2, and with files ITK writes through libminc, the MINC
+tools' own library. The files medbridge writes are judged by libminc in
+``test_roundtrip`` (every case, every pair).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import pytest
 from nibabel.externals.netcdf import netcdf_file
 
 from conftest import require
-from formats.cases import assert_same_voxels
+from formats.cases import WRITABLE, assert_same_geometry, assert_same_voxels, write_and_read
+from formats.oracles import itk_converts_minc_world, write_with_itk
 from medbridge import formats
 from medbridge.errors import FormatError, MissingDependencyError
 from medbridge.formats import minc
 from medbridge.volume import Volume
+from medbridge.volume._geometry import ras_to_lps
 
 NIBABEL_DATA = Path(nib.__file__).parent / "tests" / "data"
 
@@ -72,6 +76,17 @@ def write_minc1(volume: Volume, path: Path) -> None:
         out.createVariable("image-min", "d", ())[...] = float(array.min())
 
 
+@pytest.fixture
+def without_h5py(monkeypatch: pytest.MonkeyPatch) -> None:
+    """medbridge's MINC module finds no h5py, as on an install without the extra."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        minc.importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "h5py" else real(name, *args),
+    )
+
+
 class TestMinc1:
     """MINC-1 files made from dcm_qa volumes read back as those volumes."""
 
@@ -88,21 +103,20 @@ class TestMinc1:
         assert_same_voxels(result, expected)
         np.testing.assert_allclose(result.affine_ras, source.affine_ras, atol=1e-5)
 
+    @pytest.mark.parametrize("ext", WRITABLE)
+    @pytest.mark.parametrize("name", ["coronal_oblique_4d", "sagittal_4d"])
     def test_convert_to_every_writable_format(
-        self, sources: dict[str, Volume], tmp_path: Path
+        self, name: str, ext: str, sources: dict[str, Volume], tmp_path: Path
     ) -> None:
-        """MINC → NIfTI, NRRD, MetaImage, MGH keeps voxels and affine."""
-        source = sources["coronal_oblique_4d"]
+        """MINC-1 → each writable format keeps voxels and affine (Analyze: voxel sizes)."""
+        source = sources[name]
         path = tmp_path / "in.mnc"
         write_minc1(Volume(source.array.astype(np.float32), source.affine_ras), path)
         volume = formats.read(path)
         assert volume.array.dtype == np.float32  # as stored, so MGH can hold it
-        for ext in (".nii.gz", ".nrrd", ".mha", ".mgz"):
-            out = tmp_path / f"out{ext}"
-            formats.write(volume, out)
-            back = formats.read(out)
-            assert np.array_equal(back.array, source.array), ext
-            np.testing.assert_allclose(back.affine_ras, source.affine_ras, atol=1e-5)
+        back = write_and_read(volume, tmp_path / f"out{ext}")
+        assert np.array_equal(back.array, source.array), ext
+        assert_same_geometry(back, source, analyze=ext == ".hdr")
 
 
 class TestMinc2:
@@ -117,24 +131,50 @@ class TestMinc2:
         assert np.array_equal(one.array, two.array)
         np.testing.assert_array_equal(one.affine_ras, two.affine_ras)
 
-    def test_missing_h5py_is_named(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    @pytest.mark.usefixtures("without_h5py")
+    def test_missing_h5py_is_named(self) -> None:
         """Without h5py, reading MINC-2 says which package and extra to install."""
-        real = importlib.util.find_spec
-        monkeypatch.setattr(
-            minc.importlib.util,
-            "find_spec",
-            lambda name, *args: None if name == "h5py" else real(name, *args),
-        )
         with pytest.raises(MissingDependencyError, match=r"h5py.*medbridge\[minc\]"):
             formats.read(NIBABEL_DATA / "minc2_4d.mnc")
+
+
+class TestWrittenByItk:
+    """MINC-2 files written by libminc (inside SimpleITK) from real volumes."""
+
+    @pytest.mark.parametrize("name", ["axial_oblique_3d", "sagittal_vector", "coronal_rgb"])
+    def test_voxels_and_world(self, name: str, sources: dict[str, Volume], tmp_path: Path) -> None:
+        """Same voxels; the affine is the source's in the world ITK wrote.
+
+        ITK built without RAS-to-LPS conversion (see ``oracles.minc_grid``) stores its
+        LPS numbers where MINC expects RAS ones, so the file states the source's LPS
+        affine; medbridge reads what the file states. (ITK 5.4 crashes writing 4D
+        MINC, so 4D files come from nibabel's pair above.)
+        """
+        require(importlib.util.find_spec("h5py") is not None, "h5py (medbridge[minc])")
+        source = sources[name]
+        path = tmp_path / "itk.mnc"
+        write_with_itk(source, path)
+        result = formats.read(path)
+        assert_same_voxels(result, source)
+        stated = source.affine_ras if itk_converts_minc_world() else ras_to_lps(source.affine_ras)
+        np.testing.assert_allclose(result.affine_ras, stated, atol=1e-5)
 
 
 class TestMincRefusals:
     """What MINC support cannot do."""
 
-    def test_write_refused_with_reason(self, sources: dict[str, Volume], tmp_path: Path) -> None:
-        """Writing names the reason and the way out, and creates no file."""
-        with pytest.raises(FormatError, match=r"nibabel.*cannot write.*nii2mnc"):
+    def test_64_bit_integers_refused(self, sources: dict[str, Volume], tmp_path: Path) -> None:
+        """MINC has no 64-bit integers: refused before any file appears."""
+        source = sources["axial_oblique_3d"]
+        volume = Volume(np.asarray(source.array).astype(np.int64) << 40, source.affine_ras)
+        with pytest.raises(FormatError, match=r"MINC cannot store int64.*\.nii\.gz"):
+            formats.write(volume, tmp_path / "out.mnc")
+        assert list(tmp_path.iterdir()) == []
+
+    @pytest.mark.usefixtures("without_h5py")
+    def test_write_without_h5py_is_named(self, sources: dict[str, Volume], tmp_path: Path) -> None:
+        """Without h5py, writing MINC-2 names the package and the extra; no file appears."""
+        with pytest.raises(MissingDependencyError, match=r"writing MINC-2.*medbridge\[minc\]"):
             formats.write(sources["axial_oblique_3d"], tmp_path / "out.mnc")
         assert list(tmp_path.iterdir()) == []
 

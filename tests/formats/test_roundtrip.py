@@ -2,13 +2,13 @@
 
 One suite for all formats, as nibabel's ``test_image_api.py``: each case is written,
 read back and compared with its source (voxels identical, affine within 1e-5; Analyze,
-which has no orientation, voxel sizes only), and an independent reader (SimpleITK, or
-FreeSurfer's layout for MGH) agrees on origin, spacing, direction and voxels.
+which has no orientation, voxel sizes only), and an independent reader (SimpleITK, the
+libminc inside it for MINC, or FreeSurfer's layout for MGH) agrees on origin, spacing,
+direction and voxels.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import warnings
 from pathlib import Path
@@ -17,11 +17,24 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from formats.cases import CASE_IDS, CASES, Case, assert_same_voxels
+from formats.cases import (
+    AFFINE_TOLERANCE,
+    CASE_IDS,
+    CASES,
+    VECTOR_FORMATS,
+    WRITABLE,
+    Case,
+    assert_same_geometry,
+    assert_same_voxels,
+    write_and_read,
+)
 from formats.oracles import (
+    Grid,
     assert_grids_close,
     expected_grid,
     mgh_grid,
+    minc_grid,
+    minc_layout_grid,
     sitk_grid,
     write_with_itk,
 )
@@ -29,12 +42,6 @@ from medbridge import formats
 from medbridge.errors import FormatError
 from medbridge.formats.analyze import AnalyzeOrientationWarning
 from medbridge.volume import Volume
-
-#: Endings of every format medbridge writes.
-WRITABLE = [".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".hdr", ".mgh", ".mgz"]
-#: Formats that hold several components per voxel (RGB, vectors).
-VECTOR_FORMATS = {".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd"}
-AFFINE_TOLERANCE = 1e-5
 
 
 def _holds(case: Case, ext: str) -> bool:
@@ -53,29 +60,6 @@ REFUSED = [
     for ext in WRITABLE
     if not _holds(case, ext)
 ]
-
-
-def _quiet_analyze(path: Path) -> contextlib.AbstractContextManager[object]:
-    """Analyze must warn about left-right ambiguity; other formats must not warn."""
-    if path.suffix == ".hdr":
-        return pytest.warns(AnalyzeOrientationWarning, match="left-right")
-    return contextlib.nullcontext()
-
-
-def write_and_read(volume: Volume, path: Path) -> Volume:
-    """Write, then read back, checking Analyze's warnings on both sides."""
-    with _quiet_analyze(path):
-        formats.write(volume, path)
-    with _quiet_analyze(path):
-        return formats.read(path)
-
-
-def assert_same_geometry(result: Volume, source: Volume, *, analyze: bool) -> None:
-    """Affine within 1e-5 (Analyze: voxel sizes only, as it stores nothing else)."""
-    if analyze:
-        np.testing.assert_allclose(result.spacing, source.spacing, atol=AFFINE_TOLERANCE)
-    else:
-        np.testing.assert_allclose(result.affine_ras, source.affine_ras, atol=AFFINE_TOLERANCE)
 
 
 class TestRoundTrip:
@@ -102,8 +86,22 @@ class TestRoundTrip:
         assert list(tmp_path.iterdir()) == []
 
 
+def _independent_grid(path: Path, source: Volume) -> Grid:
+    """The reader that judges ``path``: FreeSurfer's layout for MGH, else ITK.
+
+    ITK 5.4 refuses MINC with both frames and components ("4D minc files vector
+    dimension are not supported"); those are read from MINC's HDF5 layout instead.
+    """
+    if path.suffix in (".mgh", ".mgz"):
+        return mgh_grid(path)
+    if path.suffix != ".mnc":
+        return sitk_grid(path)
+    layout = np.asarray(source.array).shape[3:]
+    return minc_layout_grid(path) if len(layout) == 2 and min(layout) > 1 else minc_grid(path)
+
+
 class TestIndependentReader:
-    """SimpleITK (or FreeSurfer's MGH layout) reads each written file the same way."""
+    """SimpleITK (libminc for MINC, or FreeSurfer's MGH layout) reads each written file."""
 
     @pytest.mark.parametrize(("case", "ext"), ROUND_TRIPS)
     def test_reader_agrees(
@@ -115,7 +113,7 @@ class TestIndependentReader:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AnalyzeOrientationWarning)
             formats.write(source, path)
-        grid = mgh_grid(path) if ext in (".mgh", ".mgz") else sitk_grid(path)
+        grid = _independent_grid(path, source)
         want = expected_grid(source.affine_ras)
         if ext == ".hdr":  # ITK reads Analyze with no orientation: only spacing is kept
             np.testing.assert_allclose(grid.spacing, want.spacing, atol=AFFINE_TOLERANCE)
@@ -128,10 +126,15 @@ class TestIndependentReader:
 
 
 PAIRS = [pytest.param(a, b, id=f"{a}->{b}") for a, b in itertools.product(WRITABLE, WRITABLE)]
+VECTOR_PAIRS = [
+    pytest.param(a, b, id=f"{a}->{b}")
+    for a, b in itertools.product(WRITABLE, WRITABLE)
+    if a in VECTOR_FORMATS and b in VECTOR_FORMATS
+]
 
 
 class TestFormatPairs:
-    """Every ordered pair of formats on the oblique coronal, sagittal and scaled cases."""
+    """Every ordered pair of formats on the oblique coronal, sagittal, scaled and vector cases."""
 
     @pytest.mark.parametrize("case_name", ["coronal_oblique_4d", "sagittal_4d", "philips_scaled"])
     @pytest.mark.parametrize(("first", "second"), PAIRS)
@@ -151,8 +154,21 @@ class TestFormatPairs:
         assert_same_voxels(result, source)
         assert_same_geometry(result, source, analyze=".hdr" in (first, second))
 
+    @pytest.mark.parametrize("case_name", ["coronal_rgb", "coronal_vector_4d"])
+    @pytest.mark.parametrize(("first", "second"), VECTOR_PAIRS)
+    def test_chain_keeps_components(
+        self, first: str, second: str, case_name: str, sources: dict[str, Volume], tmp_path: Path
+    ) -> None:
+        """RGB and 4D vector volumes through every pair of formats that hold components."""
+        source = sources[case_name]
+        middle = write_and_read(source, tmp_path / f"a{first}")
+        result = write_and_read(middle, tmp_path / f"b{second}")
+        assert_same_voxels(result, source)
+        assert result.array.dtype == source.array.dtype
+        assert_same_geometry(result, source, analyze=False)
 
-@pytest.mark.parametrize("ext", [".nii", ".nii.gz", ".mha", ".mhd", ".mgh", ".mgz"])
+
+@pytest.mark.parametrize("ext", [".nii", ".nii.gz", ".mha", ".mhd", ".mgh", ".mgz", ".mnc"])
 def test_frame_step_survives(ext: str, sources: dict[str, Volume], tmp_path: Path) -> None:
     """Formats with a time step keep the repetition time of a 4D series."""
     source = sources["coronal_oblique_4d"]
@@ -228,6 +244,7 @@ REFUSES = {
     ".mha": set(),
     ".hdr": {"int64", "uint64"},
     ".mgz": {"uint32", "int64", "uint64", "float64"},
+    ".mnc": {"int64", "uint64"},
 }
 
 

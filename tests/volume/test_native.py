@@ -81,12 +81,15 @@ class TestReadNativePixels:
         for name in ("CT_small.dcm", "MR_small_implicit.dcm"):
             path = PYDICOM_FILES / name
             raw = read_raw_header(path, SCAN_TAGS)
-            values = decode_values(
+            scanned = decode_values(
                 raw.elements, explicit_vr=raw.transfer_syntax_uid != IMPLICIT_VR_LE
             )
-            assert values is not None
+            assert scanned is not None
             got = read_native_pixels(
-                str(path), values, syntax=raw.transfer_syntax_uid, offset=raw.pixel_data_offset
+                str(path),
+                scanned.values,
+                syntax=raw.transfer_syntax_uid,
+                offset=raw.pixel_data_offset,
             )
             assert got is not None
             np.testing.assert_array_equal(got, _read(path).pixel_array)

@@ -3,6 +3,7 @@
 `Archive` is the facade the network layers use; see DESIGN.md "archive/".
 """
 
+from medbridge.archive._answers import to_dataset as answer_dataset
 from medbridge.archive._archive import (
     Archive,
     DuplicatePolicy,
@@ -25,6 +26,7 @@ __all__ = [
     "StoreOutcome",
     "StoreResult",
     "StoredFile",
+    "answer_dataset",
     "check",
     "is_valid_uid",
     "validate_uid",

@@ -8,66 +8,41 @@ and commits the index row second, so a crash in between leaves an unindexed file
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import io
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
-from pydicom import config, dcmread
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
-from pydicom.sequence import Sequence as DicomSequence
 from sqlalchemy.engine import Connection
 
+from medbridge.archive._answers import answer, select_rows, to_dataset
 from medbridge.archive._commits import CommitQueue
+from medbridge.archive._rows import delete_row, header_values, insert_row, stored_copy
 from medbridge.archive.index import (
-    IMAGE_COLUMNS,
-    PATIENT_COLUMNS,
-    SERIES_COLUMNS,
-    STUDY_COLUMNS,
     Index,
     instance,
-    patient,
-    series,
-    study,
 )
 from medbridge.archive.query import (
-    COMPUTED_KEYS,
     Level,
     QueryModel,
     QuerySpec,
     build_select,
-    level_at_or_above,
     parse_identifier,
 )
 from medbridge.archive.storage import FileStorage, validate_uid
+from medbridge.dicom.flat import Element
 from medbridge.errors import ArchiveError, DuplicateInstance, InvalidDicomError, StorageError
 
 __all__ = ["Archive", "DuplicatePolicy", "InstanceRef", "StoreOutcome", "StoreResult"]
 
 LOGGER = logging.getLogger(__name__)
-
-_HEADER_TAGS = [
-    "SpecificCharacterSet",
-    *PATIENT_COLUMNS,
-    *STUDY_COLUMNS,
-    *SERIES_COLUMNS,
-    *IMAGE_COLUMNS,
-]
-_INT_KEYS = {"SeriesNumber", "InstanceNumber"}
-_CHUNK = 500
 
 
 class DuplicatePolicy(StrEnum):
@@ -193,7 +168,7 @@ class Archive:
         StorageError
             The file could not be written.
         """
-        values = _header_values(data)
+        values = header_values(data)
         sop_uid = values["SOPInstanceUID"]
         expected = expect_sop_instance_uid
         if expected is not None and expected.strip("\x00 ") != sop_uid:
@@ -207,11 +182,7 @@ class Archive:
         lock = self._uid_locks[hash(sop_uid) % len(self._uid_locks)]
         with lock:
             with self.index.read() as conn:
-                old = conn.execute(
-                    sa.select(instance.c.sha256, instance.c.relpath).where(
-                        instance.c.sop_instance_uid == sop_uid
-                    )
-                ).first()
+                old = stored_copy(conn, sop_uid)
             if old is not None:
                 if old.sha256 == digest:
                     return StoreResult(sop_uid, StoreOutcome.IDENTICAL, relpath, len(data))
@@ -223,8 +194,8 @@ class Archive:
 
             def write_rows(conn: Connection) -> None:
                 if old is not None:
-                    _delete_row(conn, sop_uid)
-                _insert_row(conn, values, stored.relpath, stored.size, stored.sha256)
+                    delete_row(conn, sop_uid)
+                insert_row(conn, values, stored.relpath, stored.size, stored.sha256)
 
             try:  # committed together with the rows of concurrent stores
                 self._commits.run(write_rows)
@@ -256,13 +227,28 @@ class Archive:
         ArchiveError
             If the identifier's level is missing or invalid for `model`.
         """
+        for elements in self.find_elements(identifier, model=model):
+            yield to_dataset(elements)
+
+    def find_elements(
+        self, identifier: Dataset, *, model: QueryModel | str = QueryModel.STUDY_ROOT
+    ) -> Iterator[list[Element]]:
+        """`find`, each response as ``(tag, VR, value)`` elements sorted by tag.
+
+        What the DIMSE C-FIND service encodes without building pydicom datasets
+        (`medbridge.dicom.flat`); see `find` for the contents.
+
+        Raises
+        ------
+        ArchiveError
+            If the identifier's level is missing or invalid for `model`.
+        """
         spec = parse_identifier(identifier, QueryModel(model))
-        stmt = build_select(spec)
         with self.index.read() as conn:
-            rows = conn.execute(stmt).mappings().all()
-            extras = self._computed(conn, spec, rows)
+            rows, extras = select_rows(conn, spec)
+        keys = frozenset(rows[0].keys()) if rows else frozenset()
         for row in rows:
-            yield self._response(spec, row, extras)
+            yield answer(spec, row, extras, self.storage, keys)
 
     def count(self, identifier: Dataset, *, model: QueryModel | str = QueryModel.STUDY_ROOT) -> int:
         """Return how many entities a request identifier matches."""
@@ -270,85 +256,6 @@ class Archive:
         stmt = sa.select(sa.func.count()).select_from(build_select(spec).subquery())
         with self.index.read() as conn:
             return int(conn.execute(stmt).scalar_one())
-
-    def _computed(
-        self, conn: Connection, spec: QuerySpec, rows: Sequence[Any]
-    ) -> dict[str, dict[int, Any]]:
-        """Return computed return keys by keyword and the pk of their row's entity."""
-        wanted = [k for k in spec.return_keys if k in COMPUTED_KEYS]
-        wanted = [k for k in wanted if level_at_or_above(COMPUTED_KEYS[k], spec.level)]
-        out: dict[str, dict[int, Any]] = {}
-        if not wanted or not rows:
-            return out
-        if any(k.startswith("NumberOfPatientRelated") for k in wanted):
-            pks = sorted({r["patient_pk"] for r in rows})
-            stats: dict[int, tuple[int, int, int]] = {}
-            for chunk in _chunks(pks):
-                stmt = (
-                    sa.select(
-                        study.c.patient_pk,
-                        sa.func.count(),
-                        sa.func.sum(study.c.num_series),
-                        sa.func.sum(study.c.num_instances),
-                    )
-                    .where(study.c.patient_pk.in_(chunk))
-                    .group_by(study.c.patient_pk)
-                )
-                for pk, n_st, n_se, n_in in conn.execute(stmt):
-                    stats[pk] = (int(n_st), int(n_se or 0), int(n_in or 0))
-            for i, kw in enumerate(
-                [
-                    "NumberOfPatientRelatedStudies",
-                    "NumberOfPatientRelatedSeries",
-                    "NumberOfPatientRelatedInstances",
-                ]
-            ):
-                out[kw] = {pk: v[i] for pk, v in stats.items()}
-        if "ModalitiesInStudy" in wanted or "SOPClassesInStudy" in wanted:
-            pks = sorted({r["study_pk"] for r in rows})
-            if "ModalitiesInStudy" in wanted:
-                out["ModalitiesInStudy"] = _distinct_by_study(conn, pks, series.c.modality, False)
-            if "SOPClassesInStudy" in wanted:
-                out["SOPClassesInStudy"] = _distinct_by_study(
-                    conn, pks, instance.c.sop_class_uid, True
-                )
-        return out
-
-    def _response(self, spec: QuerySpec, row: Any, extras: dict[str, dict[int, Any]]) -> Dataset:
-        ds = Dataset()
-        _put(ds, "SpecificCharacterSet", "ISO_IR 192")
-        _put(ds, "QueryRetrieveLevel", spec.level.value)
-        missing: list[str] = []
-        row_keys = set(row.keys())
-        for kw in spec.return_keys:
-            if kw in row_keys:
-                value = row[kw]
-                _put(ds, kw, "" if value is None else (str(value) if kw in _INT_KEYS else value))
-            elif kw in COMPUTED_KEYS and level_at_or_above(COMPUTED_KEYS[kw], spec.level):
-                _put(ds, kw, _computed_value(kw, row, extras))
-            else:
-                missing.append(kw)
-        if missing and spec.level is Level.IMAGE:
-            self._fill_from_file(ds, row["relpath"], missing)
-        for kw in missing:
-            if kw not in ds:
-                _set_empty(ds, kw)
-        return ds
-
-    def _fill_from_file(self, ds: Dataset, relpath: str, keywords: list[str]) -> None:
-        try:
-            stored = dcmread(
-                self.storage.path(relpath),
-                stop_before_pixels=True,
-                specific_tags=["SpecificCharacterSet", *keywords],
-            )
-        except (OSError, PydicomInvalidDicomError) as exc:
-            LOGGER.error("cannot read %s for return keys: %s", relpath, exc)
-            return
-        for kw in keywords:
-            if kw in stored:
-                elem = stored[kw]
-                ds[elem.tag] = elem
 
     # -- retrieve ------------------------------------------------------------------
 
@@ -413,7 +320,7 @@ class Archive:
         """
         uid = validate_uid(sop_instance_uid, name="SOP Instance UID")
         with self.index.write() as conn:
-            relpath = _delete_row(conn, uid)
+            relpath = delete_row(conn, uid)
         if relpath is None:
             raise ArchiveError(f"no instance with SOP Instance UID {uid}")
         self.storage.delete(relpath)
@@ -421,253 +328,9 @@ class Archive:
     def index_file(self, relpath: str, conn: Connection) -> None:
         """Index a stored file in `conn`'s transaction (used by repair)."""
         data = self.storage.read(relpath)
-        values = _header_values(data)
+        values = header_values(data)
         expected = self.storage.relpath_for(values["StudyInstanceUID"], values["SOPInstanceUID"])
         if expected != relpath:
             raise StorageError(f"{relpath} holds {values['SOPInstanceUID']}, not its own UID")
-        _delete_row(conn, values["SOPInstanceUID"])
-        _insert_row(conn, values, relpath, len(data), hashlib.sha256(data).hexdigest())
-
-
-def _chunks(items: Sequence[int]) -> Iterator[Sequence[int]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
-
-
-def _distinct_by_study(
-    conn: Connection, pks: Sequence[int], column: Any, via_instance: bool
-) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {}
-    for chunk in _chunks(pks):
-        stmt = sa.select(series.c.study_pk, column).distinct().where(series.c.study_pk.in_(chunk))
-        if via_instance:
-            stmt = stmt.select_from(series.join(instance))
-        for pk, value in conn.execute(stmt):
-            if value:
-                out.setdefault(pk, []).append(value)
-    return {pk: sorted(v) for pk, v in out.items()}
-
-
-@functools.cache
-def _tag_vr(keyword: str) -> tuple[int, str]:
-    tag = tag_for_keyword(keyword)
-    if tag is None:
-        raise KeyError(keyword)
-    return tag, dictionary_VR(tag)
-
-
-def _put(ds: Dataset, keyword: str, value: Any) -> None:
-    """Set an element of a C-FIND response without re-validating its value.
-
-    The values come from the index, validated when they were stored; pydicom's checks
-    on assignment cost more than the SQL of a 5,000-study answer.
-    """
-    tag, vr = _tag_vr(keyword)
-    ds[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
-
-
-def _computed_value(kw: str, row: Any, extras: dict[str, dict[int, Any]]) -> Any:
-    if kw == "NumberOfStudyRelatedSeries":
-        return str(row["num_series"])
-    if kw == "NumberOfStudyRelatedInstances":
-        return str(row["study_num_instances"])
-    if kw == "NumberOfSeriesRelatedInstances":
-        return str(row["series_num_instances"])
-    if kw in ("ModalitiesInStudy", "SOPClassesInStudy"):
-        return extras.get(kw, {}).get(row["study_pk"], [])
-    return str(extras.get(kw, {}).get(row["patient_pk"], 0))
-
-
-def _set_empty(ds: Dataset, kw: str) -> None:
-    from pydicom.datadict import dictionary_VR
-
-    if dictionary_VR(kw) == "SQ":
-        setattr(ds, kw, DicomSequence([]))
-    else:
-        setattr(ds, kw, None)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
-    return str(value).strip()
-
-
-def _header_values(data: bytes) -> dict[str, str]:
-    """Parse the indexed attributes out of Part 10 bytes, validating the UIDs."""
-    try:
-        ds = dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=_HEADER_TAGS)
-        values = {kw: _text(ds.get(kw)) for kw in _HEADER_TAGS[1:]}
-        values["TransferSyntaxUID"] = str(ds.file_meta.TransferSyntaxUID)
-    except Exception as exc:  # pydicom raises many types on damaged input
-        raise InvalidDicomError(f"cannot parse dataset: {exc}") from exc
-    names = {
-        "StudyInstanceUID": "(0020,000D) 'Study Instance UID'",
-        "SeriesInstanceUID": "(0020,000E) 'Series Instance UID'",
-        "SOPInstanceUID": "(0008,0018) 'SOP Instance UID'",
-        "SOPClassUID": "(0008,0016) 'SOP Class UID'",
-        "TransferSyntaxUID": "(0002,0010) 'Transfer Syntax UID'",
-    }
-    for kw, name in names.items():
-        try:
-            values[kw] = validate_uid(values[kw], name=name)
-        except StorageError as exc:
-            raise InvalidDicomError(str(exc)) from None
-    return values
-
-
-def _int_or_none(text: str) -> int | None:
-    try:
-        return int(text.split("\\")[0])
-    except ValueError:
-        return None
-
-
-def _get_or_insert(
-    conn: Connection, table: sa.Table, key: str, values: dict[str, Any]
-) -> tuple[int, bool]:
-    """Return (pk, inserted) of the row with ``values[key]``, inserting it if missing."""
-    col = table.c[key]
-    pk = conn.execute(sa.select(table.c.pk).where(col == values[key])).scalar_one_or_none()
-    if pk is not None:
-        return int(pk), False
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt: Any = pg_insert(table).values(values).on_conflict_do_nothing(index_elements=[key])
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table).values(values).on_conflict_do_nothing(index_elements=[key])
-    # RETURNING tells whether this statement inserted: psycopg reports rowcount -1 here
-    pk = conn.execute(stmt.returning(table.c.pk)).scalar_one_or_none()
-    if pk is not None:
-        return int(pk), True
-    # another transaction (another node, with PostgreSQL) inserted it first
-    pk = conn.execute(sa.select(table.c.pk).where(col == values[key])).scalar_one()
-    return int(pk), False
-
-
-def _insert_row(conn: Connection, v: dict[str, str], relpath: str, size: int, sha: str) -> None:
-    """Insert an instance row and its parents, updating the counters, in `conn`'s transaction."""
-    patient_pk, _ = _get_or_insert(
-        conn,
-        patient,
-        "patient_id",
-        {
-            "patient_id": v["PatientID"][:64],
-            "patient_name": v["PatientName"],
-            "patient_name_upper": v["PatientName"].upper(),
-            "patient_birth_date": v["PatientBirthDate"][:8],
-            "patient_sex": v["PatientSex"][:16],
-        },
-    )
-    study_pk, _ = _get_or_insert(
-        conn,
-        study,
-        "study_instance_uid",
-        {
-            "patient_pk": patient_pk,
-            "study_instance_uid": v["StudyInstanceUID"],
-            "study_date": v["StudyDate"][:8],
-            "study_time": v["StudyTime"][:16],
-            "accession_number": v["AccessionNumber"][:16],
-            "study_id": v["StudyID"][:16],
-            "study_description": v["StudyDescription"][:64],
-            "referring_physician_name": v["ReferringPhysicianName"],
-            "referring_physician_name_upper": v["ReferringPhysicianName"].upper(),
-            "num_series": 0,
-            "num_instances": 0,
-        },
-    )
-    series_pk, new_series = _get_or_insert(
-        conn,
-        series,
-        "series_instance_uid",
-        {
-            "study_pk": study_pk,
-            "series_instance_uid": v["SeriesInstanceUID"],
-            "modality": v["Modality"][:16],
-            "series_number": _int_or_none(v["SeriesNumber"]),
-            "series_description": v["SeriesDescription"][:64],
-            "series_date": v["SeriesDate"][:8],
-            "series_time": v["SeriesTime"][:16],
-            "body_part_examined": v["BodyPartExamined"][:16],
-            "num_instances": 0,
-        },
-    )
-    conn.execute(
-        instance.insert().values(
-            series_pk=series_pk,
-            sop_instance_uid=v["SOPInstanceUID"],
-            sop_class_uid=v["SOPClassUID"],
-            instance_number=_int_or_none(v["InstanceNumber"]),
-            transfer_syntax_uid=v["TransferSyntaxUID"],
-            relpath=relpath,
-            size=size,
-            sha256=sha,
-            stored_at=datetime.now(UTC),
-        )
-    )
-    conn.execute(
-        series.update()
-        .where(series.c.pk == series_pk)
-        .values(num_instances=series.c.num_instances + 1)
-    )
-    conn.execute(
-        study.update()
-        .where(study.c.pk == study_pk)
-        .values(
-            num_instances=study.c.num_instances + 1,
-            num_series=study.c.num_series + (1 if new_series else 0),
-        )
-    )
-
-
-def _delete_row(conn: Connection, sop_uid: str) -> str | None:
-    """Delete an instance row, fix the counters, drop emptied parents; return its relpath."""
-    row = conn.execute(
-        sa.select(
-            instance.c.pk,
-            instance.c.series_pk,
-            instance.c.relpath,
-            series.c.study_pk,
-            study.c.patient_pk,
-        )
-        .select_from(instance.join(series).join(study))
-        .where(instance.c.sop_instance_uid == sop_uid)
-    ).first()
-    if row is None:
-        return None
-    conn.execute(instance.delete().where(instance.c.pk == row.pk))
-    left = conn.execute(
-        series.update()
-        .where(series.c.pk == row.series_pk)
-        .values(num_instances=series.c.num_instances - 1)
-        .returning(series.c.num_instances)
-    ).scalar_one()
-    emptied = left <= 0
-    if emptied:
-        conn.execute(series.delete().where(series.c.pk == row.series_pk))
-    conn.execute(
-        study.update()
-        .where(study.c.pk == row.study_pk)
-        .values(
-            num_instances=study.c.num_instances - 1,
-            num_series=study.c.num_series - (1 if emptied else 0),
-        )
-    )
-    if emptied:
-        remaining = conn.execute(
-            sa.select(study.c.num_series).where(study.c.pk == row.study_pk)
-        ).scalar_one()
-        if remaining <= 0:
-            conn.execute(study.delete().where(study.c.pk == row.study_pk))
-            others = conn.execute(
-                sa.select(sa.func.count()).where(study.c.patient_pk == row.patient_pk)
-            ).scalar_one()
-            if not others:
-                conn.execute(patient.delete().where(patient.c.pk == row.patient_pk))
-    return str(row.relpath)
+        delete_row(conn, values["SOPInstanceUID"])
+        insert_row(conn, values, relpath, len(data), hashlib.sha256(data).hexdigest())

@@ -101,12 +101,12 @@ def check(archive: Archive, *, repair: bool = False, checksums: bool = True) -> 
     if not repair:
         return report
 
-    from medbridge.archive._archive import _delete_row
+    from medbridge.archive._rows import delete_row
 
     by_uid = {uid: rel for rel, (uid, _sha) in rows.items()}
     with archive.index.write() as conn:
         for uid in report.missing_files:
-            _delete_row(conn, uid)
+            delete_row(conn, uid)
     for relpath in [*report.unindexed_files, *(by_uid[u] for u in report.checksum_mismatches)]:
         try:
             with archive.index.write() as conn:

@@ -114,9 +114,11 @@ class OutputContext:
         per-frame item, so (0018,0080) 'Repetition Time' is found wherever the IOD put it.
         """
         first = self.plan.frames[0][0]
-        if first.info.get("frame_index") is None:
+        numbered = all("InstanceNumber" in f.info.get("instance", ()) for f in self.plan.frames[0])
+        if first.info.get("frame_index") is None and numbered:
             # dcm2niix reads series-level values (e.g. acquisition time) from the first
-            # instance in acquisition order, not from the first slice in space.
+            # instance in acquisition order, not from the first slice in space; without
+            # instance numbers it sorts by position, so the lowest slice comes first.
             first = min(self.plan.frames[0], key=lambda f: f.order)
         source = frame_dataset(first.info)
         if source is None:

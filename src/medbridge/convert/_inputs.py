@@ -14,15 +14,20 @@ import os
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
 
-from medbridge.convert._values import SCAN_TAGS, decode_values, fast_values_usable
+from medbridge.convert._values import (
+    SCAN_TAGS,
+    ScannedHeader,
+    ScannedValues,
+    decode_values,
+    fast_values_usable,
+)
 from medbridge.dicom._header import IMPLICIT_VR_LE, NeedsFullParse, read_raw_header
 from medbridge.errors import InvalidDicomError
 
@@ -32,12 +37,12 @@ _UNREADABLE = (PydicomInvalidDicomError, OSError, EOFError, ValueError, TypeErro
 
 
 class Instance:
-    """One DICOM file: the header values grouping reads, and its full header on demand.
+    """One DICOM file: the header grouping reads, and its full header on demand.
 
-    ``header`` answers ``get(keyword, default)`` and ``in`` as a pydicom ``Dataset``
-    does: it is the parsed ``Dataset`` itself, or the values the fast scan decoded
-    (see :mod:`medbridge.convert._values`). :attr:`ds` is the full header, parsed on
-    first use when only the fast values were read.
+    ``header`` answers ``get``, ``in``, ``[...]`` and attribute reads as a pydicom
+    ``Dataset``: it is the parsed ``Dataset`` itself, or a
+    :class:`~medbridge.convert._values.ScannedHeader` answering from the fast scan and
+    parsing the file only for reads beyond it. :attr:`ds` is the full header.
 
     Parameters
     ----------
@@ -45,7 +50,7 @@ class Instance:
         The file.
     ds:
         Its parsed header (up to the pixel data), when already read.
-    values, transfer_syntax, pixel_offset, pixel_length:
+    scanned, transfer_syntax, pixel_offset, pixel_length:
         From the fast scan, when ``ds`` is not given: decoded values, the transfer
         syntax, and where the (7FE0,0010) value starts and how long it is.
     """
@@ -57,16 +62,20 @@ class Instance:
         path: str,
         ds: Dataset | None = None,
         *,
-        values: Mapping[Any, Any] | None = None,
+        scanned: ScannedValues | None = None,
         transfer_syntax: str = "",
         pixel_offset: int | None = None,
         pixel_length: int | None = None,
     ) -> None:
-        if ds is None and values is None:
-            raise ValueError("an Instance needs its parsed header or its scanned values")
         self.path = path
         self._ds = ds
-        self.header: Dataset | Mapping[Any, Any] = ds if ds is not None else dict(values or {})
+        self.header: Dataset | ScannedHeader
+        if ds is not None:
+            self.header = ds
+        elif scanned is not None:
+            self.header = ScannedHeader(scanned, self._parse)
+        else:
+            raise ValueError("an Instance needs its parsed header or its scanned values")
         meta = getattr(ds, "file_meta", None)
         self.transfer_syntax = transfer_syntax or str(getattr(meta, "TransferSyntaxUID", ""))
         self.pixel_offset = pixel_offset
@@ -81,6 +90,9 @@ class Instance:
         InvalidDicomError
             pydicom cannot parse a header the fast scan read.
         """
+        return self._parse()
+
+    def _parse(self) -> Dataset:
         if self._ds is None:
             try:
                 self._ds = pydicom.dcmread(self.path, stop_before_pixels=True)
@@ -175,12 +187,12 @@ def _scanned(path: str) -> Instance | None:
     if not (raw.has_preamble and raw.has_meta) or raw.pixel_data_offset is None:
         return None
     explicit = raw.transfer_syntax_uid != IMPLICIT_VR_LE
-    values = decode_values(raw.elements, explicit_vr=explicit)
-    if values is None or "Rows" not in values or "Columns" not in values:
+    scanned = decode_values(raw.elements, explicit_vr=explicit)
+    if scanned is None or "Rows" not in scanned.values or "Columns" not in scanned.values:
         return None
     return Instance(
         path,
-        values=values,
+        scanned=scanned,
         transfer_syntax=raw.transfer_syntax_uid,
         pixel_offset=raw.pixel_data_offset,
         pixel_length=raw.pixel_data_length,

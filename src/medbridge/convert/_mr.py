@@ -18,7 +18,6 @@ from pydicom.dataset import Dataset
 from medbridge.convert._context import OutputContext
 from medbridge.convert._naming import vendor
 from medbridge.convert._sidecar import Sidecar, g6, number
-from medbridge.volume._frames import frame_dataset
 
 __all__ = ["fields", "mr_attribute"]
 
@@ -77,50 +76,6 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         car.set("AcquisitionDuration", g6(duration), "(0018,9073) 'Acquisition Duration'")
     _sampling(ctx, car)
     _acceleration(ds, car)
-    if "SliceTiming" not in car.values:
-        car.set(
-            "SliceTiming",
-            frame_slice_times(ctx),
-            "(0018,9074) 'Frame Acquisition DateTime' of each slice",
-        )
-
-
-def _seconds_of_day(value: Any) -> float | None:
-    text = str(value or "").strip()
-    if len(text) < 14:
-        return None
-    try:
-        return int(text[8:10]) * 3600 + int(text[10:12]) * 60 + float(text[12:].split("+")[0])
-    except ValueError:
-        return None
-
-
-def frame_slice_times(ctx: OutputContext) -> list[Any] | None:
-    """Slice times of an enhanced 2D time series from each frame's acquisition time.
-
-    Each frame's Frame Content (PS3.3 C.7.6.16.2.2) states when it was acquired; the
-    first volume's frames, relative to the earliest, are the slice times (as dcm2niix
-    reports them for Siemens XA). Single volumes and 3D acquisitions have none.
-    """
-    if not ctx.group.enhanced or ctx.n_volumes < 2 or ctx.n_slices < 2:
-        return None
-    if str(ctx.ds.get("MRAcquisitionType", "")).strip().upper() == "3D":
-        return None
-    times = []
-    for frame in ctx.plan.frames[0]:
-        index = frame.info.get("frame_index")
-        source = frame_dataset(frame.info) if index is not None else None
-        if source is None or index is None:
-            return None
-        content = source.PerFrameFunctionalGroupsSequence[int(index)].get("FrameContentSequence")
-        when = _seconds_of_day(content[0].get("FrameAcquisitionDateTime")) if content else None
-        if when is None:
-            return None
-        times.append(when)
-    first = min(times)
-    if max(times) - first <= 0 or max(times) - first > 3600:
-        return None
-    return [g6(t - first) for t in times]
 
 
 def _sampling(ctx: OutputContext, car: Sidecar) -> None:

@@ -6,63 +6,146 @@ image comments, ``%d`` series description, ``%e`` echo number, ``%f`` source fol
 instance UID, ``%l`` procedure step description, ``%m`` manufacturer (short), ``%n``
 patient name, ``%o`` media storage SOP instance UID, ``%p`` protocol name, ``%q`` sequence
 (scanning sequence), ``%r`` instance number, ``%s`` series number, ``%t`` study date and
-time, ``%u`` acquisition number, ``%v`` vendor, ``%x`` study ID, ``%y`` scanning sequence
-details, ``%z`` sequence name, ``%%`` a literal percent.
+time, ``%u`` acquisition number, ``%v`` vendor, ``%x`` study ID, ``%y`` sequence variant,
+``%z`` sequence name, ``%%`` a literal percent.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import zlib
 from collections.abc import Callable
 
 from pydicom.dataset import Dataset
 
-__all__ = ["VENDORS", "render_template", "sanitize", "unique_name", "vendor"]
+from medbridge.volume._native import Header
 
-#: Short vendor names as dcm2niix writes them (Manufacturer prefix → name).
+__all__ = [
+    "VENDORS",
+    "file_vendor",
+    "instance_number",
+    "protocol_name",
+    "render_template",
+    "sanitize",
+    "series_number",
+    "study_date_time",
+    "unique_name",
+    "vendor",
+]
+
+#: dcm2niix's vendors, told apart by the first two letters of (0008,0070) 'Manufacturer'.
 VENDORS: tuple[tuple[str, str], ...] = (
-    ("SIEMENS", "Siemens"),
+    ("SI", "Siemens"),
+    ("CP", "Siemens"),  # CPS, a Siemens venture
     ("GE", "GE"),
-    ("PHILIPS", "Philips"),
-    ("TOSHIBA", "Toshiba"),
-    ("CANON", "Canon"),
-    ("UIH", "UIH"),
-    ("UNITED IMAGING", "UIH"),
-    ("HITACHI", "Hitachi"),
-    ("BRUKER", "Bruker"),
-    ("MEDISO", "Mediso"),
-    ("MRSOLUTIONS", "MRSolutions"),
+    ("HI", "Hitachi"),
+    ("ME", "Mediso"),
+    ("PH", "Philips"),
+    ("TO", "Toshiba"),
+    ("CA", "Canon"),
+    ("UI", "UIH"),
+    ("BR", "Bruker"),
+    ("MR", "MRSolutions"),
+    ("HY", "Hyperfine"),
 )
+#: ``%v`` and ``%m`` of the vendors dcm2niix names in file names ("NA" for the others).
+_NAMED_IN_FILES = {"Bruker": "Br", "GE": "GE", "Philips": "Ph", "Siemens": "Si",
+                   "Toshiba": "To", "Canon": "Ca", "UIH": "UI", "Mediso": "Me",
+                   "MRSolutions": "MR", "Hyperfine": "Hy"}  # fmt: skip
+#: ``%v`` spellings that differ from the vendor label.
+_FILE_SPELLING = {"MRSolutions": "MRsolutions"}
 
 
-def vendor(ds: Dataset) -> str:
-    """dcm2niix's vendor label for (0008,0070) 'Manufacturer' (the raw value if unknown)."""
+def _known_vendor(text: str) -> str | None:
+    prefix = text.strip()[:2].upper()
+    return next((name for code, name in VENDORS if code == prefix), None)
+
+
+def vendor(ds: Header) -> str:
+    """dcm2niix's vendor label for (0008,0070) 'Manufacturer' (the raw value if unknown).
+
+    De-identified exports may drop the manufacturer; as dcm2niix does, the private creator
+    of group 2001 ("Philips Imaging DD 001") then names the vendor.
+    """
     raw = str(ds.get("Manufacturer", "") or "").strip()
-    upper = raw.upper()
-    for prefix, name in VENDORS:
-        if upper.startswith(prefix):
-            return name
-    return raw
+    known = _known_vendor(raw)
+    if known is None:
+        creator = ds.get((0x2001, 0x0010))
+        if creator is not None and isinstance(creator.value, str):
+            known = _known_vendor(creator.value)
+    return known or raw
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=+^\-]")
+def file_vendor(ds: Dataset, *, short: bool = False) -> str:
+    """``%v`` (or ``%m`` when ``short``): the vendor name, or "NA" where dcm2niix has none.
+
+    >>> from pydicom.dataset import Dataset
+    >>> ds = Dataset(); ds.Manufacturer = "Hitachi Medical"
+    >>> file_vendor(ds), file_vendor(ds, short=True)
+    ('NA', 'NA')
+    """
+    name = vendor(ds)
+    if name not in _NAMED_IN_FILES:
+        return "NA"
+    return _NAMED_IN_FILES[name] if short else _FILE_SPELLING.get(name, name)
+
+
+def series_number(ds: Header) -> int:
+    """(0020,0011) 'Series Number'; without one, dcm2niix's CRC-32 of the series UID.
+
+    De-identified exports may drop the number; the CRC keeps series apart and names stable.
+    """
+    value = ds.get("SeriesNumber")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        uid = str(ds.get("SeriesInstanceUID", "") or "").strip()
+        return zlib.crc32(uid.encode("ascii", "replace"))
+
+
+def instance_number(ds: Header) -> int:
+    """(0020,0013) 'Instance Number'; without one, dcm2niix's stand-in: the CRC-32 of the
+    SOP Instance UID read as a signed 32-bit integer, made positive (0 becomes 1)."""
+    value = ds.get("InstanceNumber")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        uid = str(ds.get("SOPInstanceUID", "") or "").strip()
+        crc = zlib.crc32(uid.encode("ascii", "replace"))
+        return abs(crc - (1 << 32) if crc >= 1 << 31 else crc) % 2147483647 or 1
+
+
+#: Characters dcm2niix replaces with "_" in file names (path separators, shell and Windows
+#: specials), and control characters.
+_UNSAFE = re.compile(r'[\\/ <>:;"*|?$`\x00-\x1f]')
+#: dcm2niix's ISO 8859-1 letters without accents (``cleanISO8859``).
+_LATIN1 = str.maketrans(
+    {chr(c): letter for first, last, letter in (
+        (192, 198, "A"), (199, 199, "C"), (200, 203, "E"), (204, 207, "I"), (208, 208, "D"),
+        (209, 209, "N"), (210, 214, "O"), (215, 215, "x"), (216, 220, "O"), (221, 221, "Y"),
+        (224, 230, "a"), (231, 231, "c"), (232, 235, "e"), (236, 239, "i"), (240, 240, "o"),
+        (241, 241, "n"), (242, 246, "o"), (248, 248, "o"), (249, 252, "u"), (253, 253, "y"),
+        (255, 255, "y"),
+    ) for c in range(first, last + 1)}
+)  # fmt: skip
 
 
 def sanitize(text: str) -> str:
-    """A file-name-safe version of a DICOM value: anything but letters, digits and ``._=+^-``
-    becomes ``_``, so names from the scanner never create folders or hidden files
-    (``^``, the person-name separator, is kept, as dcm2niix keeps it).
+    """A file-name-safe version of a DICOM value, as dcm2niix makes it: path separators,
+    spaces, shell and Windows special characters and control characters become ``_`` and
+    accented Latin-1 letters lose their accents, so names from the scanner never create
+    folders; other punctuation (``()[],&#%@+=^~``) is kept, as dcm2niix keeps it.
 
     >>> sanitize("WIP B0 NS")
     'WIP_B0_NS'
-    >>> sanitize("../x")
-    '.._x'
+    >>> sanitize("../x (2)")
+    '.._x_(2)'
     """
-    return _UNSAFE.sub("_", text.strip())
+    return _UNSAFE.sub("_", text.strip()).translate(_LATIN1)
 
 
-def _text(ds: Dataset, keyword: str) -> str:
+def _text(ds: Header, keyword: str) -> str:
     value = ds.get(keyword)
     if value is None:
         return ""
@@ -71,12 +154,44 @@ def _text(ds: Dataset, keyword: str) -> str:
     return str(value)
 
 
-def _number(ds: Dataset, keyword: str) -> str:
+def _raw(ds: Header, keyword: str) -> str:
+    """A value as stored: a backslash in a protocol name is text, not a value separator."""
+    value = ds.get(keyword)
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _number(ds: Header, keyword: str) -> str:
     value = ds.get(keyword)
     try:
         return str(int(value)) if value not in (None, "") else ""
     except (TypeError, ValueError):
         return str(value)
+
+
+def protocol_name(ds: Header) -> str:
+    """(0018,1030) 'Protocol Name', else what dcm2niix uses instead: the series description,
+    then (other vendors than Siemens, whose sequence name varies per volume) the sequence
+    name. Exports that drop the protocol still get a name and a sidecar ``ProtocolName``."""
+    for keyword in ("ProtocolName", "SeriesDescription"):
+        value = _raw(ds, keyword).strip()
+        if len(value) > (0 if keyword == "ProtocolName" else 1):
+            return value
+    sequence = _text(ds, "SequenceName").strip()
+    return sequence if len(sequence) > 1 and vendor(ds) != "Siemens" else ""
+
+
+def study_date_time(ds: Header) -> str:
+    """``%t``: dcm2niix's StudyDate × 10⁶ + StudyTime, whole seconds (``20240102000000``
+    when the time was removed)."""
+    total = 0.0
+    for keyword, scale in (("StudyDate", 1e6), ("StudyTime", 1.0)):
+        try:
+            total += float(_text(ds, keyword) or 0) * scale
+        except ValueError:
+            continue
+    return str(int(total))
 
 
 def render_template(template: str, ds: Dataset, *, path: str = "", echo: int | None = None) -> str:
@@ -99,16 +214,16 @@ def render_template(template: str, ds: Dataset, *, path: str = "", echo: int | N
         "j": lambda: _text(ds, "SeriesInstanceUID"),
         "k": lambda: _text(ds, "StudyInstanceUID"),
         "l": lambda: _text(ds, "PerformedProcedureStepDescription"),
-        "m": lambda: vendor(ds)[:2],
+        "m": lambda: file_vendor(ds, short=True),
         "n": lambda: _text(ds, "PatientName"),
         "o": lambda: _text(ds, "SOPInstanceUID"),
-        "p": lambda: _text(ds, "ProtocolName") or _text(ds, "SeriesDescription"),
+        "p": lambda: protocol_name(ds),
         "q": lambda: _text(ds, "ScanningSequence"),
-        "r": lambda: _number(ds, "InstanceNumber"),
-        "s": lambda: _number(ds, "SeriesNumber"),
-        "t": lambda: _text(ds, "StudyDate") + _text(ds, "StudyTime").split(".")[0],
-        "u": lambda: _number(ds, "AcquisitionNumber"),
-        "v": lambda: vendor(ds),
+        "r": lambda: str(instance_number(ds)),
+        "s": lambda: str(series_number(ds)),
+        "t": lambda: study_date_time(ds),
+        "u": lambda: _number(ds, "AcquisitionNumber") or "0",
+        "v": lambda: file_vendor(ds),
         "x": lambda: _text(ds, "StudyID"),
         "y": lambda: _text(ds, "SequenceVariant"),
         "z": lambda: _text(ds, "SequenceName"),
@@ -133,7 +248,10 @@ def render_template(template: str, ds: Dataset, *, path: str = "", echo: int | N
     while "__" in name:  # dcm2niix collapses the runs empty fields leave
         name = name.replace("__", "_")
     parts = [sanitize(p) for p in name.split("/") if p not in ("", ".", "..")]
-    return "/".join(parts) or "dcm2nii_invalidName"
+    name = "/".join(parts)
+    if name.startswith("."):
+        name = "_" + name[1:]  # never a hidden file
+    return name or "dcm2nii_invalidName"
 
 
 def unique_name(name: str, taken: set[str]) -> str:

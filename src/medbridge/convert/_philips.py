@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 
 from medbridge.convert._context import OutputContext
 from medbridge.convert._ge import private
-from medbridge.convert._sidecar import Sidecar, g6, number, phase_direction
+from medbridge.convert._sidecar import Sidecar, g6, number
 
 __all__ = ["estimated_timing", "fields", "philips_scaling"]
 
@@ -97,9 +97,6 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         car.set("UsePhilipsFloatNotDisplayScaling", 1, "NIfTI scaling gives Philips FP values")
     if ctx.group.kind == "fieldmap":
         car.set("Units", "Hz", "frame type FIELD_MAP")
-    direction = phase_direction(ds)
-    if direction in ("ROW", "COL"):
-        car.set("PhaseEncodingAxis", "j" if direction == "COL" else "i", "(0018,1312)")
     wfs = number(private(ds, 0x2001, "Philips Imaging DD 001", 0x22))
     car.set("WaterFatShift", None if wfs is None else g6(float(wfs)), "(2001,1022)")
 

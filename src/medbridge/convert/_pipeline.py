@@ -20,6 +20,7 @@ from pydicom.dataset import Dataset
 
 from medbridge.convert._context import OutputContext
 from medbridge.convert._diffusion import bvals_bvecs
+from medbridge.convert._general import is_3d, is_epi
 from medbridge.convert._group import OutputGroup, group_instances
 from medbridge.convert._inputs import Instance, ScanReport, expand_inputs, read_instances
 from medbridge.convert._naming import render_template, unique_name
@@ -206,8 +207,8 @@ def _dcm2niix_dtype(volume: Volume, bits_stored: int) -> Volume:
 
 
 def _is_3d_acquisition(ds: Any) -> bool:
-    """(0018,0023) 'MR Acquisition Type' is 3D: no slice timing, so dcm2niix reorients."""
-    return str(ds.get("MRAcquisitionType", "") or "").strip().upper().startswith("3D")
+    """A 3D acquisition other than 3D EPI: no slice timing, so dcm2niix reorients it."""
+    return is_3d(ds) and not is_epi(ds)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,7 +18,9 @@ from pydicom.dataset import Dataset
 
 from medbridge import __version__
 from medbridge.convert._context import OutputContext
-from medbridge.convert._naming import vendor
+from medbridge.convert._group import ge_image_kind
+from medbridge.convert._naming import protocol_name, series_number, vendor
+from medbridge.volume._frames import functional_group
 
 __all__ = ["KEY_ORDER", "Sidecar", "build_sidecar", "dumps"]
 
@@ -26,14 +29,17 @@ KEY_ORDER: tuple[str, ...] = (
     "Modality", "MagneticFieldStrength", "ImagingFrequency", "Manufacturer",
     "InternalPulseSequenceName", "ManufacturersModelName", "InstitutionName",
     "InstitutionalDepartmentName", "InstitutionAddress", "DeviceSerialNumber", "StationName",
-    "BodyPart", "PatientPosition", "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
-    "PatientWeight", "ProcedureStepDescription", "SoftwareVersions", "MRAcquisitionType",
-    "StudyDescription", "SeriesDescription", "ProtocolName", "ScanningSequence",
-    "SequenceVariant", "PulseSequenceType", "ScanOptions", "SequenceName", "ImageType",
-    "ImageTypeText", "NonlinearGradientCorrection", "SeriesNumber", "AcquisitionTime",
-    "AcquisitionNumber", "PhilipsRWVSlope", "PhilipsRWVIntercept", "PhilipsRescaleSlope",
+    "BodyPart", "SeriesInstanceUID", "StudyInstanceUID", "ReferringPhysicianName", "StudyID",
+    "PatientName", "PatientID", "AccessionNumber", "PatientBirthDate", "PatientSex", "PatientAge",
+    "PatientWeight", "PatientPosition", "ProcedureStepDescription", "SoftwareVersions",
+    "MRAcquisitionType", "StudyDescription", "SeriesDescription", "ProtocolName",
+    "ScanningSequence", "SequenceVariant", "PulseSequenceType", "ScanOptions", "SequenceName",
+    "ImageType", "RawImage", "ImageTypeText", "NonlinearGradientCorrection", "SeriesNumber",
+    "AcquisitionTime", "AcquisitionDateTime", "AcquisitionNumber", "ImageComments",
+    "TriggerDelayTime", "PhilipsRWVSlope", "PhilipsRWVIntercept", "PhilipsRescaleSlope",
     "PhilipsRescaleIntercept", "PhilipsScaleSlope", "UsePhilipsFloatNotDisplayScaling", "Units",
-    "ImageComments", "SliceThickness", "SpacingBetweenSlices", "NumberOfAverages", "SAR",
+    "ConvolutionKernel", "ReconFilterType", "ReconFilterSize", "ExposureTime", "XRayTubeCurrent",
+    "XRayExposure", "SliceThickness", "SpacingBetweenSlices", "NumberOfAverages", "SAR",
     "TablePosition", "EchoNumber", "EchoTime", "RepetitionTime", "InversionTime", "MTState",
     "SpoilingState", "FlipAngle", "PhaseEncodingPolarityGE", "PartialFourier", "BaseResolution",
     "ShimSetting", "PrescanReuseString", "DelayTime", "TxRefAmp", "PhaseResolution",
@@ -44,7 +50,8 @@ KEY_ORDER: tuple[str, ...] = (
     "PartialFourierEnabled", "PhaseEncodingStepsNoPartialFourier", "PhaseEncodingSteps",
     "FrequencyEncodingSteps", "PhaseEncodingStepsOutOfPlane", "AcquisitionMatrixPE",
     "ReconMatrixPE", "BandwidthPerPixelPhaseEncode", "ParallelReductionFactorInPlane",
-    "ParallelAcquisitionTechnique", "ParallelReductionFactorOutOfPlane", "WaterFatShift",
+    "ParallelAcquisitionTechnique", "ParallelReductionFactorOutOfPlane",
+    "NumberOfDiffusionDirectionGE", "NumberOfDiffusionT2GE", "WaterFatShift",
     "EstimatedEffectiveEchoSpacing", "EstimatedTotalReadoutTime", "AcquisitionDuration",
     "NumberOfKSpaceTrajectories", "EffectiveEchoSpacing", "DerivedVendorReportedEchoSpacing",
     "TotalReadoutTime", "PixelBandwidth", "PhaseEncodingAxis", "DwellTime",
@@ -52,6 +59,23 @@ KEY_ORDER: tuple[str, ...] = (
     "ImageOrientationText", "InPlanePhaseEncodingDirectionDICOM", "ConversionSoftware",
     "ConversionSoftwareVersion",
 )  # fmt: skip
+
+#: Vendors dcm2niix names in the sidecar's "Manufacturer" (others are left out).
+_JSON_VENDORS = frozenset(
+    {
+        "Bruker",
+        "Siemens",
+        "GE",
+        "Philips",
+        "Toshiba",
+        "Canon",
+        "Mediso",
+        "Hitachi",
+        "UIH",
+        "MRSolutions",
+        "Hyperfine",
+    }
+)
 
 #: Keys that identify the patient; left out unless the caller asks for them.
 IDENTIFYING: frozenset[str] = frozenset(
@@ -151,21 +175,27 @@ def g6(value: float) -> float | int:
 
 
 def _acquisition_time(ds: Dataset) -> str | None:
+    """(0008,0032) as HH:MM:SS.ffffff, when the acquisition date is known too (dcm2niix).
+
+    (0008,002A) 'Acquisition DateTime' stands in for both only when the date and time
+    elements are absent, as in recent Philips exports.
+    """
     raw = text(ds, "AcquisitionTime")
-    if raw is None:
-        dt = text(ds, "AcquisitionDateTime")
-        raw = dt[8:] if dt and len(dt) > 8 else None
-    if raw is None or len(raw) < 6:
+    date = text(ds, "AcquisitionDate")
+    dt = text(ds, "AcquisitionDateTime")
+    if date is None and dt and len(dt) > 13:
+        raw, date = raw or dt[8:], dt[:8]
+    if raw is None or len(raw) < 6 or not date:
         return None
     main, _, frac = raw.partition(".")
-    main = main.ljust(6, "0")
-    # dcm2niix keeps a tenth of a millisecond: round the fraction to four digits, then pad.
     try:
-        tenths_ms = round(float("0." + (frac or "0")) * 10000)
+        value = float(main.ljust(6, "0") + "." + (frac or "0"))
     except ValueError:
-        tenths_ms = 0
-    seconds = int(main[4:6]) + tenths_ms // 10000
-    return f"{main[0:2]}:{main[2:4]}:{seconds:02d}.{tenths_ms % 10000:04d}00"
+        return None
+    # dcm2niix prints the HHMMSS.FFFFFF number with five decimals ("%+013.5f"), then
+    # splits it into hours, minutes and seconds.
+    printed = f"{value:+013.5f}"
+    return f"{int(printed[1:3]):02d}:{int(printed[3:5]):02d}:{float(printed[5:]):09.6f}"
 
 
 def _image_type(ctx: OutputContext) -> list[str]:
@@ -184,7 +214,10 @@ def _image_type(ctx: OutputContext) -> list[str]:
     flags = {"M": "mag", "MAGNITUDE": "mag", "P": "phase", "PHASE": "phase", "R": "real",
              "REAL": "real", "I": "imag", "IMAGINARY": "imag"}  # fmt: skip
     stated = {flags[v.upper()] for v in values if v.upper() in flags}
-    ge_kind = _ge_image_kind(ctx.ds)
+    component = _only_component(ctx)
+    if component in flags:
+        stated.add(flags[component])
+    ge_kind = ge_image_kind(ctx.ds)
     if ge_kind is not None:
         stated.add(ge_kind)
     if kind in stated:
@@ -194,19 +227,45 @@ def _image_type(ctx: OutputContext) -> list[str]:
     return values
 
 
-def _ge_image_kind(ds: Dataset) -> str | None:
-    """GE (0043,102F) 'Private Image Type': 0 magnitude, 1 phase, 2 real, 3 imaginary."""
-    creator = ds.get((0x0043, 0x0010))
-    if creator is None or str(creator.value).strip() != "GEMS_PARM_01":
-        return None
-    elem = ds.get((0x0043, 0x102F))
-    if elem is None:
-        return None
-    try:
-        code = int(elem.value)
-    except (TypeError, ValueError):
-        return None
-    return {0: "mag", 1: "phase", 2: "real", 3: "imag"}.get(code)
+def _only_component(ctx: OutputContext) -> str:
+    """(0008,9208) 'Complex Image Component' of an enhanced instance whose frames all share
+    one; dcm2niix names it in ImageType, except for instances that mix components (split
+    into several outputs)."""
+    source = ctx.plan.frames[0][0].info.get("instance")
+    if not ctx.group.enhanced or not isinstance(source, Dataset):
+        return ""
+    found = set()
+    for index in range(len(source.PerFrameFunctionalGroupsSequence)):
+        item = functional_group(source, index, "MRImageFrameTypeSequence")
+        found.add(str(item.get("ComplexImageComponent", "") or "").upper() if item else "")
+    return found.pop() if len(found) == 1 else ""
+
+
+def _iso_date(value: str | None) -> str | None:
+    """DICOM DA "YYYYMMDD" as ISO 8601 "YYYY-MM-DD" (None unless eight characters)."""
+    return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if value and len(value) == 8 else None
+
+
+def _identifying_fields(ds: Dataset, car: Sidecar) -> None:
+    """Who the images are of, written only when the user asks (``-ba n``), as dcm2niix does."""
+    for key, keyword, tag in (
+        ("SeriesInstanceUID", "SeriesInstanceUID", "(0020,000E)"),
+        ("StudyInstanceUID", "StudyInstanceUID", "(0020,000D)"),
+        ("ReferringPhysicianName", "ReferringPhysicianName", "(0008,0090)"),
+        ("StudyID", "StudyID", "(0020,0010)"),
+        ("PatientName", "PatientName", "(0010,0010)"),
+        ("PatientID", "PatientID", "(0010,0020)"),
+        ("AccessionNumber", "AccessionNumber", "(0008,0050)"),
+    ):
+        car.set(key, text(ds, keyword), tag)
+    car.set("PatientBirthDate", _iso_date(text(ds, "PatientBirthDate")), "(0010,0030)")
+    sex = (text(ds, "PatientSex") or "")[:1].upper()
+    car.set("PatientSex", sex if sex in ("M", "F", "O") else None, "(0010,0040)")
+    age = text(ds, "PatientAge") or ""
+    if len(age) == 4 and age.endswith("Y") and age[:3].isdigit():
+        car.set("PatientAge", int(age[:3]), "(0010,1010) years")
+    weight = num(ds, "PatientWeight")
+    car.set("PatientWeight", weight if weight and weight > 0 else None, "(0010,1030)")
 
 
 def _seconds(value: float | int | None) -> float | int | None:
@@ -240,7 +299,8 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     if freq is None:
         freq = number(_enhanced(ds, "MRImagingModifierSequence", "TransmitterFrequency"))
     car.set("ImagingFrequency", freq, "(0018,0084)")
-    car.set("Manufacturer", vendor(ds) or None, "(0008,0070)")
+    maker = vendor(ds)
+    car.set("Manufacturer", maker if maker in _JSON_VENDORS else None, "(0008,0070)")
     car.set("ManufacturersModelName", text(ds, "ManufacturerModelName"), "(0008,1090)")
     car.set("InstitutionName", text(ds, "InstitutionName"), "(0008,0080)")
     # dcm2niix always writes the department, "None" when (0008,1040) is absent.
@@ -255,11 +315,7 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     car.set("BodyPart", text(ds, "BodyPartExamined"), "(0018,0015)")
     car.set("PatientPosition", text(ds, "PatientPosition"), "(0018,5100)")
     if not anonymize:
-        car.set("PatientName", text(ds, "PatientName"), "(0010,0010)")
-        car.set("PatientID", text(ds, "PatientID"), "(0010,0020)")
-        car.set("PatientBirthDate", text(ds, "PatientBirthDate"), "(0010,0030)")
-        car.set("PatientSex", text(ds, "PatientSex"), "(0010,0040)")
-        car.set("PatientWeight", num(ds, "PatientWeight"), "(0010,1030)")
+        _identifying_fields(ds, car)
     car.set(
         "ProcedureStepDescription", text(ds, "PerformedProcedureStepDescription"), "(0040,0254)"
     )
@@ -267,12 +323,9 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     car.set("MRAcquisitionType", text(ds, "MRAcquisitionType"), "(0018,0023)")
     car.set("StudyDescription", text(ds, "StudyDescription"), "(0008,1030)")
     car.set("SeriesDescription", text(ds, "SeriesDescription"), "(0008,103E)")
-    car.set("ProtocolName", text(ds, "ProtocolName"), "(0018,1030)")
+    car.set("ProtocolName", protocol_name(ds) or None, "(0018,1030), else the series description")
     car.set("ScanningSequence", text(ds, "ScanningSequence"), "(0018,0020)")
     car.set("SequenceVariant", text(ds, "SequenceVariant"), "(0018,0021)")
-    car.set(
-        "PulseSequenceType", pulse_sequence_type(ctx), "(0018,0020) + (0018,0024), dcm2niix's rule"
-    )
     car.set("ScanOptions", text(ds, "ScanOptions"), "(0018,0022)")
     variant = _sequence_variant(ds)
     if "SP" in variant:
@@ -283,8 +336,12 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
         "SequenceName", text(ds, "SequenceName") or text(ds, "PulseSequenceName"), "(0018,0024)"
     )
     car.set("ImageType", _image_type(ctx), "(0008,0008) split at '_', plus the value kind")
-    car.set("SeriesNumber", num(ds, "SeriesNumber"), "(0020,0011)")
-    car.set("AcquisitionTime", _acquisition_time(ds), "(0008,0032)")
+    car.set("SeriesNumber", series_number(ds) or None, "(0020,0011), else CRC-32 of the UID")
+    acquired = _acquisition_time(ds)
+    car.set("AcquisitionTime", acquired, "(0008,0032)")
+    if not anonymize and acquired is not None:
+        date = text(ds, "AcquisitionDate") or (text(ds, "AcquisitionDateTime") or "")[:8]
+        car.set("AcquisitionDateTime", f"{_iso_date(date)}T{acquired}", "(0008,0022) + (0008,0032)")
     car.set("AcquisitionNumber", num(ds, "AcquisitionNumber"), "(0020,0012)")
     car.set("ImageComments", text(ds, "ImageComments"), "(0020,4000)")
     thickness = num(ds, "SliceThickness")
@@ -299,7 +356,9 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     echo_time = num(ds, "EffectiveEchoTime") if ctx.group.enhanced else num(ds, "EchoTime")
     if ctx.group.enhanced and ctx.group.echo_number is not None and ctx.group.multi_echo:
         car.set("EchoNumber", ctx.group.echo_number, "echo index within the instance")
-    elif not ctx.group.enhanced and (num(ds, "EchoNumbers") or 1) > 1:
+    elif not ctx.group.enhanced and (num(ds, "EchoNumbers") or 0) > (
+        0 if ctx.group.multi_echo else 1
+    ):
         car.set("EchoNumber", num(ds, "EchoNumbers"), "(0018,0086)")
     if echo_time:
         car.set("EchoTime", _seconds(echo_time), "(0018,0081) ms → s")
@@ -338,17 +397,18 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     car.set("InPlanePhaseEncodingDirectionDICOM", phase_direction(ds), "(0018,1312)")
 
 
-def pulse_sequence_type(ctx: OutputContext) -> str | None:
-    """ "Gradient Echo EPI", "Spin Echo"... from (0018,0020) 'Scanning Sequence' alone.
+def pulse_sequence_type(
+    ctx: OutputContext, scanning: str | None, variant: str | None
+) -> str | None:
+    """ "Gradient Echo EPI", "Spin Echo"... from the scanning sequence alone.
 
-    dcm2niix names the echo from the scanning sequence, not from the sequence name: 'SE'
-    is a spin echo; 'GR', or 'EP' without 'SE', a gradient echo (a Siemens "epse" diffusion
-    sequence that stores only 'EP' is reported as gradient echo EPI, as dcm2niix does).
-    Enhanced images state it in (0018,9008) 'Echo Pulse Sequence' and (0018,9018)
-    'Echo Planar Pulse Sequence'. Siemens multiband (ASCCONV) is prefixed.
+    dcm2niix names the echo from (0018,0020) 'Scanning Sequence' (or where a vendor keeps
+    it: Siemens XA's private item), never from the sequence name or the enhanced IOD's
+    (0018,9008): 'SE' is a spin echo; 'GR', or 'EP' without 'SE', a gradient echo (a
+    Siemens "epse" diffusion sequence that stores only 'EP' is reported as gradient echo
+    EPI, as dcm2niix does). Siemens multiband (ASCCONV) is prefixed.
     """
-    ds = ctx.ds
-    seq = _scanning_sequence(ds)
+    seq = _values(scanning)
     if "SE" in seq:
         echo = "Spin Echo"
     elif "GR" in seq or "EP" in seq:
@@ -356,12 +416,31 @@ def pulse_sequence_type(ctx: OutputContext) -> str | None:
     else:
         return None
     out = f"{echo} EPI" if "EP" in seq else echo
-    if echo == "Gradient Echo" and "EP" not in seq and "SP" in _sequence_variant(ds):
+    if echo == "Gradient Echo" and "EP" not in seq and "SP" in _values(variant):
         out = "Spoiled " + out
-    multiband = multiband_factor(ctx.ascconv)
+    multiband = multiband_factor(ctx.ascconv) or pat_factors(ctx.ds)[1]
     if multiband is not None and multiband > 1:
         out = "Multiband " + out
     return out
+
+
+def pat_factors(ds: Dataset) -> tuple[float, int]:
+    """(in-plane, slice) acceleration from Siemens' (0051,1011) PAT text ("p2", "s3", "p2s3").
+
+    As dcm2niix reads it, an in-plane factor counts only when the text is nothing else
+    ("p2s3" gives none in-plane); 0 when unknown.
+    """
+    if vendor(ds) != "Siemens" or (0x0051, 0x1011) not in ds:
+        return 0.0, 0
+    text = str(ds[0x0051, 0x1011].value or "").strip()
+    accel = re.fullmatch(r"p(\d+(?:\.\d+)?)", text)
+    slices = re.search(r"s(\d+)", text)
+    return (float(accel.group(1)) if accel else 0.0), (int(slices.group(1)) if slices else 0)
+
+
+def _values(joined: str | None) -> set[str]:
+    """Backslash-separated defined terms as a set ("SE\\EP" → {"SE", "EP"})."""
+    return {v.strip().upper() for v in (joined or "").split("\\") if v.strip()}
 
 
 def multiband_factor(ascconv: dict[str, Any]) -> int | None:
@@ -383,22 +462,6 @@ def multiband_factor(ascconv: dict[str, Any]) -> int | None:
 def _sequence_variant(ds: Dataset) -> set[str]:
     """(0018,0021) 'Sequence Variant' values (SP spoiled, MTC magnetisation transfer...)."""
     return {v.strip().upper() for v in (text(ds, "SequenceVariant") or "").split("\\")}
-
-
-def _scanning_sequence(ds: Dataset) -> set[str]:
-    """(0018,0020) values, or their enhanced-IOD equivalents (PS3.3 C.8.13.4)."""
-    seq = {v.strip().upper() for v in (text(ds, "ScanningSequence") or "").split("\\")}
-    seq.discard("")
-    if seq:
-        return seq
-    echo = (text(ds, "EchoPulseSequence") or "").upper()
-    if echo in ("SPIN", "BOTH"):
-        seq.add("SE")
-    if echo in ("GRADIENT", "BOTH"):
-        seq.add("GR")
-    if (text(ds, "EchoPlanarPulseSequence") or "").upper() == "YES":
-        seq.add("EP")
-    return seq
 
 
 def _sar(ds: Dataset) -> float | int | None:
@@ -456,7 +519,7 @@ def recon_matrix_pe(ctx: OutputContext) -> int | None:
 
 def build_sidecar(ctx: OutputContext, *, anonymize: bool = True) -> Sidecar:
     """All sidecar fields of one output."""
-    from medbridge.convert import _ge, _mr, _philips, _siemens
+    from medbridge.convert import _ge, _general, _mr, _philips, _siemens, _uih
 
     car = Sidecar()
     common_fields(ctx, car, anonymize=anonymize)
@@ -467,9 +530,12 @@ def build_sidecar(ctx: OutputContext, *, anonymize: bool = True) -> Sidecar:
         _ge.fields(ctx, car)
     elif maker == "Philips":
         _philips.fields(ctx, car)
+    elif maker == "UIH":
+        _uih.fields(ctx, car)
     _mr.fields(ctx, car)
     if maker == "Philips":
         _philips.estimated_timing(ctx, car)
+    _general.fields(ctx, car)
     return car
 
 

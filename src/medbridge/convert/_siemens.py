@@ -18,14 +18,19 @@ from pydicom.dataset import Dataset
 
 from medbridge.convert._context import OutputContext
 from medbridge.convert._ge import private
+from medbridge.convert._general import is_3d
+from medbridge.convert._mr import mr_attribute
 from medbridge.convert._sidecar import (
     Sidecar,
+    acquisition_matrix_pe,
     g6,
     multiband_factor,
     number,
+    pat_factors,
     phase_direction,
     recon_matrix_pe,
 )
+from medbridge.convert._slicetime import acquisition_slice_times, shared_first_time
 from medbridge.volume._csa import csa_header, csa_value
 from medbridge.volume._frames import frame_dataset
 
@@ -126,30 +131,80 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
         if not times or len(times) < len(frames):
             return None
         return [g6(float(times[f.info["mosaic_slice"]]) / 1000.0) for f in frames]
-    if ctx.group.enhanced or len(frames) < 2:
-        return None
-    seconds = [_time_of_day(f.info.get("acquisition_time")) for f in frames]
-    if any(t is None for t in seconds):
-        return None
-    known = [t for t in seconds if t is not None]
-    first = min(known)
-    if max(known) - first <= 0:
-        return None  # one time for all slices (e.g. a de-identified export): unknown
-    # A series running past midnight: times after the wrap are a day later.
-    spans = [t - first if t - first < 43200 else t - first - 86400 for t in known]
-    low = min(spans)
-    return [g6(t - low) for t in spans]
+    if ctx.group.enhanced:
+        return _enhanced_slice_times(ctx)
+    return acquisition_slice_times(frames)
 
 
-def _time_of_day(value: Any) -> float | None:
-    """(0008,0032) 'Acquisition Time' (a classic frame's ``info``) as seconds since midnight."""
-    raw = str(value or "").strip()
-    if len(raw) < 6:
+#: dcm2niix's Siemens XA software (0018,1020), whose first volume's times it ignores.
+_XA_VERSIONS = ("XA10", "XA11", "XA20", "XA30", "XA31")
+
+
+def _time_after_start(frame: Any) -> float | None:
+    """A frame's (0021,1104) 'TimeAfterStart' (ms) from its XA private item (0021,11FE)."""
+    source, index = frame.info.get("instance"), frame.info.get("frame_index")
+    if not isinstance(source, Dataset) or index is None:
         return None
-    try:
-        return int(raw[0:2]) * 3600 + int(raw[2:4]) * 60 + float(raw[4:])
-    except ValueError:
+    per_frame = source.get("PerFrameFunctionalGroupsSequence") or []
+    if int(index) >= len(per_frame):
         return None
+    holder = per_frame[int(index)].get((0x0021, 0x11FE))
+    if holder is None or holder.VR != "SQ" or not holder.value:
+        return None
+    value = private(holder.value[0], 0x0021, "SIEMENS MR SDI 02", 0x04)
+    seconds = number(value)
+    return None if seconds is None else float(seconds) * 1000.0
+
+
+def _enhanced_slice_times(ctx: OutputContext) -> list[float] | None:
+    """Slice times of an enhanced 2D time series from each frame's (0021,1104), as
+    dcm2niix reads them: for XA saved one file per volume, the second volume's (its
+    first can be wrong), less their minimum; otherwise the first volume's, or the
+    second's when the first's span is empty or longer than the TR. De-identified
+    exports that strip the private items have none (the Frame Acquisition DateTime
+    is no substitute: XA de-identification scrambles it, so dcm2niix ignores it)."""
+    if ctx.n_volumes < 2 or ctx.n_slices < 2 or is_3d(ctx.ds):
+        return None
+    software = str(ctx.ds.get("SoftwareVersions", ""))
+    xa = any(version in software for version in _XA_VERSIONS)
+    per_volume = len({id(v[0].info.get("instance")) for v in ctx.plan.frames}) > 1
+    first = [_time_after_start(f) for f in ctx.plan.frames[0]]
+    second = [_time_after_start(f) for f in ctx.plan.frames[1]] if per_volume else first
+    if xa:
+        source = second if per_volume else first
+        if any(t is None for t in source):
+            return None
+        low = min(t for t in source if t is not None)
+        times = [t - max(low, 0.0) for t in source if t is not None]
+    else:
+        if any(t is None for t in first):
+            return None
+        times = [t for t in first if t is not None]
+        times = _second_if_first_bogus(
+            times, second, number(mr_attribute(ctx.ds, "RepetitionTime"))
+        )
+    if len(set(times)) < 2:
+        return None
+    return [g6(t / 1000.0) for t in times]
+
+
+def _second_if_first_bogus(
+    first: list[float], second: list[float | None], tr_ms: float | None
+) -> list[float]:
+    """dcm2niix's check of slice times: the first volume's when they span some time
+    within the TR, else the second volume's (from zero) when those do."""
+    tr = float(tr_ms or 0.0)
+    if min(first) != max(first) and max(first) <= tr:
+        return first
+    if any(t is None for t in second):
+        return first
+    later = [t for t in second if t is not None]
+    low, high = min(later), max(later)
+    if low > 0 and high - low <= tr:
+        later, low, high = [t - low for t in later], 0.0, high - low
+    if low < 0 or low == high or high >= tr:
+        return first
+    return later
 
 
 #: Siemens XA enhanced: classic acquisition attributes kept in the shared functional
@@ -234,11 +289,70 @@ def _xa_frame_fields(ctx: OutputContext, car: Sidecar) -> dict[str, list[Any]]:
     return csa
 
 
+#: (0019,xx) "SIEMENS MR HEADER" elements that repeat CSA image values (element → CSA
+#: name), kept by exports that strip the CSA header itself (group 0029).
+_HEADER_AS_CSA = (
+    (0x28, "BandwidthPerPixelPhaseEncode"),
+    (0x18, "RealDwellTime"),
+    (0x14, "ImaRelTablePosition"),
+)
+
+
+def _header_as_csa(ds: Dataset) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for element, name in _HEADER_AS_CSA:
+        value = private(ds, 0x0019, "SIEMENS MR HEADER", element)
+        if value is None or value == "":
+            continue
+        many = isinstance(value, list | tuple) or type(value).__name__ == "MultiValue"
+        out[name] = list(value) if many else [value]
+    return out
+
+
+def _without_protocol(ctx: OutputContext, car: Sidecar) -> None:
+    """Siemens images without the protocol (XA classic, CSA removed): acceleration from
+    the (0051,1011) PAT text ("p2s3"), partial Fourier estimated from the echo train."""
+    ds = ctx.ds
+    factor, slices = pat_factors(ds)
+    if factor > 1:
+        car.set("ParallelReductionFactorInPlane", g6(factor), "(0051,1011) PAT text")
+    if slices > 1 and "MultibandAccelerationFactor" not in car.values:
+        car.set("MultibandAccelerationFactor", slices, "(0051,1011) PAT text")
+    lines = acquisition_matrix_pe(ds) or 0
+    train = int(number(ds.get("EchoTrainLength")) or 0)
+    if is_3d(ds) or not (lines > train > 1):
+        return
+    fraction = train / (lines / factor if factor > 1 else lines)
+    if fraction < 1:
+        car.set("PartialFourier", g6(fraction), "echo train / phase lines, dcm2niix's estimate")
+
+
+def _coils(ctx: OutputContext, car: Sidecar) -> None:
+    """Active coil elements and the coil string, as dcm2niix pairs them.
+
+    The elements come from the protocol's sCoilStringForConversion (or, without a
+    protocol, XA's (0021,114F)); the coil string (0051,100F) is reported beside them only
+    when it says something else.
+    """
+    elements = car.values.get("ReceiveCoilActiveElements")
+    if ctx.ascconv:
+        text = _proto(ctx, "sCoilSelectMeas.sCoilStringForConversion")
+        elements = str(text).strip() if text else None
+        car.set("ReceiveCoilActiveElements", elements, "ASCCONV sCoilStringForConversion")
+    name = ctx.ds.get((0x0051, 0x100F))
+    coil = str(name.value).strip() if name is not None and name.value else ""
+    coil = coil or str(ctx.ds.get("ReceiveCoilName", "") or "").strip()
+    if coil and coil != (elements or ""):
+        car.set("CoilString", coil, "(0051,100F) coil string")
+
+
 def fields(ctx: OutputContext, car: Sidecar) -> None:
     """Add the Siemens-only fields."""
     ds = ctx.ds
-    csa = ctx.csa_image or _xa_frame_fields(ctx, car)
+    csa = ctx.csa_image or _xa_frame_fields(ctx, car) or _header_as_csa(ds)
     _xa_fields(ctx, car)
+    if not ctx.ascconv:
+        _without_protocol(ctx, car)
     image_type = [str(v).upper() for v in ds.get("ImageType", [])]
     if "ND" in image_type:
         car.set("NonlinearGradientCorrection", False, "(0008,0008) 'ND'")
@@ -283,13 +397,7 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
     if coil_id is None:
         coil_id = _proto(ctx, "asCoilSelectMeas[0].asList[0].sCoilElementID.tCoilID")
     car.set("ReceiveCoilName", coil_id, "ASCCONV sCoilElementID.tCoilID")
-    coil_text = ds.get((0x0051, 0x100F))
-    if coil_text is not None and coil_text.value:
-        value = str(coil_text.value).strip()
-        if ":" in value:
-            car.set("CoilString", value, "(0051,100F)")
-        else:
-            car.set("ReceiveCoilActiveElements", value, "(0051,100F)")
+    _coils(ctx, car)
     car.set("PulseSequenceDetails", _proto(ctx, "tSequenceFileName"), "ASCCONV tSequenceFileName")
     car.set("RefLinesPE", _proto(ctx, "sPat.lRefLinesPE"), "ASCCONV sPat.lRefLinesPE")
     # Only the VE/XA spelling: dcm2niix does not report the VB-era sWiPMemBlock text.
@@ -322,6 +430,8 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
             "ASCCONV sFastImaging.lEchoSpacing (µs → s)",
         )
     multiband = multiband_factor(ctx.ascconv)
+    if not multiband and not ctx.group.mosaic and not ctx.group.enhanced:
+        multiband = shared_first_time(ctx.plan.frames[0])  # slices excited together
     if multiband and multiband > 1:
         car.set(
             "MultibandAccelerationFactor",
@@ -346,7 +456,7 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         )
         car.set(
             "DerivedVendorReportedEchoSpacing",
-            g6(ees * float(accel_pe or 1) / (1.0 + float(oversampling or 0))),
+            g6(ees * float(accel_pe or pat_factors(ds)[0] or 1) / (1.0 + float(oversampling or 0))),
             "EffectiveEchoSpacing × ParallelReductionFactorInPlane / (1 + PhaseOversampling)",
         )
         car.set(

@@ -97,7 +97,7 @@ _YES_NO = click.Choice(["y", "n"], case_sensitive=False)
     "--format",
     "--output-format",
     "output_format",
-    help="Output format for volume inputs (nifti, nrrd, metaimage, analyze, mgh), "
+    help="Output format for volume inputs (nifti, nrrd, metaimage, analyze, mgh, minc), "
     "overriding -o's extension.",
 )
 @click.option("--input-format", help="Format of volume inputs, overriding their extensions.")

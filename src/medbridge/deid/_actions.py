@@ -19,12 +19,11 @@ from __future__ import annotations
 
 from pydicom.dataset import Dataset
 
-__all__ = ["dummy_value", "needs_value", "required_type", "resolve"]
+__all__ = ["dummy_value", "required_type", "resolve"]
 
 _SHARED_FG = 0x52009229
 _PER_FRAME_FG = 0x52009230
 _CONTENT_SEQUENCE = 0x0040A730
-_RT_STRUCTURE_SET = "1.2.840.10008.5.1.4.1.1.481.3"
 
 # Type 1 in the Multi-frame Functional Groups Module (PS3.3 C.7.6.16: Content Date and
 # Time), the Enhanced MR/CT Image Modules (Acquisition DateTime, 1C) and the Enhanced
@@ -35,24 +34,6 @@ _TYPE1_MULTIFRAME = frozenset({0x00080023, 0x00080033, 0x0008002A, 0x00181000})
 _TYPE2_MULTIFRAME = frozenset({0x00400555})
 # Type 1 in the SR Document General Module (PS3.3 C.17.2: Content Date and Time).
 _TYPE1_SR = frozenset({0x00080023, 0x00080033})
-# Type 2 in the RT Structure Set Module (PS3.3 C.8.8.5: Structure Set Time).
-_TYPE2_RTSS = frozenset({0x30060009})
-
-
-# Outside Table E.1-1 but Type 1C wherever they appear: (0018,9074) 'Frame Acquisition
-# DateTime' and (0018,9151) 'Frame Reference DateTime' of the Frame Content Macro (PS3.3
-# C.7.6.16.2.2), required for original frames of enhanced MR, CT and PET images.
-_VALUE_REQUIRED = frozenset({0x00189074, 0x00189151})
-
-
-def needs_value(tag: int) -> bool:
-    """Whether ``tag``, which Table E.1-1 does not list, must keep a value when present.
-
-    medbridge removes dates the table does not list (see
-    :mod:`medbridge.deid.deidentify`); these it replaces with a dummy instead, so that an
-    enhanced image stays a valid instance of its IOD.
-    """
-    return tag in _VALUE_REQUIRED
 
 
 def required_type(tag: int, top: Dataset) -> int | None:
@@ -72,8 +53,6 @@ def required_type(tag: int, top: Dataset) -> int | None:
         return 2
     if tag in _TYPE1_SR and _CONTENT_SEQUENCE in top:
         return 1
-    if tag in _TYPE2_RTSS and top.get("SOPClassUID", "") == _RT_STRUCTURE_SET:
-        return 2
     return None
 
 
@@ -116,13 +95,17 @@ _DUMMY_TEXT = {
     "AS": "000D",
     "IS": "0",
     "DS": "0",
+    "UR": "ANONYMIZED",
 }
+# Byte strings: two zero bytes, the shortest even-length value (an Encapsulated Document
+# replaced so: the IOD needs one, Type 1, and the patient's report must not stay).
+_DUMMY_BYTES = {"OB": b"\x00\x00", "OW": b"\x00\x00", "UN": b"\x00\x00"}
 
 
 def dummy_value(vr: str) -> object:
     """A non-identifying value valid for ``vr`` (action D), or None to empty the element.
 
-    Binary and numeric VRs have no meaningful dummy; they are emptied instead, which is
-    the Z action, the closest valid choice.
+    Numeric VRs have no meaningful dummy; they are emptied instead, which is the Z
+    action, the closest valid choice.
     """
-    return _DUMMY_TEXT.get(vr)
+    return _DUMMY_TEXT.get(vr, _DUMMY_BYTES.get(vr))

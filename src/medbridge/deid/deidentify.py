@@ -3,11 +3,13 @@
 :func:`deidentify` walks every element of a dataset and of every item of every sequence,
 looks each attribute up in Table E.1-1 (compiled for the policy's options, see
 :mod:`medbridge.deid.table`) and applies its action. Attributes the table does not list
-are kept, as the profile allows (PS3.15 E.1.1), with four safeguards for values that
-name a person or an instance wherever they sit: private attributes are removed unless
-kept as safe (E.3.10), instance UIDs are remapped (U), dates follow the policy's date
-handling (E.3.6) and person names are removed. Finally the dataset is marked as
-de-identified (E.1.1 step 4) and its File Meta Information made consistent.
+are kept, as the profile allows (PS3.15 E.1.1), with safeguards for values that name a
+person, a place or an instance wherever they sit: private attributes are removed unless
+kept as safe (E.3.10), instance UIDs are remapped (U), dates and times follow the
+policy's date handling (E.3.6), and person names, URLs (which name hosts and carry
+UIDs) and attributes of unknown meaning (VR UN: newer than pydicom's dictionary, or
+unreadable) are removed. Finally the dataset is marked as de-identified (E.1.1 step 4)
+and its File Meta Information made consistent.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from pydicom.charset import encode_string
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -27,7 +30,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
-from medbridge.deid._actions import dummy_value, needs_value, required_type, resolve
+from medbridge.deid._actions import dummy_value, required_type, resolve
 from medbridge.deid.dates import date_offset_days, shift_da, shift_dt
 from medbridge.deid.pixels import blank_regions
 from medbridge.deid.policy import BASIC_PROFILE_CODE, Option, Policy
@@ -42,8 +45,14 @@ _PATIENT_ID = 0x00100020
 _PATIENT_NAME = 0x00100010
 _BURNED_IN = 0x00280301
 _TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "AE"})
+# Not listed in Table E.1-1, yet removed: person names, URLs, values of unknown meaning.
+_REMOVED_VRS = frozenset({"PN", "UR", "UN"})
 _NEEDLE_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC", "DA", "DT", "UI"})
+_NESTED_NEEDLE_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC"})
+# binary numbers cannot spell a name; comparing them with text would only corrupt them
+_NUMERIC_VRS = frozenset({"FL", "FD", "SL", "SS", "SV", "UL", "US", "UV", "AT"})
 _MIN_NEEDLE = 4
+_ISO_2022_ESCAPE = re.compile(rb"\x1b[$()*+\-./][()]?[@-~]")
 _IMPLEMENTATION_VERSION = "MEDBRIDGE_010"
 _ZERO_PREAMBLE = b"\x00" * 128
 CLEANED_NOTE = "cleaned safe private"
@@ -85,6 +94,7 @@ class _Context:
     patient_key: str
     _offset: int | None = None
     _needles: tuple[str, ...] | None = None
+    _needle_bytes: tuple[bytes, ...] | None = None
     _pattern: re.Pattern[str] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -103,8 +113,27 @@ class _Context:
 
     @property
     def needle_bytes(self) -> tuple[bytes, ...]:
-        """The identifying values as they are stored in a file, longest first."""
-        return tuple(n.encode("utf-8", "replace") for n in self.needles)
+        """The identifying values as a file may store them, longest first.
+
+        Each value in UTF-8, in the dataset's own character set (ISO-IR 100, ISO 2022
+        escapes, ...) and in Latin-1: a vendor header copies names in whichever the
+        scanner used, so a name found in only one spelling would slip through.
+        """
+        if self._needle_bytes is None:
+            encodings = list(self.top._character_set)
+            found: set[bytes] = set()
+            for needle in self.needles:
+                found.add(needle.encode("utf-8", "replace"))
+                found.add(needle.encode("latin-1", "ignore"))
+                try:
+                    encoded = encode_string(needle, encodings)
+                except (LookupError, UnicodeError):
+                    continue
+                found.add(encoded)
+                found.add(_ISO_2022_ESCAPE.sub(b"", encoded))  # as copied without escapes
+            found = {n for n in found if len(n) >= _MIN_NEEDLE}
+            self._needle_bytes = tuple(sorted(found, key=len, reverse=True))
+        return self._needle_bytes
 
     def blank(self, text: str) -> str:
         """Overwrite every identifying value in ``text`` with as many ``X``."""
@@ -134,36 +163,51 @@ def _descriptor_tags() -> frozenset[int]:
 def _identity_values(top: Dataset, profile: Profile, policy: Policy) -> tuple[str, ...]:
     """Values in ``top`` that identify the patient, a person, a place or an instance.
 
-    They are the values of top-level attributes that the policy does not keep (names,
-    IDs, dates, addresses, UIDs), leaving out the descriptions that the Clean Descriptors
-    Option exists to keep. Person names also count by component. Values shorter than 4
-    characters are left out: they would match by chance.
+    They are the values of attributes that the policy does not keep (names, IDs, dates,
+    addresses, UIDs), leaving out the descriptions that the Clean Descriptors Option
+    exists to keep: every such value at the top level, and the names, IDs and text of
+    every sequence item below it (Other Patient IDs Sequence, a verifying observer's
+    name), but not their dates and UIDs, which only repeat per frame what the top level
+    says. Person names also count by component. Values shorter than 4 characters (2
+    when not ASCII) are left out: they would match by chance.
     """
     descriptors = _descriptor_tags()
     found: set[str] = set()
-    for tag in list(top.keys()):
-        if (tag >> 16) & 1 or tag in descriptors:
-            continue
-        raw = top.get_item(tag)
-        if raw is None:
-            continue
-        vr = _vr_of(raw, tag)
-        if vr not in _NEEDLE_VRS:
-            continue
-        action = profile.action(tag) or _default_action(tag, vr, policy)
-        if action == "K":
-            continue
-        value = top[tag].value
-        values: Iterable[object] = value if isinstance(value, (list, MultiValue)) else [value]
-        for item in values:
-            text = str(item if item is not None else "").strip("\x00 ")
-            if vr == "UI" and is_well_known(text):
+    stack: list[tuple[Dataset, frozenset[str]]] = [(top, _NEEDLE_VRS)]
+    while stack:
+        ds, wanted = stack.pop()
+        for tag in list(ds.keys()):
+            if (tag >> 16) & 1 or tag in descriptors:
                 continue
-            parts = [text]
-            if vr == "PN":
-                parts += re.split(r"[\\^=]", text)
-            found.update(p.strip() for p in parts if len(p.strip()) >= _MIN_NEEDLE)
+            raw = ds.get_item(tag)
+            if raw is None:
+                continue
+            vr = _vr_of(raw, tag)
+            if vr == "SQ":
+                stack.extend((item, _NESTED_NEEDLE_VRS) for item in ds[tag].value)
+                continue
+            if vr not in wanted:
+                continue
+            action = profile.action(tag) or _default_action(tag, vr, policy)
+            if action == "K" or (action == "C" and vr in _TEXT_VRS):
+                continue  # kept, or text to be cleaned rather than identity itself
+            value = ds[tag].value
+            values: Iterable[object] = value if isinstance(value, (list, MultiValue)) else [value]
+            for item in values:
+                text = str(item if item is not None else "").strip("\x00 ")
+                if vr == "UI" and is_well_known(text):
+                    continue
+                parts = [text]
+                if vr == "PN":
+                    parts += re.split(r"[\\^=]", text)
+                found.update(p.strip() for p in parts if _long_enough(p.strip()))
     return tuple(sorted(found, key=len, reverse=True))
+
+
+def _long_enough(text: str) -> bool:
+    """Whether ``text`` is long enough not to match by chance: 4 characters, or 2 that
+    are not ASCII (a Chinese, Japanese or Korean name often has two)."""
+    return len(text) >= _MIN_NEEDLE or (len(text) >= 2 and not text.isascii())
 
 
 def _vr_of(raw: DataElement | RawDataElement, tag: int) -> str:
@@ -179,17 +223,16 @@ def _vr_of(raw: DataElement | RawDataElement, tag: int) -> str:
 def _default_action(tag: int, vr: str, policy: Policy) -> str:
     """The action for an attribute Table E.1-1 does not list (see the module docstring).
 
-    A date the IOD needs with a value gets a dummy instead of being removed (D, not X).
+    Times go with dates: removed by the Basic Profile, kept by both Retain Longitudinal
+    options (a shift moves whole days, so a time of day stays as it is).
     """
     if vr == "SQ":
         return "K"
     if vr == "UI":
         return "K" if policy.retain_uids or tag in _CLASS_UIDS else "U"
-    if vr in ("DA", "DT"):
-        if policy.dates == "remove" and needs_value(tag):
-            return "D"
+    if vr in ("DA", "DT", "TM"):
         return {"remove": "X", "keep": "K", "shift": "C"}[policy.dates]
-    if vr == "PN":
+    if vr in _REMOVED_VRS:
         return "X"
     return "K"
 
@@ -229,10 +272,12 @@ def _walk(ds: Dataset, ctx: _Context, *, top: bool, dummy: bool, clean_text: boo
             action = _default_action(tag, vr, policy)
             if dummy and action in ("K", "C") and vr not in ("SQ", "UI"):
                 action = "D"
-            elif clean_text and action == "K" and vr in _TEXT_VRS:
-                action = "C"
+            elif (clean_text or 0x6000 <= group <= 0x601E) and action == "K" and vr in _TEXT_VRS:
+                action = "C"  # structured content, or a kept overlay's description and label
         elif "/" in action:
             action = resolve(action, required_type(tag, ctx.top) if top else None)
+        if action == "C" and vr == "UN":
+            action = "X"  # a value that cannot be parsed cannot be cleaned
         if 0x6000 <= group <= 0x601E and element == 0x3000 and action == "X":
             # an overlay without its data is not an overlay: drop the whole group
             overlay_groups_removed.add(group)
@@ -309,7 +354,10 @@ def _private(ds: Dataset, tags: list[int], ctx: _Context) -> None:
                     _walk(item, ctx, top=False, dummy=False, clean_text=False)
                 kept.add(tag)
                 continue
-            value = raw.value if raw is not None else None
+            if raw is None or _vr_of(raw, tag) in _NUMERIC_VRS:
+                kept.add(tag)
+                continue
+            value = raw.value
             data = value if isinstance(value, bytes) else str(value).encode("utf-8", "replace")
             if holds_identity(data, needles):
                 elem = ds[tag]
@@ -431,7 +479,7 @@ def deidentify(
         top=ds,
         patient_key=_patient_key(ds),
     )
-    if policy.clean_descriptors or policy.clean_structured_content or policy.retain_safe_private:
+    if policy.options:  # any option may clean (C), which needs the values before the walk
         ctx.needles  # noqa: B018 - gather identity before the walk changes the values
     if policy.pixel_mask:
         blank_regions(ds, policy.pixel_mask)

@@ -3,10 +3,11 @@
 Each input file is read, de-identified and written to a temporary file beside its final
 place, then renamed; an input that cannot be read, is refused (burned-in annotation
 without a mask) or fails while writing leaves nothing behind and is reported with the
-reason (DESIGN principle 3). Outputs are named from the new UIDs only,
-``OUT/<study>/<series>/<instance>.dcm``, so no input file or folder name (which often
-holds a patient's name) reaches the output. The linkage map, original to pseudonym, is
-written only when asked and never inside the output folder.
+reason (DESIGN principle 3); a run interrupted (Ctrl-C) removes its partial files.
+Outputs are named from the new UIDs only, ``OUT/<study>/<series>/<instance>.dcm``, so
+no input file or folder name (which often holds a patient's name) reaches the output.
+The linkage map, original to pseudonym, is written only when asked and never inside the
+output folder.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import hashlib
 import multiprocessing
 import os
 import re
+import secrets
 import tempfile
 import time
 import warnings
@@ -138,12 +140,18 @@ def _links(
 
 
 def anonymize_file(
-    source: str | os.PathLike[str], out_root: str | os.PathLike[str], policy: Policy
+    source: str | os.PathLike[str],
+    out_root: str | os.PathLike[str],
+    policy: Policy,
+    *,
+    run: str = "",
 ) -> FileResult:
     """De-identify one file into a partial file below ``out_root``; see :func:`anonymize_paths`.
 
     The result's output is final only once the caller renames the partial file: the
-    caller decides, because two inputs may hold the same instance.
+    caller decides, because two inputs may hold the same instance. The partial file's
+    name starts with ``.medbridge-<run>-``, so the caller can find what an interrupted
+    run left behind.
     """
     src = os.fspath(source)
     notes: list[str] = []
@@ -183,7 +191,9 @@ def anonymize_file(
     partial = None
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, partial = tempfile.mkstemp(dir=final.parent, prefix=".", suffix=".partial")
+        fd, partial = tempfile.mkstemp(
+            dir=final.parent, prefix=_partial_prefix(run), suffix=".partial"
+        )
         with os.fdopen(fd, "wb") as fh, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             data = encode_file(ds)
@@ -192,9 +202,11 @@ def anonymize_file(
             else:
                 fh.write(data)
             notes.extend(str(w.message) for w in caught)
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C too: never leave half a file behind
         if partial is not None:
             Path(partial).unlink(missing_ok=True)
+        if not isinstance(exc, Exception):
+            raise
         return FileResult(src, "failed", reason=f"cannot write: {type(exc).__name__}: {exc}")
     return FileResult(
         src,
@@ -225,8 +237,13 @@ def _truncation(ds: Dataset, warned: list[str]) -> str:
     return ""
 
 
-def _work(args: tuple[str, str, Policy]) -> FileResult:
-    return anonymize_file(*args)
+def _partial_prefix(run: str) -> str:
+    return f".medbridge-{run}-"
+
+
+def _work(args: tuple[str, str, Policy, str]) -> FileResult:
+    source, out_root, policy, run = args
+    return anonymize_file(source, out_root, policy, run=run)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -274,7 +291,8 @@ def anonymize_paths(
     out.mkdir(parents=True, exist_ok=True)
     files = [str(f) for f in iter_files(inputs, exclude=out)]
     jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
-    tasks = [(f, str(out), policy) for f in files]
+    run = secrets.token_hex(6)
+    tasks = [(f, str(out), policy, run) for f in files]
     results: list[FileResult] = []
     seen: dict[str, str] = {}
 
@@ -293,14 +311,18 @@ def anonymize_paths(
         if on_result is not None:
             on_result(result)
 
-    if jobs == 1 or len(tasks) < 8:
-        for task in tasks:
-            settle(_work(task))
-    else:
-        ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-        with ctx.Pool(jobs) as pool:
-            for result in pool.imap_unordered(_work, tasks, chunksize=8):
-                settle(result)
+    try:
+        if jobs == 1 or len(tasks) < 8:
+            for task in tasks:
+                settle(_work(task))
+        else:
+            ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+            with ctx.Pool(jobs) as pool:
+                for result in pool.imap_unordered(_work, tasks, chunksize=8):
+                    settle(result)
+    finally:  # an interrupted run leaves no partial file: none is an output
+        for stale in out.rglob(_partial_prefix(run) + "*.partial"):
+            stale.unlink(missing_ok=True)
     if map_path is not None:
         _write_map(Path(map_path), results)
     return RunSummary(results=results, seconds=time.perf_counter() - started)

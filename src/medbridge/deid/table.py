@@ -45,7 +45,8 @@ class ProfileRule:
     name:
         The attribute's name in the standard.
     in_std_iod:
-        Whether the attribute is used in a standard composite IOD.
+        Whether the attribute is used in a standard composite IOD; None where the
+        sources of ``data/README.md`` do not say (rows added to the standard since 2020).
     basic:
         The Basic Profile action.
     options:
@@ -54,7 +55,7 @@ class ProfileRule:
 
     tag: str
     name: str
-    in_std_iod: bool
+    in_std_iod: bool | None
     basic: str
     options: Mapping[Option, str]
 
@@ -92,7 +93,7 @@ def load_table() -> tuple[ProfileRule, ...]:
             ProfileRule(
                 tag=row["tag"],
                 name=row["name"],
-                in_std_iod=row["stdCompIOD"] == "Y",
+                in_std_iod={"Y": True, "N": False}.get(row["stdCompIOD"]),
                 basic=row["basicProfile"],
                 options=options,
             )

@@ -14,6 +14,7 @@ caller falls back to pydicom, which stays the reference parser.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import warnings
@@ -26,7 +27,14 @@ from pydicom.datadict import dictionary_description
 
 from medbridge.errors import InvalidDicomError
 
-__all__ = ["NeedsFullParse", "RawHeader", "read_raw_header", "sniff", "tag_label"]
+__all__ = [
+    "NeedsFullParse",
+    "RawHeader",
+    "read_raw_header",
+    "read_raw_header_bytes",
+    "sniff",
+    "tag_label",
+]
 
 _CHUNK = 64 * 1024
 _UNDEFINED = 0xFFFFFFFF
@@ -104,7 +112,6 @@ WANTED: dict[int, tuple[str, str]] = {
     0x00280011: ("columns", "us"),
     0x00280100: ("bits_allocated", "us"),
 }
-_LAST_WANTED = max(WANTED)
 _META_WANTED = {
     0x00020002: "media_storage_sop_class_uid",
     0x00020003: "media_storage_sop_instance_uid",
@@ -301,23 +308,48 @@ def read_raw_header(
         The file cannot be opened or read.
     """
     with open(path, "rb", buffering=0) as fp:
-        size = os.fstat(fp.fileno()).st_size
-        src = _Source(fp, size)
-        has_preamble, has_meta, pos = _find_meta_start(src.buf[:140])
-        try:
-            return _walk(src, has_preamble, has_meta, pos, extra or {})
-        except _Truncated as exc:
-            where = f"in {tag_label(exc.tag)}" if exc.tag is not None else "in an element header"
-            raise InvalidDicomError(
-                f"truncated: the file ends at byte {size} {where} starting near byte {exc.pos}"
-            ) from None
+        return _read(fp, os.fstat(fp.fileno()).st_size, WANTED, extra or {})
+
+
+def read_raw_header_bytes(data: bytes, wanted: Mapping[int, tuple[str, str]] = WANTED) -> RawHeader:
+    """`read_raw_header` of Part 10 bytes in memory (a C-STORE as received).
+
+    `wanted` maps top-level tags to (field name, decoding: "ascii", "text" or "us"), as
+    `WANTED` does for a scan; other callers (the archive's index) want other attributes.
+
+    Raises
+    ------
+    InvalidDicomError, NeedsFullParse
+        As `read_raw_header`.
+    """
+    return _read(io.BytesIO(data), len(data), wanted, {})
+
+
+def _read(
+    fp: BinaryIO, size: int, wanted: Mapping[int, tuple[str, str]], extra: Mapping[int, bool]
+) -> RawHeader:
+    src = _Source(fp, size)
+    has_preamble, has_meta, pos = _find_meta_start(src.buf[:140])
+    try:
+        return _walk(src, has_preamble, has_meta, pos, wanted, extra)
+    except _Truncated as exc:
+        where = f"in {tag_label(exc.tag)}" if exc.tag is not None else "in an element header"
+        raise InvalidDicomError(
+            f"truncated: the file ends at byte {size} {where} starting near byte {exc.pos}"
+        ) from None
 
 
 def _walk(
-    src: _Source, has_preamble: bool, has_meta: bool, pos: int, extra: Mapping[int, bool]
+    src: _Source,
+    has_preamble: bool,
+    has_meta: bool,
+    pos: int,
+    wanted: Mapping[int, tuple[str, str]],
+    extra: Mapping[int, bool],
 ) -> RawHeader:
     values: dict[str, object] = {}
     elements: dict[int, tuple[bytes | None, bytes | None]] = {}
+    last_wanted = max(wanted)
     ts = IMPLICIT_VR_LE
     if has_meta:
         meta = _Walker(src, explicit=True)
@@ -366,10 +398,10 @@ def _walk(
             group, elem, length = _IMPLICIT.unpack_from(buf, off)
             tag, vr, hlen = group << 16 | elem, None, 8
         value_pos = pos + hlen
-        if tag <= _LAST_WANTED and tag in WANTED and length != _UNDEFINED:
+        if tag <= last_wanted and tag in wanted and length != _UNDEFINED:
             if value_pos + length > size:
                 raise _Truncated(pos, tag)
-            name, how = WANTED[tag]
+            name, how = wanted[tag]
             voff = value_pos - start
             raw = (
                 buf[voff : voff + length]
@@ -382,8 +414,8 @@ def _walk(
         if extra and tag in extra:
             if length != _UNDEFINED and value_pos + length > size:
                 raise _Truncated(pos, tag)
-            wanted = extra[tag] and length != _UNDEFINED
-            elements[tag] = (vr, bytes(src.get(value_pos, length)) if wanted else None)
+            keep = extra[tag] and length != _UNDEFINED
+            elements[tag] = (vr, bytes(src.get(value_pos, length)) if keep else None)
             buf, start = src.buf, src.start
         if tag >= _FLOAT_PIXEL_DATA and tag in (_PIXEL_DATA, _FLOAT_PIXEL_DATA, _DOUBLE_PIXEL_DATA):
             pixel_offset, pixel_length = value_pos, length

@@ -10,7 +10,8 @@ the TOML file given with ``--config``, the defaults here. A TOML file looks like
     data_dir = "./var"
     index_url = "postgresql+psycopg://medbridge@db/pacs"   # default: SQLite in data_dir
     duplicates = "keep"            # or "replace"
-    refuse_unknown = true          # only the AEs below may associate
+    refuse_unknown = true          # only the AEs below may associate...
+    check_caller_host = true       # ...and only from their host (default with the above)
     max_pdu = 0                    # 0: no limit (PS3.8 D.3.3.1 Maximum Length)
 
     [tls]                          # optional; both ends then speak TLS (PS3.15 B.1)
@@ -27,6 +28,7 @@ the TOML file given with ``--config``, the defaults here. A TOML file looks like
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import tomllib
 from collections.abc import Mapping
@@ -70,6 +72,7 @@ class ServerConfig:
     index_url: str | None = None
     duplicates: DuplicatePolicy = DuplicatePolicy.KEEP
     refuse_unknown: bool = False
+    check_caller_host: bool = True
     max_pdu: int = 0
     max_associations: int = 32
     fsync: bool = True
@@ -83,6 +86,21 @@ class ServerConfig:
         title = title.strip()
         return next((ae for ae in self.known_aes if ae.ae_title == title), None)
 
+    def admits(self, title: str, address: str) -> bool:
+        """Whether a caller may associate: its AE title known, and from its host.
+
+        Without ``refuse_unknown`` everyone may. With it, the calling AE title must be a
+        known AE's and, unless ``check_caller_host`` is off, the connection must come
+        from one of the addresses that AE's ``host`` resolves to: an AE title is only a
+        claim, which any program on the network can make.
+        """
+        if not self.refuse_unknown:
+            return True
+        known = self.known_ae(title)
+        if known is None:
+            return False
+        return not self.check_caller_host or address in _addresses(known.host)
+
     def ssl_context(self) -> ssl.SSLContext | None:
         """Return the server-side TLS context, or None when TLS is not configured."""
         if self.tls_cert is None:
@@ -93,6 +111,17 @@ class ServerConfig:
             ctx.load_verify_locations(self.tls_ca)
             ctx.verify_mode = ssl.CERT_REQUIRED
         return ctx
+
+
+def _addresses(host: str) -> set[str]:
+    """The IP addresses a configured host name or address stands for (none if unknown)."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return set()
+    found = {str(info[4][0]) for info in infos}
+    # a caller over IPv4 on a dual-stack socket shows as ::ffff:a.b.c.d
+    return found | {f"::ffff:{a}" for a in found if ":" not in a}
 
 
 def _boolean(value: object) -> bool:
@@ -109,6 +138,7 @@ _CASTS: dict[str, Any] = {
     "index_url": str,
     "duplicates": DuplicatePolicy,
     "refuse_unknown": _boolean,
+    "check_caller_host": _boolean,
     "max_pdu": int,
     "max_associations": int,
     "fsync": _boolean,

@@ -22,18 +22,24 @@ C.4.3.1.4 C-GET; PS3.7 C.4 general):
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import evt
+from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION, evt
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.dsutils import encode
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext, build_context
 
-from medbridge.archive import Archive, InstanceRef, QueryModel
+from medbridge.archive import Archive, InstanceRef, QueryModel, answer_dataset
+from medbridge.dicom.flat import Element, NotFlat, encode_flat
+from medbridge.dicom.part10 import file_meta_prefix
+from medbridge.dimse._direct import DirectResponder
 from medbridge.dimse._tcp import tune_association_socket
 from medbridge.dimse.config import ServerConfig
 from medbridge.errors import (
@@ -50,6 +56,7 @@ __all__ = [
     "handle_get",
     "handle_move",
     "handle_open",
+    "handle_requested",
     "handle_store",
     "handlers_for",
 ]
@@ -109,6 +116,26 @@ def handle_connect(event: Event) -> None:
     tune_association_socket(event.assoc, quick_ack=True)
 
 
+def handle_requested(event: Event, config: ServerConfig) -> None:
+    """EVT_REQUESTED: refuse callers the config does not admit (`ServerConfig.admits`).
+
+    The rejection is permanent, from the service user, "calling AE title not
+    recognized" (PS3.8 9.3.4, result 1, source 1, reason 3), the answer DCMTK and
+    Orthanc give too.
+    """
+    req = event.assoc.requestor
+    title = str(getattr(req.primitive, "calling_ae_title", "") or "").strip()
+    if config.admits(title, req.address):
+        return
+    LOGGER.warning(
+        "association from %s@%s:%s refused: not a known AE from its host",
+        title,
+        req.address,
+        req.port,
+    )
+    event.assoc.acse.send_reject(0x01, 0x01, 0x03)
+
+
 def handle_echo(event: Event) -> int:
     """C-ECHO (PS3.7 9.1.5): always 0x0000, the association itself is the answer."""
     return 0x0000
@@ -122,7 +149,7 @@ def handle_store(event: Event, archive: Archive) -> int | Dataset:
     """
     sop_uid = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
     try:
-        data = event.encoded_dataset(include_meta=True)
+        data = _part10(event)
         result = archive.store(data, expect_sop_instance_uid=sop_uid)
     except InvalidDicomError as exc:
         LOGGER.error("C-STORE %s from %s refused: %s", sop_uid, _peer(event), exc)
@@ -133,8 +160,33 @@ def handle_store(event: Event, archive: Archive) -> int | Dataset:
     except StorageError as exc:
         LOGGER.error("C-STORE %s from %s not stored: %s", sop_uid, _peer(event), exc)
         return _failure(0xA700, "could not store the instance")
-    LOGGER.debug("C-STORE %s from %s: %s", sop_uid, _peer(event), result.outcome)
+    if LOGGER.isEnabledFor(logging.DEBUG):
+        LOGGER.debug("C-STORE %s from %s: %s", sop_uid, _peer(event), result.outcome)
     return 0x0000
+
+
+def _part10(event: Event) -> bytes:
+    """The received dataset as a Part 10 file, as pynetdicom's ``encoded_dataset()``.
+
+    Same bytes (pynetdicom's implementation UID and version name in the File Meta
+    Information), encoded without building a pydicom ``FileMetaDataset``.
+    """
+    request = cast(C_STORE, event.request)
+    dataset = request.DataSet
+    if not isinstance(dataset, io.BytesIO):
+        raise InvalidDicomError("the C-STORE request carries no dataset")
+    try:
+        prefix = file_meta_prefix(
+            sop_class_uid=str(request.AffectedSOPClassUID),
+            sop_instance_uid=str(request.AffectedSOPInstanceUID),
+            transfer_syntax_uid=str(event.context.transfer_syntax),
+            implementation_class_uid=PYNETDICOM_IMPLEMENTATION_UID,
+            implementation_version_name=PYNETDICOM_IMPLEMENTATION_VERSION,
+        )
+    except UnicodeEncodeError:
+        raise InvalidDicomError("the request's SOP Class or Instance UID is not ASCII") from None
+    with dataset.getbuffer() as view:
+        return b"".join((prefix, view))
 
 
 def _model(event: Event) -> QueryModel:
@@ -148,11 +200,13 @@ def handle_find(
 ) -> Iterator[tuple[int, Dataset | None]]:
     """C-FIND SCP (PS3.4 C.4.1): one pending response per match, then success.
 
-    Patient Root or Study Root follows the request's Affected SOP Class UID.
+    Patient Root or Study Root follows the request's Affected SOP Class UID. Pending
+    responses are written directly to the connection where `DirectResponder` can
+    (plain TCP, little endian syntaxes); pynetdicom sends the others and the final one.
     """
     try:
         identifier = event.identifier
-        matches = list(archive.find(identifier, model=_model(event)))
+        answers = list(archive.find_elements(identifier, model=_model(event)))
     except ArchiveError as exc:
         LOGGER.error("C-FIND from %s refused: %s", _peer(event), exc)
         yield _failure(0xA900, str(exc)).Status, None
@@ -161,13 +215,41 @@ def handle_find(
         LOGGER.error("C-FIND from %s: cannot decode identifier: %s", _peer(event), exc)
         yield 0xC310, None
         return
-    LOGGER.info("C-FIND from %s: %d matches", _peer(event), len(matches))
-    for ds in matches:
-        if event.is_cancelled:
-            yield 0xFE00, None
-            return
-        ds.RetrieveAETitle = config.ae_title
-        yield 0xFF00, ds
+    LOGGER.info("C-FIND from %s: %d matches", _peer(event), len(answers))
+    retrieve_ae: Element = (_RETRIEVE_AE_TITLE, "AE", config.ae_title)
+    direct = DirectResponder.for_event(event)
+    try:
+        for found in answers:
+            if event.is_cancelled:
+                if direct is not None:
+                    direct.flush()
+                yield 0xFE00, None
+                return
+            elements = [e for e in found if e[0] != _RETRIEVE_AE_TITLE]
+            elements.append(retrieve_ae)
+            if direct is not None:
+                encoded = _encode_answer(elements, explicit_vr=direct.explicit_vr)
+                if encoded is not None and direct.fits(encoded):
+                    direct.pending(encoded)
+                    continue
+                direct.flush()  # what pynetdicom sends must follow what was written
+            yield 0xFF00, answer_dataset(sorted(elements))
+        if direct is not None:
+            direct.flush()
+    except OSError as exc:
+        LOGGER.error("C-FIND from %s: connection lost: %s", _peer(event), exc)
+
+
+#: (0008,0054) 'Retrieve AE Title': where the matches can be retrieved from (us).
+_RETRIEVE_AE_TITLE = 0x00080054
+
+
+def _encode_answer(elements: list[Element], *, explicit_vr: bool) -> bytes | None:
+    """The identifier's bytes: medbridge's flat encoder, else pydicom's writer."""
+    try:
+        return encode_flat(elements, explicit_vr=explicit_vr)
+    except NotFlat:
+        return encode(answer_dataset(sorted(elements)), not explicit_vr, True, False)
 
 
 def _select(event: Event, archive: Archive) -> list[InstanceRef] | Dataset:
@@ -263,6 +345,7 @@ def handlers_for(archive: Archive, config: ServerConfig) -> list[Any]:
     """Return the ``(event, handler, args)`` bindings for ``AE.start_server``."""
     return [
         (evt.EVT_CONN_OPEN, handle_open),
+        (evt.EVT_REQUESTED, handle_requested, [config]),
         (evt.EVT_C_ECHO, handle_echo),
         (evt.EVT_C_STORE, handle_store, [archive]),
         (evt.EVT_C_FIND, handle_find, [archive, config]),

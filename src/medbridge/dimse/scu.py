@@ -16,15 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_file_meta_info
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE, StoragePresentationContexts, build_role, evt
+from pynetdicom import AE, StoragePresentationContexts, _config, build_role, evt
 from pynetdicom.association import Association
 from pynetdicom.events import Event
 
 from medbridge.archive import QueryModel, validate_uid
 from medbridge.archive.storage import FileStorage
+from medbridge.dimse._tcp import WaitingAssociationSocket
 from medbridge.dimse.handlers import DUL_RUN_LOOP_DELAY, handle_connect
 from medbridge.errors import ArchiveError, StorageError
 
@@ -106,8 +108,9 @@ def _associate(ae: AE, peer: Peer, **kwargs: Any) -> Iterator[Association]:
         **kwargs,
     )
     dul = getattr(assoc, "dul", None)
-    if dul is not None and hasattr(dul, "_run_loop_delay"):
-        dul._run_loop_delay = DUL_RUN_LOOP_DELAY
+    waits = isinstance(getattr(dul, "socket", None), WaitingAssociationSocket)
+    if dul is not None and hasattr(dul, "_run_loop_delay") and not waits:
+        dul._run_loop_delay = DUL_RUN_LOOP_DELAY  # TLS: pynetdicom's polling, shortened
     if not assoc.is_established:
         raise ArchiveError(
             f"association with {peer.ae_title}@{peer.host}:{peer.port} "
@@ -172,7 +175,7 @@ def send(peer: Peer, paths: Iterable[Path]) -> SendResult:
                 if (sop_class, ts) not in batch:
                     continue
                 try:
-                    status = assoc.send_c_store(path)
+                    status = _store_file(assoc, path)
                 except (ValueError, AttributeError) as exc:
                     result.failed.append((path, str(exc)))
                     continue
@@ -185,6 +188,25 @@ def send(peer: Peer, paths: Iterable[Path]) -> SendResult:
                 if not assoc.is_established:
                     raise ArchiveError(f"association with {peer.ae_title} lost after {path}")
     return result
+
+
+def _store_file(assoc: Association, path: Path) -> Dataset:
+    """C-STORE one file: its bytes as stored, else re-encoded into an accepted syntax.
+
+    pynetdicom sends a file's dataset straight from the file, in chunks, only with its
+    STORE_SEND_CHUNKED_DATASET setting; otherwise it decodes the whole file with pydicom
+    and encodes it again, which costs most of a send and may change the bytes. Re-encoding
+    is kept for the peer that accepted the SOP class only in another uncompressed syntax.
+    """
+    previous = _config.STORE_SEND_CHUNKED_DATASET
+    _config.STORE_SEND_CHUNKED_DATASET = True
+    try:
+        return assoc.send_c_store(path)
+    except ValueError:  # no accepted context in the file's own transfer syntax
+        pass
+    finally:
+        _config.STORE_SEND_CHUNKED_DATASET = previous
+    return assoc.send_c_store(dcmread(path))
 
 
 def find(

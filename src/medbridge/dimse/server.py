@@ -68,9 +68,8 @@ def build_ae(config: ServerConfig) -> AE:
         )
     for uid in QUERY_RETRIEVE_MODELS:
         ae.add_supported_context(uid, TRANSFER_SYNTAXES)
-    # C-MOVE sub-associations propose their own contexts (handlers._storage_contexts)
-    if config.refuse_unknown:
-        ae.require_calling_aet = [known.ae_title for known in config.known_aes] or ["\\"]
+    # C-MOVE sub-associations propose their own contexts (handlers._storage_contexts);
+    # callers are admitted by handlers.handle_requested (AE title and host)
     return ae
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from medbridge.errors import FormatError
+from medbridge.errors import FormatError, OrientationWarning
 from medbridge.formats._layout import (
     check_layout,
     from_layout,
@@ -44,7 +44,7 @@ _AMBIGUITY = (
 )
 
 
-class AnalyzeOrientationWarning(UserWarning):
+class AnalyzeOrientationWarning(OrientationWarning):
     """An Analyze 7.5 file was read or written: its left-right orientation is ambiguous."""
 
 
@@ -99,6 +99,8 @@ def read(path: str | os.PathLike[str]) -> Volume:
     if array.dtype.names:  # RGB triples
         array = np.stack([array[n] for n in array.dtype.names], axis=-1)
         array = array.reshape((*array.shape[:-1], 1, 3) if array.ndim == 4 else array.shape)
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))  # big-endian (Sun, SGI) files
     if not isinstance(img, loader.Nifti1Pair):
         warnings.warn(
             f"{name}: " + _AMBIGUITY.format(what="this volume"),

@@ -2,7 +2,8 @@
 
 No light library reads MetaImage (SimpleITK would bring all of ITK), and the format is
 small: ``Key = value`` text lines ending with ``ElementDataFile``, then raw voxels
-(``LOCAL``: in the same file) or a named file, optionally zlib-compressed. ITK's world
+(``LOCAL``: in the same file), or one named data file, or one file per slice (``LIST``
+or a printf pattern), optionally zlib-compressed. ITK's world
 is LPS; the grid is ``Offset`` (origin), ``ElementSpacing`` and ``TransformMatrix``,
 whose values list the axis direction vectors one after another (what ITK's
 ``GetDirection(i)`` returns, i.e. the direction matrix in column order). Components
@@ -137,8 +138,8 @@ def read(path: str | os.PathLike[str]) -> Volume:
     Raises
     ------
     FormatError
-        A truncated or malformed header, an unknown ``ElementType``, ASCII or
-        multi-file data, or a data size that does not match ``DimSize``.
+        A truncated or malformed header, an unknown ``ElementType``, ASCII data, a
+        missing data file, or data whose size does not match ``DimSize``.
     """
     name = os.fspath(path)
     try:
@@ -151,16 +152,7 @@ def read(path: str | os.PathLike[str]) -> Volume:
     dims = header.integers("DimSize", ndims, name)
     dtype = _element_type(header, name)
     channels = header.integers("ElementNumberOfChannels", 1, name, default=1)[0]
-    payload = _payload(header, raw, name)
-    expected = int(np.prod(dims)) * channels * dtype.itemsize
-    if header.get("HeaderSize") == "-1" and len(payload) > expected:
-        payload = payload[-expected:]  # MetaIO: -1 means the data ends the file
-    if len(payload) != expected:
-        raise FormatError(
-            f"data holds {len(payload)} bytes, DimSize {dims} × {channels} channel(s) of "
-            f"{dtype.name} needs {expected}",
-            path=name,
-        )
+    payload = _payload(header, raw, name, dims=dims, element=(channels, dtype))
     flat = np.frombuffer(payload, dtype=dtype)
     array = np.moveaxis(flat.reshape([channels, *dims], order="F"), 0, -1)
     if ndims == 2:
@@ -170,7 +162,7 @@ def read(path: str | os.PathLike[str]) -> Volume:
     affine = _affine(header, ndims, name)
     metadata: dict[str, Any] = {}
     if ndims == 4 and dims[3] > 1:
-        step = header.numbers("ElementSpacing", 4, 1.0, name)[3]
+        step = _spacing(header, 4, name)[3]
         if step > 0 and step != 1.0:  # 1 is ITK's "no spacing" default
             metadata["RepetitionTime"] = step
     voxels = np.ascontiguousarray(array).astype(dtype.newbyteorder("="))
@@ -203,32 +195,152 @@ def _element_type(header: _Header, path: str) -> np.dtype[Any]:
     return ELEMENT_TYPES[kind].newbyteorder(">" if big else "<")
 
 
-def _payload(header: _Header, raw: bytes, path: str) -> bytes:
+def _payload(
+    header: _Header,
+    raw: bytes,
+    path: str,
+    *,
+    dims: list[int],
+    element: tuple[int, np.dtype[Any]],
+) -> bytes:
+    """The voxel bytes: from this file, or from the data files ``ElementDataFile`` names.
+
+    MetaIO's forms (``metaImage.cxx``): ``LOCAL``, the data follows the header; a file
+    name, the rest of the line (spaces included), beside the header unless absolute;
+    ``LIST [nD]``, then one file name per line, each holding an n-D chunk (by default
+    one slice of the last axis); a printf pattern ``name%03d.raw [first [last
+    [step]]]``, one file per index along the last axis. ``HeaderSize`` bytes are
+    skipped in each data file (``-1``: the data ends the file), and with
+    ``CompressedData`` each file is a zlib stream.
+    """
+    channels, dtype = element
     source = header.get("ElementDataFile") or ""
-    if source == "LOCAL":
-        data = raw[header.data_offset :]
-    elif not source or source.split()[0] == "LIST" or "%" in source or len(source.split()) > 1:
-        raise FormatError(f"multi-file data ({source!r}) is not supported", path=path)
+    words = source.split()
+    need = f"DimSize {dims} × {channels} channel(s) of {dtype.name}"
+    if source.upper() == "LOCAL":
+        total = int(np.prod(dims)) * channels * dtype.itemsize
+        return _chunk(header, raw[header.data_offset :], total, path, need=need)
+    if not words:
+        raise FormatError("'ElementDataFile' is empty: no voxel data named", path=path)
+    if words[0] == "LIST":
+        files, chunk_ndims = _listed_files(header, raw, words, dims, path)
+    elif "%" in source:
+        files, chunk_ndims = _pattern_files(words, dims, path), len(dims) - 1
     else:
-        data_path = os.path.join(os.path.dirname(path), source)
+        files, chunk_ndims = [source], len(dims)
+    size = int(np.prod(dims[:chunk_ndims])) * channels * dtype.itemsize
+    if len(files) > 1:
+        need = f"1/{len(files)} of {need}"
+    folder = os.path.dirname(path)
+    chunks = []
+    for file in files:
+        data_path = os.path.join(folder, file)
         try:
             with open(data_path, "rb") as fh:
                 data = fh.read()
         except OSError as exc:
             raise FormatError(f"data file {data_path}: {exc.strerror}", path=path) from exc
-        skip = int(header.get("HeaderSize", "0") or 0)
-        if skip > 0:
-            data = data[skip:]
+        chunks.append(_chunk(header, data, size, path, need=need, data_path=data_path))
+    return b"".join(chunks)
+
+
+def _listed_files(
+    header: _Header, raw: bytes, words: list[str], dims: list[int], path: str
+) -> tuple[list[str], int]:
+    """``ElementDataFile = LIST [nD]``: the file names on the lines after it, and n."""
+    ndims = len(dims)
+    chunk_ndims = ndims - 1
+    if len(words) > 1:
+        digits = words[1].upper().removesuffix("D")
+        if not digits.isdigit():
+            raise FormatError(f"'ElementDataFile = LIST {words[1]}': not a dimension", path=path)
+        chunk_ndims = int(digits)
+        if not 0 < chunk_ndims <= ndims:
+            chunk_ndims = ndims - 1  # MetaIO's fallback for 0 or too many
+    count = int(np.prod(dims[chunk_ndims:]))
+    lines = raw[header.data_offset :].decode("latin-1").splitlines()
+    files = [line.strip() for line in lines if line.strip()][:count]
+    if len(files) != count:
+        raise FormatError(
+            f"'ElementDataFile = LIST' names {len(files)} data files, DimSize {dims} in "
+            f"{chunk_ndims}-D chunks needs {count}",
+            path=path,
+        )
+    return files, chunk_ndims
+
+
+def _pattern_files(words: list[str], dims: list[int], path: str) -> list[str]:
+    """``ElementDataFile = name%03d.raw first last step``: one name per last-axis index."""
+    numbers = words[1:]
+    pattern = words[0]
+    if len(words) >= 5:  # MetaIO: a name with spaces, then exactly three numbers
+        pattern, numbers = " ".join(words[:-3]), words[-3:]
+    try:
+        values = [int(float(v)) for v in numbers]
+    except ValueError:
+        raise FormatError(
+            f"'ElementDataFile = {' '.join(words)}': first, last and step must be numbers",
+            path=path,
+        ) from None
+    count = dims[-1]
+    first = values[0] if values else 1
+    last = values[1] if len(values) > 1 else first + count - 1
+    step = values[2] if len(values) > 2 else 1
+    indices = list(range(first, last + 1, step))[:count] if step > 0 else []
+    if len(indices) != count:
+        raise FormatError(
+            f"'ElementDataFile = {' '.join(words)}' gives {len(indices)} data files, "
+            f"DimSize {dims} needs {count} (one per index of the last axis)",
+            path=path,
+        )
+    try:
+        return [pattern % i for i in indices]
+    except (TypeError, ValueError) as exc:
+        raise FormatError(f"data file pattern {pattern!r} is not usable: {exc}", path=path) from exc
+
+
+def _chunk(
+    header: _Header,
+    data: bytes,
+    size: int,
+    path: str,
+    *,
+    need: str,
+    data_path: str | None = None,
+) -> bytes:
+    """One data file's voxel bytes (``size`` of them): header skipped, zlib undone."""
+    try:
+        skip = int(header.get("HeaderSize") or "0")
+    except ValueError:
+        raise FormatError(
+            f"'HeaderSize' is not an integer: {header.get('HeaderSize')!r}", path=path
+        ) from None
+    if skip > 0 and data_path is not None:
+        data = data[skip:]
     if (header.get("CompressedData") or "False").lower() == "true":
         try:
             data = zlib.decompress(data, zlib.MAX_WBITS | 32)
         except zlib.error as exc:
-            raise FormatError(f"compressed data is corrupt or truncated: {exc}", path=path) from exc
+            where = f"data file {data_path}: " if data_path else ""
+            raise FormatError(
+                f"{where}compressed data is corrupt or truncated: {exc}", path=path
+            ) from exc
+    if skip == -1 and len(data) > size:
+        data = data[-size:]  # MetaIO: -1 means the data ends the file
+    if len(data) != size:
+        where = f"data file {data_path}" if data_path else "data"
+        raise FormatError(f"{where} holds {len(data)} bytes, {need} needs {size}", path=path)
     return data
 
 
+def _spacing(header: _Header, ndims: int, path: str) -> list[float]:
+    """``ElementSpacing``, else ``ElementSize`` (MetaIO takes one for the other), else 1."""
+    key = "ElementSpacing" if "ElementSpacing" in header.fields else "ElementSize"
+    return header.numbers(key, ndims, 1.0, path)
+
+
 def _affine(header: _Header, ndims: int, path: str) -> npt.NDArray[np.float64]:
-    spacing = header.numbers("ElementSpacing", ndims, 1.0, path)[:3]
+    spacing = _spacing(header, ndims, path)[:3]
     origin = header.numbers("Offset", ndims, 0.0, path)[:3]
     matrix = header.numbers("TransformMatrix", ndims * ndims, np.nan, path)
     direction = np.eye(3)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import gzip
 import os
+import warnings
 from typing import IO, Any, cast
 
 import nibabel as nib
 import numpy as np
 
-from medbridge.errors import FormatError
+from medbridge.errors import FormatError, OrientationWarning
 from medbridge.volume import Volume
 
 __all__ = ["EXTENSIONS", "NIFTI1_MAX_DIM", "read", "sniff", "write"]
@@ -54,7 +55,12 @@ def sniff(head: bytes) -> bool:
 def read(path: str | os.PathLike[str]) -> Volume:
     """Read a NIfTI file into a Volume (stored values; scaling in ``slope``/``intercept``).
 
-    The affine is the sform when its code is set, else the qform, as nibabel chooses.
+    The affine is the sform when its code is set, else the qform, as nibabel, FSL and
+    SPM choose. Readers disagree in two cases, so each gets an
+    :class:`~medbridge.errors.OrientationWarning`: both codes set, the sform's not
+    "scanner", and the two forms more than half a voxel apart (ITK, and so Slicer and
+    ANTs, then take the qform); or neither code set (no orientation at all: nibabel's
+    fallback, voxel sizes with x flipped about the centre, is what we get).
     """
     nifti: Any = nib
     name = os.fspath(path)
@@ -80,8 +86,11 @@ def read(path: str | os.PathLike[str]) -> Volume:
         array = np.stack([array[n] for n in array.dtype.names], axis=-1)
         if array.ndim == 4:
             array = array[:, :, :, np.newaxis, :]
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))  # big-endian files
     # nibabel moves the scaling from a loaded header to the data proxy
     slope, inter = img.dataobj.slope, img.dataobj.inter
+    _warn_if_ambiguous(img.header, array.shape, name)
     affine = img.affine if img.affine is not None else np.eye(4)
     metadata: dict[str, Any] = {}
     if array.ndim >= 4 and array.shape[3] > 1:
@@ -97,6 +106,39 @@ def read(path: str | os.PathLike[str]) -> Volume:
         slope=1.0 if slope is None else float(slope),
         intercept=0.0 if inter is None else float(inter),
     )
+
+
+def _warn_if_ambiguous(header: Any, shape: tuple[int, ...], name: str) -> None:
+    """An OrientationWarning when the header's two orientations disagree or are absent."""
+    qform, qcode = header.get_qform(coded=True)
+    sform, scode = header.get_sform(coded=True)
+    if not qcode and not scode:
+        warnings.warn(
+            f"{name}: qform_code and sform_code are both 0, so the file states no "
+            "orientation; voxel sizes are kept and the orientation is nibabel's guess "
+            "(x flipped, origin at the centre), other readers guess differently",
+            OrientationWarning,
+            stacklevel=3,
+        )
+        return
+    if not qcode or scode in (0, 1):
+        return  # every reader takes the same form: the sform if "scanner", else the qform
+    last = [max(int(n) - 1, 0) for n in shape[:3]]
+    corners = np.array(
+        [[i, j, k, 1] for i in (0, last[0]) for j in (0, last[1]) for k in (0, last[2])]
+    )
+    apart = float(np.abs((sform - qform) @ corners.T)[:3].max())
+    voxel = float(min(np.linalg.norm(sform[:3, :3], axis=0)))
+    if apart > voxel / 2:
+        names = {1: "scanner", 2: "aligned", 3: "talairach", 4: "mni", 5: "template"}
+        warnings.warn(
+            f"{name}: the sform (code {scode}, {names.get(int(scode), 'unknown')}) and the "
+            f"qform (code {qcode}, {names.get(int(qcode), 'unknown')}) place voxels up to "
+            f"{apart:.3g} mm apart; the sform is used, as nibabel, FSL and SPM use it, "
+            "while ITK-based tools (Slicer, ANTs) use the qform unless the sform is scanner",
+            OrientationWarning,
+            stacklevel=3,
+        )
 
 
 def _load_unnamed(name: str) -> tuple[Any, np.ndarray]:
@@ -136,6 +178,10 @@ def _header(volume: Volume) -> Any:
     if volume.array.ndim >= 4 and isinstance(tr, int | float):
         zooms[3] = float(tr)
     header.set_zooms(zooms)
+    if "Modality" in meta and volume.array.ndim <= 4:
+        # A converted image: pixdim[4] is the TR (s) as dcm2niix writes it, 3D images
+        # included, and 0 without one (CT).
+        header["pixdim"][4] = float(tr) if isinstance(tr, int | float) else 0.0
     header.set_xyzt_units("mm", "sec")
     if volume.slope != 1.0 or volume.intercept != 0.0:
         header.set_slope_inter(volume.slope, volume.intercept)

@@ -9,9 +9,10 @@ Three layouts carry 2D planes differently:
   position, orientation and rescale in the Per-Frame or Shared Functional Groups.
 
 Each function reads headers only; pixels are decoded lazily, once per file, by
-:class:`PixelSource`. A classic image's header may be the fast scan's decoded values
-instead of a pydicom ``Dataset`` (anything answering ``get(keyword, default)``);
-:func:`frame_dataset` gives a frame's full header either way.
+:class:`PixelSource`. A classic image's header may be the fast scan's header instead of
+a pydicom ``Dataset`` (anything answering ``get`` and ``in`` as a Dataset does, and
+giving the full Dataset from ``dataset()``); :func:`frame_dataset` gives a frame's full
+header either way.
 """
 
 from __future__ import annotations
@@ -121,14 +122,15 @@ def decode_file(path: str, syntax: str = "") -> npt.NDArray[Any]:
 def frame_dataset(info: Mapping[str, Any]) -> Dataset | None:
     """The full header of the instance a frame came from (``info["instance"]``), or None.
 
-    Frames hold either the parsed ``Dataset`` or an object that parses it on first use
-    (``.ds``, as :class:`medbridge.convert._inputs.Instance` does), so that headers
-    nothing reads beyond the scanned values are never parsed.
+    ``info["instance"]`` is the parsed ``Dataset``, or for a classic image possibly the
+    fast scan's header, which answers reads of what was scanned and parses the file for
+    the rest; code needing a real ``Dataset`` (private blocks, sequences) asks here.
     """
     source = info.get("instance")
     if source is None or isinstance(source, Dataset):
         return source
-    ds = getattr(source, "ds", None)
+    load = getattr(source, "dataset", None)
+    ds = load() if callable(load) else None
     return ds if isinstance(ds, Dataset) else None
 
 
@@ -165,14 +167,11 @@ def _float(ds: Header, keyword: str, default: float) -> float:
         return default
 
 
-def classic_frame(
-    ds: Header, source: PixelSource, order: tuple[Any, ...], *, instance: Any = None
-) -> Frame:
+def classic_frame(ds: Header, source: PixelSource, order: tuple[Any, ...]) -> Frame:
     """The single plane of a classic image.
 
-    ``instance`` is what ``info["instance"]`` holds for :func:`frame_dataset` (default:
-    ``ds``); ``info`` also carries the values read per slice: the file, its transfer
-    syntax, (0018,1060) 'Trigger Time' and (0008,0032) 'Acquisition Time'.
+    ``info`` holds the header (``"instance"``, see :func:`frame_dataset`), the file and its
+    transfer syntax, and (0018,1060) 'Trigger Time'.
     """
     position, orientation, spacing = _geometry(ds, "image")
 
@@ -191,9 +190,8 @@ def classic_frame(
         intercept=_float(ds, "RescaleIntercept", 0.0),
         thickness=_float(ds, "SliceThickness", 0.0),
         info={
-            "instance": ds if instance is None else instance,
+            "instance": ds,
             "trigger_time_ms": ds.get("TriggerTime"),
-            "acquisition_time": ds.get("AcquisitionTime", ""),
             "path": source.path,
             "transfer_syntax": source.syntax,
         },
@@ -201,12 +199,16 @@ def classic_frame(
 
 
 def is_mosaic(ds: Dataset) -> bool:
-    """A Siemens mosaic: 'MOSAIC' in (0008,0008) and a CSA tile count above one."""
+    """A Siemens mosaic: 'MOSAIC' in (0008,0008), unless its CSA header counts one tile.
+
+    A mosaic whose CSA header was removed (some de-identification tools strip group 0029)
+    still is one: read as a single image it would be a tiled picture placed as one slice.
+    """
     image_type = [str(v).upper() for v in ds.get("ImageType", [])]
     if "MOSAIC" not in image_type:
         return False
     n = csa_value(csa_header(ds), "NumberOfImagesInMosaic")
-    return n is not None and int(n) > 1
+    return n is None or int(n) > 1
 
 
 def mosaic_frames(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> list[Frame]:
@@ -218,8 +220,15 @@ def mosaic_frames(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> l
     against row × column when slices were acquired descending).
     """
     csa = csa_header(ds)
-    n_slices = int(csa_value(csa, "NumberOfImagesInMosaic"))
+    count = csa_value(csa, "NumberOfImagesInMosaic")
     normal_csa = csa.get("SliceNormalVector")
+    if count is None or normal_csa is None or len(normal_csa) != 3:
+        raise ConversionError(
+            "Siemens mosaic without its CSA image header (0029,1010) 'NumberOfImagesInMosaic' "
+            "and 'SliceNormalVector': the direction its tiles are stacked in is unknown "
+            "(head-first and foot-first stacks look alike), so it is not converted"
+        )
+    n_slices = int(count)
     position, orientation, spacing = _geometry(ds, "mosaic")
     rows, cols = int(ds.Rows), int(ds.Columns)
     tiles = math.ceil(math.sqrt(n_slices))
@@ -227,10 +236,8 @@ def mosaic_frames(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> l
         raise ConversionError(f"mosaic of {rows}x{cols} cannot hold {tiles}x{tiles} equal tiles")
     t_rows, t_cols = rows // tiles, cols // tiles
     iop = np.asarray(orientation).reshape(2, 3)
-    normal = np.cross(iop[0], iop[1])
-    if normal_csa is not None and len(normal_csa) == 3:
-        normal = np.asarray(normal_csa, dtype=np.float64)
-        normal /= np.linalg.norm(normal)
+    normal = np.asarray(normal_csa, dtype=np.float64)
+    normal /= np.linalg.norm(normal)
     # dcm2niix keeps a mosaic's storage order (Siemens sagittal mosaics run R>>L), except
     # that mosaics stored head-to-foot (first tile = last protocol slice) are reversed.
     direction = normal.copy()

@@ -24,12 +24,14 @@ from medbridge.errors import GeometryError
 
 __all__ = [
     "LPS_TO_RAS",
+    "affine_from_centre",
     "affine_from_grid",
     "affine_ras_row_flipped",
     "direction_letters",
     "grid_from_affine",
     "lps_to_ras",
     "ras_to_lps",
+    "reorder_axes",
     "slice_geometry",
     "slice_normal_lps",
     "world_to_ras",
@@ -178,6 +180,41 @@ def affine_from_grid(
         spacing, dtype=np.float64
     ).reshape(1, 3)
     out[:3, 3] = np.asarray(origin, dtype=np.float64).reshape(3)
+    return out
+
+
+def affine_from_centre(
+    centre: npt.ArrayLike,
+    spacing: npt.ArrayLike,
+    direction: npt.ArrayLike,
+    shape: tuple[int, int, int],
+) -> npt.NDArray[np.float64]:
+    """The affine of a grid placed by the world position of its centre, as MGH stores it.
+
+    FreeSurfer's ``c_ras`` is the position of voxel ``shape / 2`` (not the centre of the
+    middle voxel for odd sizes), so voxel 0 sits at ``centre - M · shape / 2`` with
+    ``M = direction · diag(spacing)``.
+
+    >>> affine_from_centre([0, 0, 0], [1, 1, 1], np.eye(3), (4, 4, 2))[:3, 3].tolist()
+    [-2.0, -2.0, -1.0]
+    """
+    linear = affine_from_grid([0.0, 0.0, 0.0], spacing, direction)[:3, :3]
+    half = np.asarray(shape, dtype=np.float64) / 2.0
+    origin = np.asarray(centre, dtype=np.float64).reshape(3) - linear @ half
+    return affine_from_grid(origin, spacing, direction)
+
+
+def reorder_axes(affine: npt.ArrayLike, order: tuple[int, int, int]) -> npt.NDArray[np.float64]:
+    """The affine of the same grid after its voxel axes are transposed by ``order``.
+
+    ``numpy.transpose(array, order)`` puts old axis ``order[n]`` at position ``n``, so
+    the new affine's column ``n`` is the old column ``order[n]``; the origin stays.
+
+    >>> reorder_axes(np.diag([1.0, 2.0, 3.0, 1.0]), (2, 1, 0)).diagonal().tolist()
+    [0.0, 2.0, 0.0, 1.0]
+    """
+    out = np.array(affine, dtype=np.float64)
+    out[:3, :3] = out[:3, list(order)]
     return out
 
 

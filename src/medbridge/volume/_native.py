@@ -11,8 +11,7 @@ exactly returns None, and the caller decodes it with pydicom.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -21,8 +20,21 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 __all__ = ["Layout", "fix_bits", "plane_layout", "read_native_pixels"]
 
-#: A header as grouping reads it: a pydicom Dataset or the fast scan's decoded values.
-Header = Dataset | Mapping[Any, Any]
+
+class HeaderLike(Protocol):
+    """What reading a header needs: ``get``, ``in``, ``[]`` as a pydicom ``Dataset`` has them.
+
+    A ``Dataset``, or the fast scan's ``ScannedHeader`` (medbridge.convert._values).
+    """
+
+    def get(self, key: Any, default: Any = None, /) -> Any: ...
+
+    def __contains__(self, key: Any, /) -> bool: ...
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+
+Header = Dataset | HeaderLike
 #: (rows, columns, dtype, bits stored, bits allocated) of one single-sample plane.
 Layout = tuple[int, int, np.dtype[Any], int, int]
 
