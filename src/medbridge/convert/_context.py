@@ -12,6 +12,7 @@ from pydicom.tag import Tag
 
 from medbridge.convert._group import OutputGroup
 from medbridge.volume._csa import csa_header, parse_ascconv
+from medbridge.volume._frames import frame_dataset
 from medbridge.volume._stack import StackPlan
 
 __all__ = ["OutputContext", "flatten_frame"]
@@ -120,8 +121,8 @@ class OutputContext:
             # instance in acquisition order, not from the first slice in space; a single
             # volume without instance numbers it sorts by position: its lowest slice.
             first = min(frames, key=lambda f: f.order)
-        source = first.info.get("instance")
-        if not isinstance(source, Dataset):
+        source = frame_dataset(first.info)
+        if source is None:
             return self.group.ds
         index = first.info.get("frame_index")
         if index is None or "PerFrameFunctionalGroupsSequence" not in source:

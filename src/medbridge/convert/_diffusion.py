@@ -25,6 +25,7 @@ from medbridge.convert._gradients import canon_comment_gradient, image_frame_bve
 from medbridge.convert._naming import vendor
 from medbridge.convert._sidecar import phase_direction
 from medbridge.volume._csa import csa_header, csa_value
+from medbridge.volume._frames import frame_dataset
 from medbridge.volume._stack import Frame, StackPlan
 
 __all__ = ["bvals_bvecs", "frame_diffusion"]
@@ -101,8 +102,8 @@ def _reading(frame: Frame) -> _Reading | None:
     info = frame.info
     if "bvalue" in info:
         return _Reading(float(info["bvalue"]), info.get("gradient_lps"))
-    ds = info.get("instance")
-    if not isinstance(ds, Dataset):
+    ds = frame_dataset(info)
+    if ds is None:
         return None
     if ds.get("DiffusionBValue") is not None:
         grad = ds.get("DiffusionGradientOrientation")
@@ -182,8 +183,8 @@ def bvals_bvecs(
     b-value count as b = 0 when the first has one, or for Canon/Toshiba, which leave the
     value out of their b = 0 images; volumes without a gradient get a zero vector.
     """
-    first = plan.frames[0][0].info.get("instance")
-    ds = first if isinstance(first, Dataset) else Dataset()
+    first = frame_dataset(plan.frames[0][0].info)
+    ds = first if first is not None else Dataset()
     readings = [_reading(volume[0]) for volume in plan.frames]
     if _canon_image_frame(ds, readings):
         readings = _with_comments(plan, readings)

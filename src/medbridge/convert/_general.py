@@ -121,7 +121,8 @@ def _trigger_delay(ctx: OutputContext, car: Sidecar) -> None:
 
 
 def _trigger(ds: Any) -> float | None:
-    return trigger_time(ds) if isinstance(ds, Dataset) else None
+    """A frame's ``info["instance"]`` header (a Dataset or the fast scan's) → trigger time."""
+    return trigger_time(ds) if ds is not None else None
 
 
 def _xray(ctx: OutputContext, car: Sidecar) -> None:

@@ -35,6 +35,7 @@ from medbridge.volume._frames import (
     mosaic_frames,
 )
 from medbridge.volume._geometry import slice_normal_lps
+from medbridge.volume._native import Header
 from medbridge.volume._stack import Frame, _group_by_position
 
 __all__ = ["OutputGroup", "ge_image_kind", "group_instances"]
@@ -68,7 +69,7 @@ def _int(value: Any, default: int = 0) -> int:
         return default
 
 
-def _image_type(ds: Dataset) -> list[str]:
+def _image_type(ds: Header) -> list[str]:
     return [str(v).upper() for v in ds.get("ImageType", [])]
 
 
@@ -93,7 +94,7 @@ def value_kind(image_type: Sequence[str], complex_component: str = "") -> str:
     return "mag"
 
 
-def ge_image_kind(ds: Dataset) -> str | None:
+def ge_image_kind(ds: Header) -> str | None:
     """GE (0043,102F) 'Private Image Type': 0 magnitude, 1 phase, 2 real, 3 imaginary."""
     creator = ds.get((0x0043, 0x0010))
     if creator is None or str(creator.value).strip() != "GEMS_PARM_01":
@@ -112,7 +113,7 @@ def ge_image_kind(ds: Dataset) -> str | None:
 _DERIVED_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.11.1")
 
 
-def is_derived(ds: Dataset) -> bool:
+def is_derived(ds: Header) -> bool:
     """A derived image as dcm2niix tells: "DERIVED" in (0008,0008) 'Image Type', or a
     computed map (ADC, trace, FA), or a segmentation or presentation state.
 
@@ -128,7 +129,7 @@ def is_derived(ds: Dataset) -> bool:
 _LOCALIZER_SEQUENCES = frozenset({"*tfl2d1", "*fl3d1_ns", "*fl2d1"})
 
 
-def is_localizer(ds: Dataset) -> bool:
+def is_localizer(ds: Header) -> bool:
     """A localizer as dcm2niix tells: a Siemens localizer sequence, or GE's three-plane
     series ((0019,1017) 'Series Plane' 256); other scouts are single 2D images, which
     ``-i y`` leaves out anyway."""
@@ -161,7 +162,7 @@ def _seconds(value: Any) -> float:
         return 0.0
 
 
-def xa_classic(ds: Dataset) -> bool:
+def xa_classic(ds: Header) -> bool:
     """A Siemens XA single-frame (classic, "interoperability") image with a series time.
 
     Such exports may give every volume its own series UID, study UID or series number
@@ -176,7 +177,7 @@ def xa_classic(ds: Dataset) -> bool:
     )
 
 
-def _series_key(ds: Dataset) -> tuple[Any, ...]:
+def _series_key(ds: Header) -> tuple[Any, ...]:
     """What every frame of one series shares (dcm2niix's ``isSameSet``): series UID and
     number, vendor, modality, matrix, bits, study date and time, derived or original."""
     identity: tuple[Any, ...] = (
@@ -200,7 +201,7 @@ def _series_key(ds: Dataset) -> tuple[Any, ...]:
     )
 
 
-def trigger_time(ds: Dataset) -> float | None:
+def trigger_time(ds: Header) -> float | None:
     """(0018,1060) 'Trigger Time' (ms) of GE and Philips images, the only ones dcm2niix reads.
 
     Philips fMRI repeats each volume's start ((2005,10A0), s) there; that is no cardiac
@@ -216,14 +217,14 @@ def trigger_time(ds: Dataset) -> float | None:
     return value
 
 
-def _stack_key(ds: Dataset) -> tuple[Any, ...]:
+def _stack_key(ds: Header) -> tuple[Any, ...]:
     """Classic-image attributes dcm2niix also refuses to stack across: the protocol name
     and, for Philips, the trigger time (cardiac phases become separate outputs)."""
     trigger = trigger_time(ds) if vendor(ds) == "Philips" else None
     return (protocol_name(ds), trigger)
 
 
-def _orientation_key(ds: Dataset) -> tuple[float, ...]:
+def _orientation_key(ds: Header) -> tuple[float, ...]:
     iop = ds.get("ImageOrientationPatient")
     if iop is None:
         return ()
@@ -233,7 +234,7 @@ def _orientation_key(ds: Dataset) -> tuple[float, ...]:
         return ()
 
 
-def _philips_isotropic(ds: Dataset) -> bool:
+def _philips_isotropic(ds: Header) -> bool:
     """A Philips trace (isotropic) DWI image: b > 0 with (2001,1004) direction 'I'.
 
     dcm2niix drops these from the 4D series: they are computed from the others and have
@@ -293,10 +294,13 @@ def group_instances(
     seen_sop: set[tuple[str, str]] = set()
     ordered = sorted(
         instances,
-        key=lambda i: (series_number(i.ds), instance_number(i.ds), i.path),
+        key=lambda i: (series_number(i.header), instance_number(i.header), i.path),
     )
     for inst in ordered:
-        ds = inst.ds
+        ds = inst.header
+        # The fast scan's headers are classic images (no functional groups, no mosaic:
+        # see medbridge.convert._values); only parsed ones can hold those layouts.
+        parsed = ds if isinstance(ds, Dataset) else None
         if ignore_derived and (is_derived(ds) or is_localizer(ds)):
             skipped[inst.path] = "derived image or localizer (-i y)"
             continue
@@ -314,9 +318,9 @@ def group_instances(
             number += series_number(ds) * 1000
         order = (number, _seconds(ds.get("AcquisitionTime")), inst.path)
         try:
-            if is_enhanced(ds):
-                frames = enhanced_frames(ds, PixelSource(inst.path), order)
-                alone = _stands_alone(ds)
+            if parsed is not None and is_enhanced(parsed):
+                frames = enhanced_frames(parsed, PixelSource(inst.path), order)
+                alone = _stands_alone(parsed)
                 for frame in frames:
                     info = frame.info
                     kind = value_kind(info.get("frame_type", ()), info.get("complex_component", ""))
@@ -333,12 +337,14 @@ def group_instances(
                     if echo is not None and info.get("echo_time"):
                         group.echo_time = info["echo_time"]
                 continue
-            mosaic = is_mosaic(ds)
-            frames = (
-                mosaic_frames(ds, PixelSource(inst.path), order)
-                if mosaic
-                else [classic_frame(ds, PixelSource(inst.path, header=ds), order)]
-            )
+            mosaic = parsed is not None and is_mosaic(parsed)
+            if parsed is not None and mosaic:
+                frames = mosaic_frames(parsed, PixelSource(inst.path), order)
+            else:
+                source = PixelSource(
+                    inst.path, header=ds, syntax=inst.transfer_syntax, offset=inst.pixel_offset
+                )
+                frames = [classic_frame(ds, source, order)]
         except ConversionError as exc:
             skipped[inst.path] = str(exc)
             continue
@@ -398,7 +404,7 @@ def _first_in_space_when_unnumbered(group: OutputGroup) -> None:
 
     dcm2niix sorts such exports by position, so names (``%r``) come from that slice.
     """
-    if group.enhanced or all("InstanceNumber" in i.ds for i in group.instances):
+    if group.enhanced or all("InstanceNumber" in i.header for i in group.instances):
         return
     normal = np.cross(*np.asarray(group.frames[0].orientation_lps).reshape(2, 3))
     by_path = {f.info.get("path"): float(np.dot(f.position_lps, normal)) for f in group.frames}
@@ -424,7 +430,7 @@ def _name_suffixes(groups: list[OutputGroup]) -> None:
         # Classic images without echo numbers are told apart by echo time (dcm2niix: "_e30").
         echoes = {(g.echo_number, None if g.enhanced else g.echo_time) for g in members}
         planes = {_plane(g) for g in members if not g.enhanced}
-        coils = {_coil(i.ds) for g in members for i in g.instances}
+        coils = {_coil(i.header) for g in members for i in g.instances}
         for g in members:
             if len(coils) > 1:  # stacked anyway, but named after the first image's coil
                 g.suffixes.append(f"_c{_coil(g.ds)}")
@@ -454,7 +460,7 @@ def _plane(group: OutputGroup) -> tuple[float, ...]:
     return tuple(round(v, 3) for v in group.frames[0].orientation_lps)
 
 
-def _coil(ds: Dataset) -> str:
+def _coil(ds: Header) -> str:
     """(0018,1250) 'Receive Coil Name', else Siemens' (0051,100F) coil string."""
     name = str(ds.get("ReceiveCoilName", "") or "").strip()
     if not name and (0x0051, 0x100F) in ds:

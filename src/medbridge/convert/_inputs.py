@@ -1,6 +1,10 @@
 """Finding DICOM instances in what the user names: files, folders, file lists, .zip/.tar.
 
-Headers are read with pydicom up to the pixel data only; files that are not DICOM (notes,
+Each file's header is first walked by the fast scanner, which decodes only the values
+grouping and stacking need (:mod:`medbridge.convert._values`); the full header is parsed
+with pydicom only for the instances that something reads more from (the sidecar's
+source, a template's fields), on first use. Files the fast path is not sure about are
+read with pydicom up to the pixel data, as always; files that are not DICOM (notes,
 PDFs, earlier NIfTI outputs) are skipped and counted, as dcm2niix skips them.
 """
 
@@ -17,15 +21,89 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
 
+from medbridge.convert._values import (
+    SCAN_TAGS,
+    ScannedHeader,
+    ScannedValues,
+    decode_values,
+    fast_values_usable,
+)
+from medbridge.dicom._header import IMPLICIT_VR_LE, NeedsFullParse, read_raw_header
+from medbridge.errors import InvalidDicomError
+
 __all__ = ["Instance", "ScanReport", "expand_inputs", "read_instances"]
 
+_UNREADABLE = (PydicomInvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError)
 
-@dataclass
+
 class Instance:
-    """One DICOM file's header and where it came from."""
+    """One DICOM file: the header grouping reads, and its full header on demand.
 
-    path: str
-    ds: Dataset
+    ``header`` answers ``get``, ``in``, ``[...]`` and attribute reads as a pydicom
+    ``Dataset``: it is the parsed ``Dataset`` itself, or a
+    :class:`~medbridge.convert._values.ScannedHeader` answering from the fast scan and
+    parsing the file only for reads beyond it. :attr:`ds` is the full header.
+
+    Parameters
+    ----------
+    path:
+        The file.
+    ds:
+        Its parsed header (up to the pixel data), when already read.
+    scanned, transfer_syntax, pixel_offset, pixel_length:
+        From the fast scan, when ``ds`` is not given: decoded values, the transfer
+        syntax, and where the (7FE0,0010) value starts and how long it is.
+    """
+
+    __slots__ = ("_ds", "header", "path", "pixel_length", "pixel_offset", "transfer_syntax")
+
+    def __init__(
+        self,
+        path: str,
+        ds: Dataset | None = None,
+        *,
+        scanned: ScannedValues | None = None,
+        transfer_syntax: str = "",
+        pixel_offset: int | None = None,
+        pixel_length: int | None = None,
+    ) -> None:
+        self.path = path
+        self._ds = ds
+        self.header: Dataset | ScannedHeader
+        if ds is not None:
+            self.header = ds
+        elif scanned is not None:
+            self.header = ScannedHeader(scanned, self._parse)
+        else:
+            raise ValueError("an Instance needs its parsed header or its scanned values")
+        meta = getattr(ds, "file_meta", None)
+        self.transfer_syntax = transfer_syntax or str(getattr(meta, "TransferSyntaxUID", ""))
+        self.pixel_offset = pixel_offset
+        self.pixel_length = pixel_length
+
+    @property
+    def ds(self) -> Dataset:
+        """The full header (up to the pixel data), parsed by pydicom on first use.
+
+        Raises
+        ------
+        InvalidDicomError
+            pydicom cannot parse a header the fast scan read.
+        """
+        return self._parse()
+
+    def _parse(self) -> Dataset:
+        if self._ds is None:
+            try:
+                self._ds = pydicom.dcmread(self.path, stop_before_pixels=True)
+            except _UNREADABLE as exc:
+                raise InvalidDicomError(
+                    f"header unreadable: {type(exc).__name__}: {exc}", path=self.path
+                ) from exc
+        return self._ds
+
+    def __repr__(self) -> str:
+        return f"Instance({self.path!r})"
 
 
 @dataclass
@@ -84,24 +162,52 @@ def _safe_extract_zip(zf: zipfile.ZipFile, dest: str) -> None:
 
 def read_instances(paths: Iterable[str], report: ScanReport | None = None) -> list[Instance]:
     """Headers of every readable DICOM file with pixel data among ``paths``."""
+    fast = fast_values_usable()
     out = []
     for path in paths:
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except (
-            PydicomInvalidDicomError,
-            OSError,
-            EOFError,
-            ValueError,
-            TypeError,
-            KeyError,
-        ) as exc:
-            if report is not None:
-                report.skipped[path] = f"not DICOM: {type(exc).__name__}"
-            continue
-        if "Rows" not in ds or "Columns" not in ds:
-            if report is not None:
-                report.skipped[path] = "no image (no (0028,0010) 'Rows')"
-            continue
-        out.append(Instance(path, ds))
+        instance = _scanned(path) if fast else None
+        if instance is None:
+            instance = _parsed(path, report)
+        if instance is not None:
+            out.append(instance)
     return out
+
+
+def _scanned(path: str) -> Instance | None:
+    """The instance from the fast scan, or None: the file is for pydicom to read.
+
+    Only files pydicom reads without ``force`` (preamble and File Meta Information),
+    with pixel data, whose every scanned value is certain, take this path; for all
+    others, including broken files, pydicom decides and reports as before.
+    """
+    try:
+        raw = read_raw_header(path, SCAN_TAGS)
+    except (InvalidDicomError, NeedsFullParse, OSError):
+        return None
+    if not (raw.has_preamble and raw.has_meta) or raw.pixel_data_offset is None:
+        return None
+    explicit = raw.transfer_syntax_uid != IMPLICIT_VR_LE
+    scanned = decode_values(raw.elements, explicit_vr=explicit)
+    if scanned is None or "Rows" not in scanned.values or "Columns" not in scanned.values:
+        return None
+    return Instance(
+        path,
+        scanned=scanned,
+        transfer_syntax=raw.transfer_syntax_uid,
+        pixel_offset=raw.pixel_data_offset,
+        pixel_length=raw.pixel_data_length,
+    )
+
+
+def _parsed(path: str, report: ScanReport | None) -> Instance | None:
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except _UNREADABLE as exc:
+        if report is not None:
+            report.skipped[path] = f"not DICOM: {type(exc).__name__}"
+        return None
+    if "Rows" not in ds or "Columns" not in ds:
+        if report is not None:
+            report.skipped[path] = "no image (no (0028,0010) 'Rows')"
+        return None
+    return Instance(path, ds)

@@ -19,6 +19,8 @@ from collections.abc import Callable
 
 from pydicom.dataset import Dataset
 
+from medbridge.volume._native import Header
+
 __all__ = [
     "VENDORS",
     "XA_VERSIONS",
@@ -62,7 +64,7 @@ def _known_vendor(text: str) -> str | None:
     return next((name for code, name in VENDORS if code == prefix), None)
 
 
-def vendor(ds: Dataset) -> str:
+def vendor(ds: Header) -> str:
     """dcm2niix's vendor label for (0008,0070) 'Manufacturer' (the raw value if unknown).
 
     De-identified exports may drop the manufacturer; as dcm2niix does, the private creator
@@ -80,7 +82,7 @@ def vendor(ds: Dataset) -> str:
     return known or raw
 
 
-def _has_diffusion_b_value(ds: Dataset) -> bool:
+def _has_diffusion_b_value(ds: Header) -> bool:
     """(0018,9087) 'Diffusion b-value' at the top level or in the first frame's groups."""
     if (0x0018, 0x9087) in ds:
         return True
@@ -96,7 +98,7 @@ def _has_diffusion_b_value(ds: Dataset) -> bool:
 XA_VERSIONS = ("XA10", "XA11", "XA20", "XA30", "XA31")
 
 
-def is_xa(ds: Dataset) -> bool:
+def is_xa(ds: Header) -> bool:
     """Whether (0018,1020) 'Software Versions' names a Siemens XA release dcm2niix knows."""
     values = ds.get("SoftwareVersions", "") or ""
     text = "\\".join(values) if not isinstance(values, str) else values
@@ -117,7 +119,7 @@ def file_vendor(ds: Dataset, *, short: bool = False) -> str:
     return _NAMED_IN_FILES[name] if short else _FILE_SPELLING.get(name, name)
 
 
-def series_number(ds: Dataset) -> int:
+def series_number(ds: Header) -> int:
     """(0020,0011) 'Series Number'; without one, dcm2niix's CRC-32 of the series UID.
 
     De-identified exports may drop the number; the CRC keeps series apart and names stable.
@@ -130,7 +132,7 @@ def series_number(ds: Dataset) -> int:
         return zlib.crc32(uid.encode("ascii", "replace"))
 
 
-def instance_number(ds: Dataset) -> int:
+def instance_number(ds: Header) -> int:
     """(0020,0013) 'Instance Number'; without one, dcm2niix's stand-in: the CRC-32 of the
     SOP Instance UID read as a signed 32-bit integer, made positive (0 becomes 1)."""
     value = ds.get("InstanceNumber")
@@ -171,7 +173,7 @@ def sanitize(text: str) -> str:
     return _UNSAFE.sub("_", text.strip()).translate(_LATIN1)
 
 
-def _text(ds: Dataset, keyword: str) -> str:
+def _text(ds: Header, keyword: str) -> str:
     value = ds.get(keyword)
     if value is None:
         return ""
@@ -180,7 +182,7 @@ def _text(ds: Dataset, keyword: str) -> str:
     return str(value)
 
 
-def _raw(ds: Dataset, keyword: str) -> str:
+def _raw(ds: Header, keyword: str) -> str:
     """A value as stored: a backslash in a protocol name is text, not a value separator."""
     value = ds.get(keyword)
     if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
@@ -188,7 +190,7 @@ def _raw(ds: Dataset, keyword: str) -> str:
     return "" if value is None else str(value)
 
 
-def _number(ds: Dataset, keyword: str) -> str:
+def _number(ds: Header, keyword: str) -> str:
     value = ds.get(keyword)
     try:
         return str(int(value)) if value not in (None, "") else ""
@@ -196,7 +198,7 @@ def _number(ds: Dataset, keyword: str) -> str:
         return str(value)
 
 
-def protocol_name(ds: Dataset) -> str:
+def protocol_name(ds: Header) -> str:
     """(0018,1030) 'Protocol Name', else what dcm2niix uses instead: the series description,
     then (other vendors than Siemens, whose sequence name varies per volume) the sequence
     name. Exports that drop the protocol still get a name and a sidecar ``ProtocolName``."""
@@ -208,7 +210,7 @@ def protocol_name(ds: Dataset) -> str:
     return sequence if len(sequence) > 1 and vendor(ds) != "Siemens" else ""
 
 
-def study_date_time(ds: Dataset) -> str:
+def study_date_time(ds: Header) -> str:
     """``%t``: dcm2niix's StudyDate × 10⁶ + StudyTime, whole seconds (``20240102000000``
     when the time was removed)."""
     total = 0.0

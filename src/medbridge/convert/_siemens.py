@@ -33,6 +33,7 @@ from medbridge.convert._sidecar import (
 )
 from medbridge.convert._slicetime import acquisition_slice_times, shared_first_time
 from medbridge.volume._csa import csa_header, csa_value
+from medbridge.volume._frames import frame_dataset
 
 __all__ = ["fields", "slice_timing"]
 
@@ -100,8 +101,8 @@ def _stored_mosaic_times(ctx: OutputContext, n: int) -> list[Any] | None:
     tr_ms = number(ctx.ds.get("RepetitionTime"))
     seen: set[int] = set()
     for volume in ctx.plan.frames:
-        header = volume[0].info.get("instance")
-        if not isinstance(header, Dataset) or id(header) in seen:
+        header = frame_dataset(volume[0].info)
+        if header is None or id(header) in seen:
             continue
         seen.add(id(header))
         times = _mosaic_times(header)
@@ -133,8 +134,8 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
         return [g6(float(times[f.info["mosaic_slice"]]) / 1000.0) for f in frames]
     if ctx.group.enhanced:
         return _enhanced_slice_times(ctx)
-    first = frames[0].info.get("instance")
-    timed = isinstance(first, Dataset) and _classic_time_after_start(first) is not None
+    first = frame_dataset(frames[0].info)
+    timed = first is not None and _classic_time_after_start(first) is not None
     if ctx.n_volumes > 1 and is_xa(ctx.ds):
         return _classic_xa_slice_times(ctx)
     return None if timed else acquisition_slice_times(frames)
@@ -153,8 +154,8 @@ def _classic_xa_slice_times(ctx: OutputContext) -> list[float] | None:
     rewrite). Elsewhere a (0021,1104) defeats dcm2niix's slice-time check: none either."""
     values = []
     for frame in ctx.plan.frames[0]:
-        source = frame.info.get("instance")
-        value = _classic_time_after_start(source) if isinstance(source, Dataset) else None
+        source = frame_dataset(frame.info)
+        value = _classic_time_after_start(source) if source is not None else None
         if value is None:
             return None
         values.append(value)
@@ -242,8 +243,8 @@ _XA_SHARED = (
 
 def _xa_shared_item(ctx: OutputContext) -> Dataset | None:
     """The first item of (0021,10FE) in the source instance's shared functional groups."""
-    source = ctx.plan.frames[0][0].info.get("instance")
-    shared = source.get("SharedFunctionalGroupsSequence") if isinstance(source, Dataset) else None
+    source = frame_dataset(ctx.plan.frames[0][0].info)
+    shared = source.get("SharedFunctionalGroupsSequence") if source is not None else None
     if not shared:
         return None
     item = shared[0].get((0x0021, 0x10FE))
@@ -277,8 +278,9 @@ _XA_FRAME_AS_CSA = (
 def _xa_frame_item(ctx: OutputContext) -> Dataset | None:
     """The (0021,11FE) item of the output's first frame in its source instance."""
     first = ctx.plan.frames[0][0]
-    source, index = first.info.get("instance"), first.info.get("frame_index")
-    if not isinstance(source, Dataset) or index is None:
+    index = first.info.get("frame_index")
+    source = frame_dataset(first.info) if index is not None else None
+    if source is None or index is None:
         return None
     per_frame = source.get("PerFrameFunctionalGroupsSequence")
     if not per_frame or int(index) >= len(per_frame):

@@ -19,7 +19,7 @@ import os
 import struct
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from pydicom.charset import convert_encodings, decode_bytes
@@ -131,7 +131,12 @@ class NeedsFullParse(Exception):
 
 @dataclass(slots=True)
 class RawHeader:
-    """What the fast walk found: decoded wanted values and where the pixels are."""
+    """What the fast walk found: decoded wanted values and where the pixels are.
+
+    ``elements`` holds the top-level elements asked for as ``extra``, undecoded:
+    tag → (VR as written, or None in Implicit VR; the value bytes, or None when only
+    the element's presence was asked for or its length is undefined).
+    """
 
     values: dict[str, object]
     has_preamble: bool
@@ -139,6 +144,7 @@ class RawHeader:
     transfer_syntax_uid: str
     pixel_data_offset: int | None
     pixel_data_length: int | None
+    elements: dict[int, tuple[bytes | None, bytes | None]] = field(default_factory=dict)
 
 
 def tag_label(tag: int) -> str:
@@ -282,8 +288,14 @@ def _find_meta_start(head: bytes) -> tuple[bool, bool, int]:
     )
 
 
-def read_raw_header(path: str | os.PathLike[str]) -> RawHeader:
+def read_raw_header(
+    path: str | os.PathLike[str], extra: Mapping[int, bool] | None = None
+) -> RawHeader:
     """Read the wanted attributes of one file and check that its elements fit in it.
+
+    ``extra`` names more top-level elements to return undecoded in
+    :attr:`RawHeader.elements`: tag → whether its value bytes are wanted (False:
+    only whether it is there, so a large sequence is skipped, never read).
 
     Raises
     ------
@@ -296,7 +308,7 @@ def read_raw_header(path: str | os.PathLike[str]) -> RawHeader:
         The file cannot be opened or read.
     """
     with open(path, "rb", buffering=0) as fp:
-        return _read(fp, os.fstat(fp.fileno()).st_size, WANTED)
+        return _read(fp, os.fstat(fp.fileno()).st_size, WANTED, extra or {})
 
 
 def read_raw_header_bytes(data: bytes, wanted: Mapping[int, tuple[str, str]] = WANTED) -> RawHeader:
@@ -310,14 +322,16 @@ def read_raw_header_bytes(data: bytes, wanted: Mapping[int, tuple[str, str]] = W
     InvalidDicomError, NeedsFullParse
         As `read_raw_header`.
     """
-    return _read(io.BytesIO(data), len(data), wanted)
+    return _read(io.BytesIO(data), len(data), wanted, {})
 
 
-def _read(fp: BinaryIO, size: int, wanted: Mapping[int, tuple[str, str]]) -> RawHeader:
+def _read(
+    fp: BinaryIO, size: int, wanted: Mapping[int, tuple[str, str]], extra: Mapping[int, bool]
+) -> RawHeader:
     src = _Source(fp, size)
     has_preamble, has_meta, pos = _find_meta_start(src.buf[:140])
     try:
-        return _walk(src, has_preamble, has_meta, pos, wanted)
+        return _walk(src, has_preamble, has_meta, pos, wanted, extra)
     except _Truncated as exc:
         where = f"in {tag_label(exc.tag)}" if exc.tag is not None else "in an element header"
         raise InvalidDicomError(
@@ -331,8 +345,10 @@ def _walk(
     has_meta: bool,
     pos: int,
     wanted: Mapping[int, tuple[str, str]],
+    extra: Mapping[int, bool],
 ) -> RawHeader:
     values: dict[str, object] = {}
+    elements: dict[int, tuple[bytes | None, bytes | None]] = {}
     last_wanted = max(wanted)
     ts = IMPLICIT_VR_LE
     if has_meta:
@@ -395,6 +411,12 @@ def _walk(
             values[name] = _decode(raw, how, encodings)
             if tag == 0x00080005:
                 encodings = _encodings(str(values[name]))
+        if extra and tag in extra:
+            if length != _UNDEFINED and value_pos + length > size:
+                raise _Truncated(pos, tag)
+            keep = extra[tag] and length != _UNDEFINED
+            elements[tag] = (vr, bytes(src.get(value_pos, length)) if keep else None)
+            buf, start = src.buf, src.start
         if tag >= _FLOAT_PIXEL_DATA and tag in (_PIXEL_DATA, _FLOAT_PIXEL_DATA, _DOUBLE_PIXEL_DATA):
             pixel_offset, pixel_length = value_pos, length
         if tag == 0xFFFCFFFC:  # Data Set Trailing Padding: meaningless, even when cut short
@@ -413,6 +435,7 @@ def _walk(
         transfer_syntax_uid=ts,
         pixel_data_offset=pixel_offset,
         pixel_data_length=pixel_length,
+        elements=elements,
     )
 
 

@@ -9,13 +9,17 @@ Three layouts carry 2D planes differently:
   position, orientation and rescale in the Per-Frame or Shared Functional Groups.
 
 Each function reads headers only; pixels are decoded lazily, once per file, by
-:class:`PixelSource`.
+:class:`PixelSource`. A classic image's header may be the fast scan's header instead of
+a pydicom ``Dataset`` (anything answering ``get`` and ``in`` as a Dataset does, and
+giving the full Dataset from ``dataset()``); :func:`frame_dataset` gives a frame's full
+header either way.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -25,7 +29,8 @@ from pydicom.dataset import Dataset
 
 from medbridge.errors import ConversionError, InvalidDicomError
 from medbridge.volume._csa import csa_header, csa_value
-from medbridge.volume._native import read_native_pixels
+from medbridge.volume._encapsulated import decode_with_preferred_plugin, read_rle_frame
+from medbridge.volume._native import Header, read_native_pixels, syntax_of
 from medbridge.volume._stack import Frame
 
 __all__ = [
@@ -33,6 +38,7 @@ __all__ = [
     "classic_frame",
     "decode_file",
     "enhanced_frames",
+    "frame_dataset",
     "is_enhanced",
     "is_mosaic",
     "mosaic_frames",
@@ -49,14 +55,28 @@ class PixelSource:
     uses:
         How many frames will ask for pixels; after that many calls the decoded array is
         dropped, so a series never holds more than one decoded file beyond the output.
+    header:
+        The file's header as already read, when known: pixels are then read by offset
+        (uncompressed, RLE) without parsing the file again.
+    syntax, offset:
+        The transfer syntax and the offset of the (7FE0,0010) value, from the fast scan
+        (``syntax`` is taken from a parsed header's File Meta when not given).
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], uses: int = 1, *, header: Dataset | None = None
+        self,
+        path: str | os.PathLike[str],
+        uses: int = 1,
+        *,
+        header: Header | None = None,
+        syntax: str = "",
+        offset: int | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.remaining = uses
         self.header = header
+        self.syntax = syntax_of(header, syntax) if header is not None else syntax
+        self.offset = offset
         self._array: npt.NDArray[Any] | None = None
 
     def array(self) -> npt.NDArray[Any]:
@@ -72,14 +92,21 @@ class PixelSource:
     def _read(self) -> npt.NDArray[Any]:
         if self.header is not None:
             try:
-                native = read_native_pixels(self.path, self.header)
+                arr = read_native_pixels(
+                    self.path, self.header, syntax=self.syntax, offset=self.offset
+                )
+                if arr is None and self.offset is not None:
+                    arr = read_rle_frame(
+                        self.path, self.header, offset=self.offset, syntax=self.syntax
+                    )
             except OSError as exc:
                 raise InvalidDicomError(f"cannot read pixel data: {exc}", path=self.path) from exc
-            if native is not None:
-                return native
+            if arr is not None:
+                return arr
         try:
-            ds = pydicom.dcmread(self.path)
-            arr = ds.pixel_array
+            arr = decode_with_preferred_plugin(self.path, self.syntax)
+            if arr is None:
+                arr = pydicom.dcmread(self.path).pixel_array
             if not arr.dtype.isnative:
                 arr = arr.astype(arr.dtype.newbyteorder("="))
         except (OSError, ValueError, RuntimeError, AttributeError) as exc:
@@ -87,9 +114,24 @@ class PixelSource:
         return arr
 
 
-def decode_file(path: str) -> npt.NDArray[Any]:
+def decode_file(path: str, syntax: str = "") -> npt.NDArray[Any]:
     """Stored values of a single-frame file, decoded by pydicom (for worker processes)."""
-    return PixelSource(path).array()
+    return PixelSource(path, syntax=syntax).array()
+
+
+def frame_dataset(info: Mapping[str, Any]) -> Dataset | None:
+    """The full header of the instance a frame came from (``info["instance"]``), or None.
+
+    ``info["instance"]`` is the parsed ``Dataset``, or for a classic image possibly the
+    fast scan's header, which answers reads of what was scanned and parses the file for
+    the rest; code needing a real ``Dataset`` (private blocks, sequences) asks here.
+    """
+    source = info.get("instance")
+    if source is None or isinstance(source, Dataset):
+        return source
+    load = getattr(source, "dataset", None)
+    ds = load() if callable(load) else None
+    return ds if isinstance(ds, Dataset) else None
 
 
 def _floats(value: Any, n: int, what: str) -> tuple[float, ...]:
@@ -103,19 +145,19 @@ def _floats(value: Any, n: int, what: str) -> tuple[float, ...]:
 
 
 def _geometry(
-    ds: Dataset, what: str
+    ds: Header, what: str
 ) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
     for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
-        if keyword not in ds or ds[keyword].value in (None, ""):
+        if ds.get(keyword) in (None, ""):
             raise ConversionError(f"{what} has no {keyword}: its place in space is unknown")
     return (
-        _floats(ds.ImagePositionPatient, 3, "(0020,0032) 'Image Position (Patient)'"),
-        _floats(ds.ImageOrientationPatient, 6, "(0020,0037) 'Image Orientation (Patient)'"),
-        _floats(ds.PixelSpacing, 2, "(0028,0030) 'Pixel Spacing'"),
+        _floats(ds.get("ImagePositionPatient"), 3, "(0020,0032) 'Image Position (Patient)'"),
+        _floats(ds.get("ImageOrientationPatient"), 6, "(0020,0037) 'Image Orientation (Patient)'"),
+        _floats(ds.get("PixelSpacing"), 2, "(0028,0030) 'Pixel Spacing'"),
     )
 
 
-def _float(ds: Dataset, keyword: str, default: float) -> float:
+def _float(ds: Header, keyword: str, default: float) -> float:
     value = ds.get(keyword)
     if value is None or value == "":
         return default
@@ -125,8 +167,12 @@ def _float(ds: Dataset, keyword: str, default: float) -> float:
         return default
 
 
-def classic_frame(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> Frame:
-    """The single plane of a classic image."""
+def classic_frame(ds: Header, source: PixelSource, order: tuple[Any, ...]) -> Frame:
+    """The single plane of a classic image.
+
+    ``info`` holds the header (``"instance"``, see :func:`frame_dataset`), the file and its
+    transfer syntax, and (0018,1060) 'Trigger Time'.
+    """
     position, orientation, spacing = _geometry(ds, "image")
 
     def load() -> npt.NDArray[Any]:
@@ -136,14 +182,19 @@ def classic_frame(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> F
         position_lps=(position[0], position[1], position[2]),
         orientation_lps=orientation,
         pixel_spacing=(spacing[0], spacing[1]),
-        rows=int(ds.Rows),
-        columns=int(ds.Columns),
+        rows=int(ds.get("Rows", 0)),
+        columns=int(ds.get("Columns", 0)),
         load=load,
         order=order,
         slope=_float(ds, "RescaleSlope", 1.0),
         intercept=_float(ds, "RescaleIntercept", 0.0),
         thickness=_float(ds, "SliceThickness", 0.0),
-        info={"instance": ds, "trigger_time_ms": ds.get("TriggerTime"), "path": source.path},
+        info={
+            "instance": ds,
+            "trigger_time_ms": ds.get("TriggerTime"),
+            "path": source.path,
+            "transfer_syntax": source.syntax,
+        },
     )
 
 
