@@ -3,10 +3,14 @@
 The Basic Profile removes every private attribute (odd group; Table E.1-1 row
 "(gggg,eeee) where gggg is odd", action X). The Retain Safe Private Option (PS3.15 E.3.10)
 keeps private attributes "known to be safe from identity leakage"; medbridge's list
-(``data/safe_private.csv``) holds only what conversion needs: Siemens CSA headers and
-mosaic/diffusion fields, Philips scaling and diffusion fields, GE diffusion fields. An
-element is found by its private creator and element byte, never by its block, because a
-vendor may place its block anywhere in (gggg,0010-00FF) (PS3.5 7.8.1).
+(``data/safe_private.csv``) holds only what conversion reads and whose content is numbers,
+codes, sequence names or the scanner's protocol: Siemens CSA headers and their XA
+successors, Philips scaling, timing, diffusion and stack fields, GE timing, shim,
+acceleration and diffusion fields, UIH diffusion fields. What conversion reads but may
+carry identity that cannot be checked is listed apart, with its reason
+(``data/private_not_kept.csv``), and removed. An element is found by its private creator
+and element byte, never by its block, because a vendor may place its block anywhere in
+(gggg,0010-00FF) (PS3.5 7.8.1).
 
 Safety is also checked per dataset, as the option's action C ("clean") asks: every
 identifying value of the dataset found inside a kept value (a Siemens CSA header repeats
@@ -25,17 +29,19 @@ from importlib import resources
 from pydicom.dataset import Dataset
 
 __all__ = [
-    "SafePrivateRule",
+    "PrivateRule",
     "clean_identity",
     "holds_identity",
     "is_safe_private",
+    "not_kept_private_rules",
     "safe_private_rules",
 ]
 
 
 @dataclass(frozen=True, slots=True)
-class SafePrivateRule:
-    """One private element kept under Retain Safe Private.
+class PrivateRule:
+    """One private element that conversion reads: kept under Retain Safe Private (the safe
+    list), or removed all the same (the not-kept list).
 
     Attributes
     ----------
@@ -46,7 +52,8 @@ class SafePrivateRule:
     element:
         The low byte of the element, e.g. ``0x10`` for (0029,xx10).
     vr, name, why:
-        As pydicom's private dictionary names it, and what conversion reads from it.
+        As pydicom's private dictionary names it, and what conversion reads from it (for
+        a not-kept element: why it may hold identity, and what conversion does without it).
     """
 
     creator: str
@@ -57,12 +64,10 @@ class SafePrivateRule:
     why: str
 
 
-@functools.cache
-def safe_private_rules() -> tuple[SafePrivateRule, ...]:
-    """Read the safe private list from the package data."""
-    path = resources.files("medbridge.deid").joinpath("data/safe_private.csv")
+def _read_rules(name: str) -> tuple[PrivateRule, ...]:
+    path = resources.files("medbridge.deid").joinpath(f"data/{name}")
     return tuple(
-        SafePrivateRule(
+        PrivateRule(
             creator=row["creator"],
             group=int(row["group"], 16),
             element=int(row["element"], 16),
@@ -72,6 +77,24 @@ def safe_private_rules() -> tuple[SafePrivateRule, ...]:
         )
         for row in csv.DictReader(path.read_text(encoding="utf-8").splitlines())
     )
+
+
+@functools.cache
+def safe_private_rules() -> tuple[PrivateRule, ...]:
+    """Read the safe private list from the package data."""
+    return _read_rules("safe_private.csv")
+
+
+@functools.cache
+def not_kept_private_rules() -> tuple[PrivateRule, ...]:
+    """The private elements conversion reads that Retain Safe Private still removes.
+
+    Each may carry identity that the per-dataset check cannot see (compressed text, dates
+    in a vendor's own notation); its ``why`` says so and what conversion does without it.
+    Together with :func:`safe_private_rules` it accounts for every private element the
+    converter reads (checked by ``tests/deid/test_private_reads.py``).
+    """
+    return _read_rules("private_not_kept.csv")
 
 
 @functools.cache
