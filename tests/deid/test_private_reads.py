@@ -16,7 +16,7 @@ this is preferred to scanning the converter's source.
 from __future__ import annotations
 
 import pytest
-from conversion_check import UNITS, dicom_files
+from conversion_check import SETS, UNITS, dicom_files
 from planted_data import KEY
 from private_reads import PrivateRead, recording
 from pydicom.dataset import Dataset
@@ -25,15 +25,6 @@ from medbridge.convert import convert
 from medbridge.deid import Policy, deidentify
 from medbridge.deid.private import not_kept_private_rules, safe_private_rules
 
-SETS = (
-    "dcm_qa",
-    "dcm_qa_12bit",
-    "dcm_qa_enh",
-    "dcm_qa_mosaic",
-    "dcm_qa_nih",
-    "dcm_qa_philips",
-    "dcm_qa_ts",
-)
 HINT = (
     "add each to src/medbridge/deid/data/safe_private.csv if it holds only numbers, codes, "
     "sequence names, timing, gradient or scaling values (say why conversion needs it), "
