@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conversion_check import Converted, converted, deidentify_folder
 from planted_data import KEY, build_planted
+from private_reads import PrivateRead, recording
 from pydicom.dataset import Dataset
 
 from medbridge.deid import Policy
@@ -52,3 +55,37 @@ def dciodvfy() -> str:
     _require(path is not None, "the 'dciodvfy' command (Debian dicom3tools)")
     assert path is not None
     return path
+
+
+@pytest.fixture(scope="session")
+def original_conversion(
+    dcm_qa_sets: Path,
+) -> Callable[[str], tuple[list[Converted], frozenset[PrivateRead]]]:
+    """A dcm_qa unit converted as it is, and the private elements the converter read.
+
+    Cached per unit for the session, so the tests that need it convert each unit once
+    per xdist worker.
+    """
+
+    @functools.cache
+    def get(unit: str) -> tuple[list[Converted], frozenset[PrivateRead]]:
+        with recording() as reads:
+            outputs = converted(dcm_qa_sets / unit)
+        return outputs, frozenset(reads)
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def deidentified_conversion(
+    dcm_qa_sets: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], list[Converted]]:
+    """A dcm_qa unit de-identified (shifted dates, safe private kept), then converted."""
+
+    @functools.cache
+    def get(unit: str) -> list[Converted]:
+        target = tmp_path_factory.mktemp("deidentified")
+        deidentify_folder(dcm_qa_sets / unit, target)
+        return converted(target)
+
+    return get

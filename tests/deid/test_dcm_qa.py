@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conversion_check import SETS
 from planted_data import KEY
 from pydicom import dcmread
 from pydicom.charset import encode_string
@@ -23,15 +24,6 @@ from pydicom.errors import InvalidDicomError
 
 from medbridge.deid import Policy, anonymize_paths
 
-SETS = (
-    "dcm_qa",
-    "dcm_qa_12bit",
-    "dcm_qa_enh",
-    "dcm_qa_mosaic",
-    "dcm_qa_nih",
-    "dcm_qa_philips",
-    "dcm_qa_ts",
-)
 TEXT = (
     "PatientID",
     "OtherPatientIDs",
@@ -44,7 +36,13 @@ TEXT = (
     "DeviceSerialNumber",
 )
 DATES = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
-UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
+UIDS = (
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "FrameOfReferenceUID",
+    "ReferencedSOPInstanceUID",  # a localizer, also named in a kept Siemens protocol
+)
 
 
 def _files(folder: Path) -> list[Path]:

@@ -34,7 +34,12 @@ from medbridge.deid._actions import dummy_value, required_type, resolve
 from medbridge.deid.dates import date_offset_days, shift_da, shift_dt
 from medbridge.deid.pixels import blank_regions
 from medbridge.deid.policy import BASIC_PROFILE_CODE, Option, Policy
-from medbridge.deid.private import clean_identity, holds_identity, is_safe_private
+from medbridge.deid.private import (
+    clean_identity,
+    clean_private_bytes,
+    holds_identity,
+    is_safe_private,
+)
 from medbridge.deid.table import Profile, load_table, profile_for
 from medbridge.deid.uids import is_well_known, remap_uid
 from medbridge.errors import DeidentificationError
@@ -343,7 +348,6 @@ def _private(ds: Dataset, tags: list[int], ctx: _Context) -> None:
         return
     kept: set[int] = set()
     if ctx.policy.retain_safe_private:
-        needles = ctx.needle_bytes
         for tag in tags:
             if (tag & 0xFFFF) < 0x1000 or not is_safe_private(ds, tag):
                 continue
@@ -354,23 +358,41 @@ def _private(ds: Dataset, tags: list[int], ctx: _Context) -> None:
                     _walk(item, ctx, top=False, dummy=False, clean_text=False)
                 kept.add(tag)
                 continue
-            if raw is None or _vr_of(raw, tag) in _NUMERIC_VRS:
+            if raw is None or _vr_of(raw, tag) in _NUMERIC_VRS or _cleaned(ds, tag, raw, ctx):
                 kept.add(tag)
-                continue
-            value = raw.value
-            data = value if isinstance(value, bytes) else str(value).encode("utf-8", "replace")
-            if holds_identity(data, needles):
-                elem = ds[tag]
-                if isinstance(elem.value, bytes):
-                    elem.value = clean_identity(elem.value, needles)
-                else:
-                    elem.value = _map_values(elem.value, ctx.blank)
-                ctx.notes.append(f"{CLEANED_NOTE} {tag:08X}: it held an identifying value")
-            kept.add(tag)
         kept |= {((t >> 16) << 16) | ((t & 0xFFFF) >> 8) for t in kept}
     for tag in tags:
         if tag not in kept:
             del ds[tag]
+
+
+def _cleaned(ds: Dataset, tag: int, raw: DataElement | RawDataElement, ctx: _Context) -> bool:
+    """Clean one kept private value in place; False when it cannot be cleaned (drop it).
+
+    Identifying values of the dataset are overwritten wherever they occur; binary values
+    are also cleaned of other instances' UIDs and of a CSA header's patient items
+    (:func:`~medbridge.deid.private.clean_private_bytes`).
+    """
+    needles = ctx.needle_bytes
+    value = raw.value
+    data = value if isinstance(value, bytes) else str(value).encode("utf-8", "replace")
+    holds = holds_identity(data, needles)
+    if not holds and not isinstance(value, bytes):
+        return True
+    elem = ds[tag]
+    if not isinstance(elem.value, bytes):
+        if holds:
+            elem.value = _map_values(elem.value, ctx.blank)
+            ctx.notes.append(f"{CLEANED_NOTE} {tag:08X}: it held an identifying value")
+        return True
+    cleaned = clean_private_bytes(clean_identity(elem.value, needles))
+    if cleaned is None:
+        ctx.notes.append(f"removed safe private {tag:08X}: its patient items cannot be found")
+        return False
+    if cleaned != elem.value:
+        elem.value = cleaned
+        ctx.notes.append(f"{CLEANED_NOTE} {tag:08X}: it held an identifying value")
+    return True
 
 
 def _check_burned_in(ds: Dataset, policy: Policy) -> None:
