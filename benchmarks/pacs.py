@@ -2,9 +2,10 @@
 
 Measures, for both servers on the same machine:
 
-- ingest of N CT 512×512 instances (default 400): DCMTK storescu (one association), a
-  plain pynetdicom sender (1 and 4 associations, one process each), and for Orthanc
-  also its REST ``POST /instances`` (1 and 4 clients), its fastest path;
+- ingest of N CT 512×512 instances (default 400): DCMTK storescu (1 association, and 4
+  processes at once), a plain pynetdicom sender (1 and 4 associations, one process
+  each), and for Orthanc also its REST ``POST /instances`` (1 and 4 clients), its
+  fastest path; ``--ingest-repeat`` rounds (default 3), medians reported;
 - C-FIND latency with findscu (median of ``--repeat`` runs, the process start included,
   as a user sees it; echoscu is listed as the floor) on an index of ``--find-instances``
   (default 100,000) in ``--find-studies`` (default 5,000) studies;
@@ -282,6 +283,24 @@ def storescu(port: int, aec: str, folder: Path) -> None:
     run(["storescu", "-aec", aec, "+sd", HOST, str(port), str(folder)])
 
 
+def storescu_parallel(port: int, aec: str, paths: list[Path], associations: int) -> None:
+    """`associations` storescu processes at once, each sending its share of the files."""
+    tool = system_tool("storescu") or "storescu"
+    procs = [
+        subprocess.Popen(
+            [tool, "-aec", aec, HOST, str(port), *map(str, paths[k::associations])],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(associations)
+    ]
+    for proc in procs:
+        _out, err = proc.communicate(timeout=1800)
+        if proc.returncode != 0:
+            raise RuntimeError(f"storescu failed ({proc.returncode}): {err[-2000:]}")
+
+
 def _pynetdicom_worker(args: tuple[int, str, list[str]]) -> int:
     """One association of a plain pynetdicom sender (no medbridge code).
 
@@ -441,6 +460,9 @@ def main() -> None:
     parser.add_argument("--find-instances", type=int, default=100_000)
     parser.add_argument("--find-studies", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=5, help="runs per C-FIND query")
+    parser.add_argument(
+        "--ingest-repeat", type=int, default=3, help="rounds of every ingest path (median)"
+    )
     parser.add_argument("--work", type=Path, default=HERE / "_work" / "pacs")
     parser.add_argument("--skip", nargs="*", default=[], choices=["ingest", "find", "retrieve"])
     args = parser.parse_args()
@@ -463,42 +485,53 @@ def main() -> None:
 def ingest_all(
     work: Path, paths: list[Path], dest_port: int, study_uid: str, args: argparse.Namespace
 ) -> dict[str, object]:
+    """Every sender into each server, `--ingest-repeat` rounds (fresh servers each time).
+
+    Rounds interleave the servers, so a load swing on the shared cores falls on both;
+    each path's median rate is reported, with every run's rate beside it.
+    """
     n = len(paths)
     folder = paths[0].parent
     senders: dict[str, Callable[[int, str], None]] = {
         "storescu, 1 association": lambda port, aec: storescu(port, aec, folder),
+        "storescu, 4 associations": lambda port, aec: storescu_parallel(port, aec, paths, 4),
         "pynetdicom, 1 association": lambda port, aec: pynetdicom_send(port, aec, paths, 1),
         "pynetdicom, 4 associations": lambda port, aec: pynetdicom_send(port, aec, paths, 4),
     }
-    out: dict[str, object] = {}
+    runs: dict[str, list[float]] = {}
     retrieved: dict[str, object] = {}
-    for label, send in senders.items():
-        last = label.endswith("4 associations")
-        with medbridge_server(work / "medbridge", dest_port) as port:
-            seconds = timed(lambda port=port, send=send: send(port, "MEDBRIDGE"))
-            out[f"medbridge | {label}"] = n / seconds
-            print(f"medbridge {label}: {n / seconds:.1f} inst/s", flush=True)
-            if last and "retrieve" not in args.skip:
-                retrieved["medbridge"] = retrieve(
-                    port, "MEDBRIDGE", study_uid, work / "got", work / "dest"
+
+    def record(key: str, seconds: float) -> None:
+        runs.setdefault(key, []).append(n / seconds)
+        print(f"{key}: {n / seconds:.1f} inst/s", flush=True)
+
+    for round_ in range(args.ingest_repeat):
+        final = round_ == args.ingest_repeat - 1
+        for label, send in senders.items():
+            retrieve_now = final and label == list(senders)[-1] and "retrieve" not in args.skip
+            with medbridge_server(work / "medbridge", dest_port) as port:
+                record(f"medbridge | {label}", timed(lambda p=port, f=send: f(p, "MEDBRIDGE")))
+                if retrieve_now:
+                    retrieved["medbridge"] = retrieve(
+                        port, "MEDBRIDGE", study_uid, work / "got", work / "dest"
+                    )
+                    print(f"medbridge retrieve: {retrieved['medbridge']}", flush=True)
+            with orthanc_server(work / "orthanc", dest_port) as (_http, dicom):
+                record(f"Orthanc | {label}", timed(lambda p=dicom, f=send: f(p, "ORTHANC")))
+                if retrieve_now:
+                    retrieved["Orthanc"] = retrieve(
+                        dicom, "ORTHANC", study_uid, work / "got", work / "dest"
+                    )
+                    print(f"Orthanc retrieve: {retrieved['Orthanc']}", flush=True)
+        for clients in (1, 4):
+            with orthanc_server(work / "orthanc", dest_port) as (http_port, _dicom):
+                label = f"REST POST /instances, {clients} client{'s' if clients > 1 else ''}"
+                record(
+                    f"Orthanc | {label}",
+                    timed(lambda h=http_port, c=clients: rest_send(h, paths, c)),
                 )
-                print(f"medbridge retrieve: {retrieved['medbridge']}", flush=True)
-        with orthanc_server(work / "orthanc", dest_port) as (_http, dicom):
-            seconds = timed(lambda dicom=dicom, send=send: send(dicom, "ORTHANC"))
-            out[f"Orthanc | {label}"] = n / seconds
-            print(f"Orthanc {label}: {n / seconds:.1f} inst/s", flush=True)
-            if last and "retrieve" not in args.skip:
-                retrieved["Orthanc"] = retrieve(
-                    dicom, "ORTHANC", study_uid, work / "got", work / "dest"
-                )
-                print(f"Orthanc retrieve: {retrieved['Orthanc']}", flush=True)
-    for clients in (1, 4):
-        with orthanc_server(work / "orthanc", dest_port) as (http_port, _dicom):
-            seconds = timed(lambda h=http_port, c=clients: rest_send(h, paths, c))
-            label = f"REST POST /instances, {clients} client{'s' if clients > 1 else ''}"
-            out[f"Orthanc | {label}"] = n / seconds
-            print(f"Orthanc {label}: {n / seconds:.1f} inst/s", flush=True)
-    return {"rates": out, "retrieve": retrieved}
+    rates = {key: statistics.median(values) for key, values in runs.items()}
+    return {"rates": rates, "runs": runs, "retrieve": retrieved}
 
 
 def find_all(work: Path, dest_port: int, args: argparse.Namespace) -> dict[str, object]:
@@ -543,10 +576,13 @@ def print_tables(results: dict[str, object]) -> None:
     if isinstance(ingest, dict):
         rates: dict[str, float] = ingest["rates"]
         mb = float(results["MB"]) / int(results["instances"])  # type: ignore[arg-type]
-        print("\n| server | path | inst/s | MB/s |\n| --- | --- | ---: | ---: |")
+        all_runs: dict[str, list[float]] = ingest.get("runs", {})
+        print("\n| server | path | inst/s (median) | MB/s | runs |")
+        print("| --- | --- | ---: | ---: | --- |")
         for key, rate in rates.items():
             server, path = key.split(" | ")
-            print(f"| {server} | {path} | {rate:.1f} | {rate * mb:.1f} |")
+            each = ", ".join(f"{r:.0f}" for r in all_runs.get(key, []))
+            print(f"| {server} | {path} | {rate:.1f} | {rate * mb:.1f} | {each} |")
         retrieved = ingest["retrieve"]
         if retrieved:
             print("\n| server | C-GET MB/s (getscu) | C-MOVE MB/s (movescu → storescp) |")
