@@ -16,6 +16,17 @@ from pydicom.data import get_testdata_file
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: dcm2niix's seven validation sets under ``../shared/data/dcm_qa``.
+DCM_QA_SETS = (
+    "dcm_qa",
+    "dcm_qa_12bit",
+    "dcm_qa_enh",
+    "dcm_qa_mosaic",
+    "dcm_qa_nih",
+    "dcm_qa_philips",
+    "dcm_qa_ts",
+)
+
 
 def require(condition: bool, what: str) -> None:
     """Skip (locally) or fail (under CI) when a needed component is missing."""

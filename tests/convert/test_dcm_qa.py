@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DCM_QA_SETS
 from convert.dcm_qa import (
     IGNORED_KEYS,
     SetResult,
@@ -31,15 +32,7 @@ from convert.dcm_qa import (
 from medbridge.convert.cli import convert_command
 
 MIN_KEY_SHARE = 0.95
-SETS = (
-    "dcm_qa",
-    "dcm_qa_12bit",
-    "dcm_qa_enh",
-    "dcm_qa_mosaic",
-    "dcm_qa_nih",
-    "dcm_qa_philips",
-    "dcm_qa_ts",
-)
+SETS = DCM_QA_SETS
 
 
 def convert_set(root: Path, name: str, out: Path) -> None:

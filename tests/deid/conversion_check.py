@@ -19,21 +19,13 @@ from typing import Any
 from planted_data import KEY
 from pydicom.misc import is_dicom
 
+from conftest import DCM_QA_SETS
 from medbridge.convert import ConvertOptions, convert
 from medbridge.deid import Policy, anonymize_paths
 
 POLICY = Policy(key=KEY, dates="shift", retain_safe_private=True)
 
-#: dcm2niix's seven validation sets.
-SETS = (
-    "dcm_qa",
-    "dcm_qa_12bit",
-    "dcm_qa_enh",
-    "dcm_qa_mosaic",
-    "dcm_qa_nih",
-    "dcm_qa_philips",
-    "dcm_qa_ts",
-)
+SETS = DCM_QA_SETS
 
 #: Every DICOM input of the seven dcm_qa sets, in units converted on their own
 #: (dcm_qa_philips/In/Rosetta_2013 holds no DICOM: its one file is missing, MISSING.txt).
