@@ -70,6 +70,12 @@ class TestEncodeFlat:
             encode_flat([(0x00100010, "PN", value)], explicit_vr=True)
 
 
+    def test_non_ascii_uid_is_refused(self):
+        """A UID is digits and dots (PS3.5 9.1): anything else is not written."""
+        with pytest.raises(NotFlat, match="not ASCII"):
+            encode_flat([(0x00080018, "UI", "1.2.٣")], explicit_vr=True)
+
+
 class TestResponsePdu:
     @pytest.mark.parametrize("uid", [STUDY_FIND, PATIENT_FIND])
     def test_command_set_is_pynetdicoms(self, uid):

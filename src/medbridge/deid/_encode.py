@@ -22,16 +22,15 @@ from pydicom.filewriter import write_data_element, write_file_meta_info
 from pydicom.multival import MultiValue
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
+from medbridge.dicom.flat import LONG_LENGTH_VRS
+from medbridge.dicom.part10 import PREAMBLE
+
 __all__ = ["encode_file"]
 
-_LONG_VRS = frozenset(
-    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
-)
 _SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 _ITEM_UNDEFINED = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
 _ITEM_DELIMITER = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
 _UNDEFINED = 0xFFFFFFFF
-_PREAMBLE = b"\x00" * 128 + b"DICM"
 
 
 def _fast_path_applies(ds: Dataset) -> tuple[bool, bool] | None:
@@ -63,7 +62,7 @@ def _raw_header(raw: RawDataElement, implicit: bool) -> bytes | None:
     vr = raw.VR
     if vr is None or len(vr) != 2:
         return None
-    if vr in _LONG_VRS:
+    if vr in LONG_LENGTH_VRS:
         return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr.encode("ascii"), 0, length)
     if length > 0xFFFF:
         return None  # pydicom's writer turns it into UN, with a warning
@@ -214,4 +213,4 @@ def encode_file(ds: Dataset) -> bytes | None:
         buffer.is_little_endian, buffer.is_implicit_VR = True, False
         write_file_meta_info(buffer, ds.file_meta, enforce_standard=True)
         meta = buffer.getvalue()
-    return _PREAMBLE + meta + _dataset_bytes(ds, implicit, "iso8859")
+    return PREAMBLE + meta + _dataset_bytes(ds, implicit, "iso8859")

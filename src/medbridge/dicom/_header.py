@@ -25,6 +25,7 @@ from typing import BinaryIO
 from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.datadict import dictionary_description
 
+from medbridge.dicom.flat import LONG_LENGTH_VRS
 from medbridge.errors import InvalidDicomError
 
 __all__ = [
@@ -46,9 +47,7 @@ _FLOAT_PIXEL_DATA = 0x7FE00008
 _DOUBLE_PIXEL_DATA = 0x7FE00009
 
 # Explicit VRs whose length field is 4 bytes after 2 reserved bytes (PS3.5 7.1.2).
-_LONG_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-)
+_LONG_VRS = frozenset(vr.encode() for vr in LONG_LENGTH_VRS)
 _ALL_VRS = _LONG_VRS | frozenset(
     {
         b"AE",

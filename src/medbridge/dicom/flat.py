@@ -15,11 +15,16 @@ import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["Element", "NotFlat", "encode_flat"]
+__all__ = ["LONG_LENGTH_VRS", "Element", "NotFlat", "encode_flat"]
 
 #: (tag, VR, value): a value is a str, a sequence of str (multi-valued), None or "" (empty),
-#: an int for US/UL/SS/SL, or an empty list for an SQ.
+#: an int for US/UL/SS/SL, bytes for OB/UN, or an empty list for an SQ.
 Element = tuple[int, str, Any]
+
+#: Explicit VRs whose length field is 4 bytes after 2 reserved bytes (PS3.5 7.1.2).
+LONG_LENGTH_VRS = frozenset(
+    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
+)
 
 _TEXT_VRS = frozenset(
     {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI"}
@@ -27,8 +32,6 @@ _TEXT_VRS = frozenset(
 )
 _NUMBERS = {"US": struct.Struct("<H"), "SS": struct.Struct("<h")}
 _NUMBERS |= {"UL": struct.Struct("<I"), "SL": struct.Struct("<i")}
-_LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT"})
-_LONG_VRS |= {"UV"}
 _IMPLICIT = struct.Struct("<HHI")
 _EXPLICIT_SHORT = struct.Struct("<HH2sH")
 _EXPLICIT_LONG = struct.Struct("<HH2s2xI")
@@ -48,6 +51,8 @@ def _value_bytes(vr: str, value: Any) -> bytes:
             text = "\\".join(value)
         else:
             raise NotFlat(f"{vr} value {value!r}")
+        if vr == "UI" and not text.isascii():
+            raise NotFlat(f"UI value {value!r} is not ASCII")  # PS3.5 9.1: digits and dots
         raw = text.encode("utf-8")
         if len(raw) % 2:
             raw += b"\x00" if vr == "UI" else b" "
@@ -61,6 +66,8 @@ def _value_bytes(vr: str, value: Any) -> bytes:
             except struct.error as exc:
                 raise NotFlat(f"{vr} value {value!r}") from exc
         raise NotFlat(f"{vr} value {value!r}")
+    if vr in ("OB", "UN") and isinstance(value, bytes):
+        return value + b"\x00" if len(value) % 2 else value
     if vr == "SQ" and (value is None or (isinstance(value, Sequence) and len(value) == 0)):
         return b""
     raise NotFlat(f"VR {vr}")
@@ -88,7 +95,7 @@ def encode_flat(elements: Iterable[Element], *, explicit_vr: bool) -> bytes:
         group, elem = tag >> 16, tag & 0xFFFF
         if not explicit_vr:
             out.append(_IMPLICIT.pack(group, elem, len(raw)))
-        elif vr in _LONG_VRS:
+        elif vr in LONG_LENGTH_VRS:
             out.append(_EXPLICIT_LONG.pack(group, elem, vr.encode(), len(raw)))
         elif len(raw) <= 0xFFFF:
             out.append(_EXPLICIT_SHORT.pack(group, elem, vr.encode(), len(raw)))

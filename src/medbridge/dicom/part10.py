@@ -10,29 +10,12 @@ here directly, byte for byte what pydicom writes for the same values (tested).
 
 from __future__ import annotations
 
-import struct
+from medbridge.dicom.flat import encode_flat
 
-__all__ = ["file_meta_prefix"]
+__all__ = ["PREAMBLE", "file_meta_prefix"]
 
-_PREAMBLE = b"\x00" * 128 + b"DICM"
-_SHORT = struct.Struct("<HH2sH")
-_LONG = struct.Struct("<HH2s2xI")
-
-
-def _element(elem: int, vr: bytes, value: bytes) -> bytes:
-    if vr == b"OB":
-        return _LONG.pack(0x0002, elem, vr, len(value)) + value
-    return _SHORT.pack(0x0002, elem, vr, len(value)) + value
-
-
-def _uid(value: str) -> bytes:
-    raw = value.encode("ascii")
-    return raw + b"\x00" if len(raw) % 2 else raw
-
-
-def _short_string(value: str) -> bytes:
-    raw = value.encode("ascii")
-    return raw + b" " if len(raw) % 2 else raw
+#: The 128-byte preamble (zeros: PS3.10 7.1 leaves its use to applications) and prefix.
+PREAMBLE = b"\x00" * 128 + b"DICM"
 
 
 def file_meta_prefix(
@@ -48,7 +31,8 @@ def file_meta_prefix(
     The group holds (0002,0000) 'File Meta Information Group Length', (0002,0001)
     'File Meta Information Version' 00\\01, the Media Storage SOP Class and Instance
     UIDs, (0002,0010) 'Transfer Syntax UID' and the implementation's class UID and
-    version name; the encoded dataset follows it directly in the file.
+    version name (always Explicit VR Little Endian); the encoded dataset follows it
+    directly in the file.
 
     >>> head = file_meta_prefix(sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
     ...     sop_instance_uid="1.2.3", transfer_syntax_uid="1.2.840.10008.1.2.1",
@@ -56,15 +40,16 @@ def file_meta_prefix(
     >>> head[128:132], len(head) % 2
     (b'DICM', 0)
     """
-    body = b"".join(
-        (
-            _element(0x0001, b"OB", b"\x00\x01"),
-            _element(0x0002, b"UI", _uid(sop_class_uid)),
-            _element(0x0003, b"UI", _uid(sop_instance_uid)),
-            _element(0x0010, b"UI", _uid(transfer_syntax_uid)),
-            _element(0x0012, b"UI", _uid(implementation_class_uid)),
-            _element(0x0013, b"SH", _short_string(implementation_version_name)),
-        )
+    body = encode_flat(
+        [
+            (0x00020001, "OB", b"\x00\x01"),
+            (0x00020002, "UI", sop_class_uid),
+            (0x00020003, "UI", sop_instance_uid),
+            (0x00020010, "UI", transfer_syntax_uid),
+            (0x00020012, "UI", implementation_class_uid),
+            (0x00020013, "SH", implementation_version_name),
+        ],
+        explicit_vr=True,
     )
-    length = _SHORT.pack(0x0002, 0x0000, b"UL", 4) + struct.pack("<I", len(body))
-    return _PREAMBLE + length + body
+    length = encode_flat([(0x00020000, "UL", len(body))], explicit_vr=True)
+    return PREAMBLE + length + body

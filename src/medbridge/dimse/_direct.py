@@ -27,6 +27,8 @@ from typing import Any
 
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from medbridge.dicom.flat import encode_flat
+
 __all__ = ["DirectResponder", "find_response_command"]
 
 _C_FIND_RSP = 0x8020
@@ -34,31 +36,25 @@ _PENDING = 0xFF00
 _FLUSH_BYTES = 64 * 1024
 _PDU_HEADER = struct.Struct(">BxI")
 _PDV_HEADER = struct.Struct(">IBB")
-_IMPLICIT = struct.Struct("<HHI")
-
-
-def _implicit(elem: int, value: bytes) -> bytes:
-    return _IMPLICIT.pack(0x0000, elem, len(value)) + value
 
 
 def find_response_command(sop_class_uid: str, message_id: int, status: int) -> bytes:
     """The command set of a C-FIND-RSP with an identifier (PS3.7 9.3.2.2), implicit VR.
 
-    The same elements, in the same order, as pynetdicom's encoding of the message.
+    The same elements, in the same order, as pynetdicom's encoding of the message;
+    (0000,0800) 'Command Data Set Type' 0x0001 says a data set follows.
     """
-    uid = sop_class_uid.encode("ascii")
-    if len(uid) % 2:
-        uid += b"\x00"
-    body = b"".join(
-        (
-            _implicit(0x0002, uid),
-            _implicit(0x0100, struct.pack("<H", _C_FIND_RSP)),
-            _implicit(0x0120, struct.pack("<H", message_id)),
-            _implicit(0x0800, struct.pack("<H", 0x0001)),  # a data set follows
-            _implicit(0x0900, struct.pack("<H", status)),
-        )
+    body = encode_flat(
+        [
+            (0x00000002, "UI", sop_class_uid),
+            (0x00000100, "US", _C_FIND_RSP),
+            (0x00000120, "US", message_id),
+            (0x00000800, "US", 0x0001),
+            (0x00000900, "US", status),
+        ],
+        explicit_vr=False,
     )
-    return _implicit(0x0000, struct.pack("<I", len(body))) + body
+    return encode_flat([(0x00000000, "UL", len(body))], explicit_vr=False) + body
 
 
 class DirectResponder:

@@ -183,7 +183,7 @@ def _part10(event: Event) -> bytes:
             implementation_class_uid=PYNETDICOM_IMPLEMENTATION_UID,
             implementation_version_name=PYNETDICOM_IMPLEMENTATION_VERSION,
         )
-    except UnicodeEncodeError:
+    except NotFlat:
         raise InvalidDicomError("the request's SOP Class or Instance UID is not ASCII") from None
     with dataset.getbuffer() as view:
         return b"".join((prefix, view))
