@@ -60,7 +60,7 @@ def answer(
     row: Any,
     extras: Extras,
     storage: FileStorage,
-    row_keys: frozenset[str] | None = None,
+    row_keys: frozenset[str],
 ) -> list[Element]:
     """The elements of one response identifier, sorted by tag.
 
@@ -69,8 +69,6 @@ def answer(
     """
     elements: list[Element] = [_CHARSET, (_LEVEL, "CS", spec.level.value)]
     missing: list[str] = []
-    if row_keys is None:
-        row_keys = frozenset(row.keys())
     for kw in spec.return_keys:
         tag, vr = _tag_vr(kw)
         if kw in row_keys:

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydicom import dcmread
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from sqlalchemy.engine import Connection
 
 from medbridge.archive.index import (
@@ -32,7 +33,7 @@ from medbridge.archive.index import (
     study,
 )
 from medbridge.archive.storage import validate_uid
-from medbridge.dicom._header import NeedsFullParse, read_raw_header_bytes
+from medbridge.dicom._header import NeedsFullParse, read_raw_header_bytes, tag_label
 from medbridge.errors import InvalidDicomError, StorageError
 
 __all__ = ["HEADER_KEYWORDS", "delete_row", "header_values", "insert_row", "stored_copy"]
@@ -40,51 +41,21 @@ __all__ = ["HEADER_KEYWORDS", "delete_row", "header_values", "insert_row", "stor
 #: The attributes the index keeps, in the order of its columns.
 HEADER_KEYWORDS = [*PATIENT_COLUMNS, *STUDY_COLUMNS, *SERIES_COLUMNS, *IMAGE_COLUMNS]
 
-_TAGS = {
-    "PatientID": 0x00100020,
-    "PatientName": 0x00100010,
-    "PatientBirthDate": 0x00100030,
-    "PatientSex": 0x00100040,
-    "StudyInstanceUID": 0x0020000D,
-    "StudyDate": 0x00080020,
-    "StudyTime": 0x00080030,
-    "AccessionNumber": 0x00080050,
-    "StudyID": 0x00200010,
-    "StudyDescription": 0x00081030,
-    "ReferringPhysicianName": 0x00080090,
-    "SeriesInstanceUID": 0x0020000E,
-    "Modality": 0x00080060,
-    "SeriesNumber": 0x00200011,
-    "SeriesDescription": 0x0008103E,
-    "SeriesDate": 0x00080021,
-    "SeriesTime": 0x00080031,
-    "BodyPartExamined": 0x00180015,
-    "SOPInstanceUID": 0x00080018,
-    "SOPClassUID": 0x00080016,
-    "InstanceNumber": 0x00200013,
-}
-#: Values of VR PN, LO, SH, ... are decoded with the Specific Character Set; UI, DA,
-#: TM, CS, IS are ASCII by definition (PS3.5 6.1.2).
-_TEXT = {
-    "PatientID",
-    "PatientName",
-    "AccessionNumber",
-    "StudyID",
-    "StudyDescription",
-    "ReferringPhysicianName",
-    "SeriesDescription",
-    "BodyPartExamined",
-}
-_WANTED = {0x00080005: ("SpecificCharacterSet", "ascii")} | {
-    tag: (kw, "text" if kw in _TEXT else "ascii") for kw, tag in _TAGS.items()
-}
+#: VRs decoded with the Specific Character Set; UI, DA, TM, CS, IS are ASCII by
+#: definition (PS3.5 6.1.2).
+_TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC"})
+
+
+def _wanted(keyword: str) -> tuple[int, tuple[str, str]]:
+    tag = int(tag_for_keyword(keyword) or 0)
+    return tag, (keyword, "text" if dictionary_VR(tag) in _TEXT_VRS else "ascii")
+
+
+_WANTED = dict(_wanted(kw) for kw in ("SpecificCharacterSet", *HEADER_KEYWORDS))
 _UID_NAMES = {
-    "StudyInstanceUID": "(0020,000D) 'Study Instance UID'",
-    "SeriesInstanceUID": "(0020,000E) 'Series Instance UID'",
-    "SOPInstanceUID": "(0008,0018) 'SOP Instance UID'",
-    "SOPClassUID": "(0008,0016) 'SOP Class UID'",
-    "TransferSyntaxUID": "(0002,0010) 'Transfer Syntax UID'",
-}
+    kw: tag_label(int(tag_for_keyword(kw) or 0))
+    for kw in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+} | {"TransferSyntaxUID": tag_label(0x00020010)}
 
 
 def header_values(data: bytes) -> dict[str, str]:
