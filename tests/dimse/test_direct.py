@@ -69,7 +69,6 @@ class TestEncodeFlat:
         with pytest.raises(NotFlat):
             encode_flat([(0x00100010, "PN", value)], explicit_vr=True)
 
-
     def test_non_ascii_uid_is_refused(self):
         """A UID is digits and dots (PS3.5 9.1): anything else is not written."""
         with pytest.raises(NotFlat, match="not ASCII"):

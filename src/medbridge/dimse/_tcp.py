@@ -32,7 +32,12 @@ from typing import Any, cast
 
 from pynetdicom.transport import AssociationSocket
 
-__all__ = ["QuickAckSocket", "WaitingAssociationSocket", "tune_association_socket"]
+__all__ = [
+    "DUL_RUN_LOOP_DELAY",
+    "QuickAckSocket",
+    "WaitingAssociationSocket",
+    "tune_association_socket",
+]
 
 #: Longest wait in ``select`` per turn of pynetdicom's DUL reactor (seconds). The wait
 #: ends at once when a PDU arrives or when the association's own thread hands the
@@ -114,19 +119,31 @@ class WaitingAssociationSocket(AssociationSocket):
         self.release_wakeup()
 
 
-def tune_association_socket(assoc: Any, *, quick_ack: bool) -> None:
-    """Set ``TCP_NODELAY`` on an association's socket, and re-arming quick ACKs if asked.
+#: Seconds pynetdicom's DUL reactor sleeps between polls where it still polls (TLS
+#: sockets, which keep their object); its default of 1 ms costs several milliseconds per
+#: instance, 0.1 ms keeps ingest near the network's speed at a little idle CPU.
+DUL_RUN_LOOP_DELAY = 0.0001
 
-    TLS sockets keep their object (an ``SSLSocket`` cannot be re-wrapped) and get
-    ``TCP_NODELAY`` only.
+
+def tune_association_socket(assoc: Any) -> None:
+    """Tune an association's connection: no Nagle, quick ACKs, a reactor that waits.
+
+    ``TCP_NODELAY`` always. A plain TCP socket is replaced by a `QuickAckSocket` and its
+    holder becomes a `WaitingAssociationSocket` (`_wait_in_select`); TLS sockets keep
+    their object (an ``SSLSocket`` cannot be re-wrapped), so their reactor still polls,
+    at `DUL_RUN_LOOP_DELAY`. ``_run_loop_delay`` is a private attribute of pynetdicom's
+    DUL; when a future version drops it, this leaves the delay alone.
     """
-    holder = getattr(getattr(assoc, "dul", None), "socket", None)
+    dul: Any = getattr(assoc, "dul", None)
+    holder = getattr(dul, "socket", None)
     sock = getattr(holder, "socket", None)
     if holder is None or not isinstance(sock, socket.socket):
         return
+    if hasattr(dul, "_run_loop_delay"):
+        dul._run_loop_delay = DUL_RUN_LOOP_DELAY
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if not quick_ack or _QUICKACK is None or isinstance(sock, ssl.SSLSocket):
+        if _QUICKACK is None or isinstance(sock, ssl.SSLSocket):
             return
         tuned = QuickAckSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
         tuned.settimeout(sock.gettimeout())

@@ -50,7 +50,6 @@ from medbridge.errors import (
 )
 
 __all__ = [
-    "handle_connect",
     "handle_echo",
     "handle_find",
     "handle_get",
@@ -84,36 +83,16 @@ def _peer(event: Event) -> str:
     return f"{req.ae_title}@{req.address}:{req.port}"
 
 
-#: Seconds pynetdicom's DUL reactor sleeps when idle (its default is 0.001). It polls
-#: between the PDUs of one message, so the default costs several milliseconds per
-#: instance; 0.1 ms keeps ingest near the network's speed at a little idle CPU.
-DUL_RUN_LOOP_DELAY = 0.0001
-
-
 def handle_open(event: Event) -> None:
-    """EVT_CONN_OPEN: shorten the DUL reactor's idle sleep, end TCP's per-message stall.
+    """EVT_CONN_OPEN, of associations we accept and of those we request: TCP tuning.
 
-    ``_run_loop_delay`` is a private attribute of pynetdicom's ``DULServiceProvider``
-    (see `DUL_RUN_LOOP_DELAY`); when a future version drops it, this does nothing. The
-    socket gets quick acknowledgements so that senders with Nagle's algorithm on
-    (storescu) do not wait ~40 ms per instance (see `medbridge.dimse._tcp`).
+    End TCP's per-message stall (``TCP_NODELAY``, re-armed quick ACKs: senders with
+    Nagle's algorithm on, such as storescu, and DCMTK receivers that write a response in
+    pieces would otherwise wait ~40 ms per message) and let the DUL reactor wait for
+    data instead of polling (see `medbridge.dimse._tcp`). pynetdicom fires this event
+    before the reactor reads; for a requestor, in its DUL thread while connecting.
     """
-    dul = getattr(event.assoc, "dul", None)
-    if dul is not None and hasattr(dul, "_run_loop_delay"):
-        dul._run_loop_delay = DUL_RUN_LOOP_DELAY
-    tune_association_socket(event.assoc, quick_ack=True)
-
-
-def handle_connect(event: Event) -> None:
-    """EVT_CONN_OPEN of an association we request: ``TCP_NODELAY`` before any PDU.
-
-    As the sender of requests (C-STORE of ``send`` and of C-MOVE sub-operations) we
-    must not wait on Nagle's algorithm, and we acknowledge at once because DCMTK
-    receivers (storescp, Orthanc) write a response in more than one piece, which
-    their own Nagle holds back until our ACK (see `medbridge.dimse._tcp`). pynetdicom
-    fires this event in its DUL thread while connecting, before that thread reads.
-    """
-    tune_association_socket(event.assoc, quick_ack=True)
+    tune_association_socket(event.assoc)
 
 
 def handle_requested(event: Event, config: ServerConfig) -> None:
@@ -318,7 +297,7 @@ def handle_move(event: Event, archive: Archive, config: ServerConfig) -> Iterato
     if not refs:
         kwargs = {}
     kwargs["ae_title"] = known.ae_title
-    kwargs["evt_handlers"] = [(evt.EVT_CONN_OPEN, handle_connect)]
+    kwargs["evt_handlers"] = [(evt.EVT_CONN_OPEN, handle_open)]
     yield known.host, known.port, kwargs
     LOGGER.info("C-MOVE from %s: %d instances to %s", _peer(event), len(refs), destination)
     yield len(refs)

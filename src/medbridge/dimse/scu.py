@@ -26,8 +26,7 @@ from pynetdicom.events import Event
 
 from medbridge.archive import QueryModel, validate_uid
 from medbridge.archive.storage import FileStorage
-from medbridge.dimse._tcp import WaitingAssociationSocket
-from medbridge.dimse.handlers import DUL_RUN_LOOP_DELAY, handle_connect
+from medbridge.dimse.handlers import handle_open
 from medbridge.errors import ArchiveError, StorageError
 
 __all__ = ["Peer", "RetrieveResult", "SendResult", "echo", "find", "get", "move", "send"]
@@ -98,7 +97,7 @@ def _associate(ae: AE, peer: Peer, **kwargs: Any) -> Iterator[Association]:
     ae.maximum_pdu_size = peer.max_pdu
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60
     tls_args = (peer.tls, peer.host) if peer.tls is not None else None
-    handlers = [*kwargs.pop("evt_handlers", []), (evt.EVT_CONN_OPEN, handle_connect)]
+    handlers = [*kwargs.pop("evt_handlers", []), (evt.EVT_CONN_OPEN, handle_open)]
     assoc = ae.associate(
         peer.host,
         peer.port,
@@ -107,10 +106,6 @@ def _associate(ae: AE, peer: Peer, **kwargs: Any) -> Iterator[Association]:
         evt_handlers=handlers,
         **kwargs,
     )
-    dul = getattr(assoc, "dul", None)
-    waits = isinstance(getattr(dul, "socket", None), WaitingAssociationSocket)
-    if dul is not None and hasattr(dul, "_run_loop_delay") and not waits:
-        dul._run_loop_delay = DUL_RUN_LOOP_DELAY  # TLS: pynetdicom's polling, shortened
     if not assoc.is_established:
         raise ArchiveError(
             f"association with {peer.ae_title}@{peer.host}:{peer.port} "
