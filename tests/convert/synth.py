@@ -104,6 +104,18 @@ def acquisition_seconds(spec: SeriesSpec, k: int, t: int) -> float:
     return 0.5 + t * tr + shot * tr / spec.slices
 
 
+def new_instance(sop_class: str) -> Dataset:
+    """An empty instance of `sop_class` with a new SOP Instance UID and its file meta."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    return ds
+
+
 def _dataset(
     spec: SeriesSpec,
     k: int,
@@ -111,15 +123,7 @@ def _dataset(
     instance: int,
     uids: tuple[str, str, str],
 ) -> Dataset:
-    sop_class = CTImageStorage if spec.modality == "CT" else MRImageStorage
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds = new_instance(CTImageStorage if spec.modality == "CT" else MRImageStorage)
     ds.Modality = spec.modality
     ds.Manufacturer = spec.manufacturer
     ds.ManufacturerModelName = "Synthetic"

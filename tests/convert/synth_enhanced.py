@@ -13,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
-from convert.synth import SeriesSpec, acquisition_seconds, slice_order
+from convert.synth import SeriesSpec, acquisition_seconds, new_instance, slice_order
 
 ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
 ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
@@ -164,14 +164,7 @@ def _enhanced(
     private: bool,
 ) -> Dataset:
     """One enhanced instance holding the frames ``pairs`` (slice, volume) in that order."""
-    sop_class = ENHANCED_CT if spec.modality == "CT" else ENHANCED_MR
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    ds = new_instance(ENHANCED_CT if spec.modality == "CT" else ENHANCED_MR)
     ds.Modality, ds.Manufacturer, ds.ManufacturerModelName = spec.modality, spec.manufacturer, "X"
     ds.PatientName, ds.PatientID, ds.PatientPosition = "Doe^Jane", "PID12345", "HFS"
     ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = "20240102"
