@@ -45,13 +45,13 @@ _PROGRESS_MIN_FILES = 200
 _LAZY_COMMANDS = {
     "convert": "medbridge.convert.cli:convert_command",
     "anonymize": "medbridge.deid.cli:anonymize_command",
-    "serve": "medbridge.dimse.cli:serve",
+    "serve": "medbridge.server.cli:serve",
     "echo": "medbridge.dimse.cli:echo",
     "send": "medbridge.dimse.cli:send",
     "find": "medbridge.dimse.cli:find",
     "move": "medbridge.dimse.cli:move",
     "get": "medbridge.dimse.cli:get",
-    "archive": "medbridge.dimse.cli:archive",
+    "archive": "medbridge.archive.cli:archive",
 }
 
 

@@ -13,6 +13,8 @@
     ├── DeidentificationError (ValueError)  a dataset cannot be de-identified safely
     └── ArchiveError
         ├── DuplicateInstance               same SOP Instance UID, different content
+        ├── NotFoundError (LookupError)     no patient, study, series or instance so named
+        ├── QueryError (ValueError)         a query or request names keys or values wrongly
         └── StorageError                    the bytes could not be stored or read back
 
 and one warning, for files read despite a doubt a user must know about::
@@ -41,7 +43,9 @@ __all__ = [
     "InvalidDicomError",
     "MedbridgeError",
     "MissingDependencyError",
+    "NotFoundError",
     "OrientationWarning",
+    "QueryError",
     "StorageError",
     "UnsupportedTransferSyntax",
 ]
@@ -143,6 +147,14 @@ class DuplicateInstance(ArchiveError):
         super().__init__(
             f"SOP Instance UID {sop_instance_uid} is already stored with other content"
         )
+
+
+class NotFoundError(ArchiveError, LookupError):
+    """No patient, study, series or instance has the identifier asked for."""
+
+
+class QueryError(ArchiveError, ValueError):
+    """A query names an unknown key, a malformed value or a level its model lacks."""
 
 
 class StorageError(ArchiveError):

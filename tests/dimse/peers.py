@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-_READY = re.compile(r"medbridge ready: DIMSE AE \S+ on [^:]*:(\d+)")
+_READY = re.compile(r"medbridge ready: DIMSE AE \S+ on [^:]*:(\d+), HTTP on (\S+) ")
 
 
 def system_tool(tool: str) -> str | None:
@@ -85,6 +85,7 @@ class MedbridgeServer:
         self.lines: list[str] = []
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
+        self.http_url = ""
 
     def start(self, timeout: float = 30) -> MedbridgeServer:
         cmd = [
@@ -95,6 +96,8 @@ class MedbridgeServer:
             "--data-dir",
             str(self.data_dir),
             "--dimse-port",
+            "0",
+            "--http-port",
             "0",
             *self.args,
         ]
@@ -113,6 +116,7 @@ class MedbridgeServer:
                 match = _READY.search(line)
                 if match:
                     self.port = int(match.group(1))
+                    self.http_url = match.group(2)
                     ready.set()
 
         self._pump = threading.Thread(target=pump, daemon=True)

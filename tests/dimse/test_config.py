@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from medbridge.archive import DuplicatePolicy
-from medbridge.dimse import KnownAE, load_config
-from medbridge.dimse.config import ServerConfig
 from medbridge.errors import ArchiveError
+from medbridge.server.config import KnownAE, ServerConfig, load_config
 
 
 class TestLoadConfig:

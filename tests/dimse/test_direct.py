@@ -17,7 +17,7 @@ from archive.factory import corpus, make_bytes
 from medbridge.archive import Archive, answer_dataset
 from medbridge.dicom.flat import NotFlat, encode_flat
 from medbridge.dimse import _direct, server
-from medbridge.dimse.config import ServerConfig
+from medbridge.server.config import ServerConfig
 
 HOST = "127.0.0.1"
 STUDY_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
@@ -128,9 +128,11 @@ def in_process(tmp_path_factory):
     with Archive(data_dir) as arc:
         for spec in corpus():
             arc.store(make_bytes(spec))
-    srv = server.start(ServerConfig(data_dir=data_dir, dimse_port=0, bind=HOST))
+    arc = Archive(data_dir)
+    srv = server.start(ServerConfig(data_dir=data_dir, dimse_port=0, bind=HOST), arc)
     yield srv
     srv.stop()
+    arc.close()
 
 
 def _find(port, identifier, syntax, model=STUDY_FIND):

@@ -10,10 +10,10 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE
 
 from dimse.peers import MedbridgeServer
-from medbridge.archive import QueryModel
+from medbridge.archive import Archive, QueryModel
 from medbridge.dimse import scu, server
 from medbridge.dimse._tcp import QuickAckSocket, WaitingAssociationSocket
-from medbridge.dimse.config import ServerConfig
+from medbridge.server.config import ServerConfig
 
 HOST = "127.0.0.1"
 
@@ -51,7 +51,8 @@ class TestTunedSockets:
 class TestWakeupPipe:
     def test_no_descriptor_left_per_association(self, tmp_path):
         """Associations to an in-process server leave no open descriptors behind."""
-        srv = server.start(ServerConfig(data_dir=tmp_path / "var", dimse_port=0, bind=HOST))
+        arc = Archive(tmp_path / "var")
+        srv = server.start(ServerConfig(data_dir=tmp_path / "var", dimse_port=0, bind=HOST), arc)
         try:
 
             def echo() -> None:
@@ -70,4 +71,5 @@ class TestWakeupPipe:
             after = len(os.listdir("/proc/self/fd"))
         finally:
             srv.stop()
+            arc.close()
         assert after == before

@@ -38,7 +38,13 @@ from medbridge.archive.query import (
 )
 from medbridge.archive.storage import FileStorage, validate_uid
 from medbridge.dicom.flat import Element
-from medbridge.errors import ArchiveError, DuplicateInstance, InvalidDicomError, StorageError
+from medbridge.errors import (
+    ArchiveError,
+    DuplicateInstance,
+    InvalidDicomError,
+    NotFoundError,
+    StorageError,
+)
 
 __all__ = ["Archive", "DuplicatePolicy", "InstanceRef", "StoreOutcome", "StoreResult"]
 
@@ -297,7 +303,7 @@ class Archive:
                 sa.select(instance.c.relpath).where(instance.c.sop_instance_uid == uid)
             ).scalar_one_or_none()
         if relpath is None:
-            raise ArchiveError(f"no instance with SOP Instance UID {uid}")
+            raise NotFoundError(f"no instance with SOP Instance UID {uid}")
         return self.storage.path(relpath)
 
     def read(self, sop_instance_uid: str) -> bytes:
@@ -322,7 +328,7 @@ class Archive:
         with self.index.write() as conn:
             relpath = delete_row(conn, uid)
         if relpath is None:
-            raise ArchiveError(f"no instance with SOP Instance UID {uid}")
+            raise NotFoundError(f"no instance with SOP Instance UID {uid}")
         self.storage.delete(relpath)
 
     def index_file(self, relpath: str, conn: Connection) -> None:

@@ -36,7 +36,7 @@ from medbridge.archive.index import (
     series,
     study,
 )
-from medbridge.errors import ArchiveError
+from medbridge.errors import QueryError
 
 __all__ = [
     "COMPUTED_KEYS",
@@ -130,7 +130,7 @@ def parse_identifier(identifier: Dataset, model: QueryModel = QueryModel.STUDY_R
 
     Raises
     ------
-    ArchiveError
+    QueryError
         If (0008,0052) 'Query/Retrieve Level' is missing or not valid for `model`
         (PATIENT is not a level of the Study Root model, PS3.4 C.6.2).
     """
@@ -138,9 +138,9 @@ def parse_identifier(identifier: Dataset, model: QueryModel = QueryModel.STUDY_R
     try:
         level = Level(raw)
     except ValueError:
-        raise ArchiveError(f"invalid (0008,0052) 'Query/Retrieve Level' {raw!r}") from None
+        raise QueryError(f"invalid (0008,0052) 'Query/Retrieve Level' {raw!r}") from None
     if model is QueryModel.STUDY_ROOT and level is Level.PATIENT:
-        raise ArchiveError("PATIENT level is not part of the Study Root model")
+        raise QueryError("PATIENT level is not part of the Study Root model")
     allowed = {kw for lv in levels_upto(level) for kw in _LEVEL_COLUMNS[lv]}
     if level_at_or_above(Level.STUDY, level):
         allowed.add("ModalitiesInStudy")

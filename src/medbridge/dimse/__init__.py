@@ -1,18 +1,13 @@
-"""DICOM networking on pynetdicom: SCP handlers that call `Archive`, SCU helpers, config."""
+"""The DIMSE door on pynetdicom: SCP handlers that call `Archive`, and SCU helpers."""
 
-from medbridge.dimse.config import KnownAE, ServerConfig, load_config
 from medbridge.dimse.scu import Peer, RetrieveResult, SendResult
-from medbridge.dimse.server import Server, build_ae, run, start
+from medbridge.dimse.server import Server, build_ae, start
 
 __all__ = [
-    "KnownAE",
     "Peer",
     "RetrieveResult",
     "SendResult",
     "Server",
-    "ServerConfig",
     "build_ae",
-    "load_config",
-    "run",
     "start",
 ]

@@ -41,13 +41,13 @@ from medbridge.dicom.flat import Element, NotFlat, encode_flat
 from medbridge.dicom.part10 import file_meta_prefix
 from medbridge.dimse._direct import DirectResponder
 from medbridge.dimse._tcp import tune_association_socket
-from medbridge.dimse.config import ServerConfig
 from medbridge.errors import (
     ArchiveError,
     DuplicateInstance,
     InvalidDicomError,
     StorageError,
 )
+from medbridge.server.config import ServerConfig
 
 __all__ = [
     "handle_echo",

@@ -1,4 +1,7 @@
-"""Run the DIMSE server: an AE with the archive's handlers, until told to stop.
+"""The DIMSE door: an AE with the archive's handlers, listening until stopped.
+
+`medbridge.server` owns the process and the `Archive`; this module only opens and closes
+the DICOM port over it.
 
 The AE accepts every storage SOP class with every transfer syntax pynetdicom knows
 (uncompressed, deflate, RLE, JPEG, JPEG-LS, JPEG 2000, ...), Verification, and the
@@ -11,9 +14,7 @@ per instance, which is most of the difference in ingest speed.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +24,10 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import ThreadedAssociationServer
 
 from medbridge.archive import Archive
-from medbridge.dimse.config import ServerConfig
 from medbridge.dimse.handlers import handlers_for
+from medbridge.server.config import ServerConfig
 
-__all__ = ["QUERY_RETRIEVE_MODELS", "VERIFICATION", "Server", "build_ae", "run", "start"]
+__all__ = ["QUERY_RETRIEVE_MODELS", "VERIFICATION", "Server", "build_ae", "start"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -101,24 +102,18 @@ class Server:
         """Stop accepting, let running associations finish for `grace` seconds, close.
 
         Each acknowledged C-STORE is durable already, so aborting a slow association
-        after the grace period loses nothing that was confirmed.
+        after the grace period loses nothing that was confirmed. The archive stays open:
+        it belongs to whoever started the door.
         """
         self.server.shutdown()
         deadline = time.monotonic() + grace
         while self.ae.active_associations and time.monotonic() < deadline:
             time.sleep(0.05)
         self.ae.shutdown()
-        self.archive.close()
 
 
-def start(config: ServerConfig) -> Server:
-    """Open the archive and start listening; returns once the port is bound."""
-    archive = Archive(
-        config.data_dir,
-        index_url=config.index_url,
-        duplicates=config.duplicates,
-        fsync=config.fsync,
-    )
+def start(config: ServerConfig, archive: Archive) -> Server:
+    """Start listening for DIMSE over `archive`; returns once the port is bound."""
     ae = build_ae(config)
     server = ae.start_server(
         (config.bind, config.dimse_port),
@@ -131,34 +126,3 @@ def start(config: ServerConfig) -> Server:
     server.contexts = SharedContexts(server.contexts)
     port = int(server.server_address[1])
     return Server(ae=ae, server=server, archive=archive, port=port)
-
-
-def run(
-    config: ServerConfig,
-    stop: threading.Event,
-    *,
-    on_ready: Callable[[Server], None] | None = None,
-) -> None:
-    """Serve until `stop` is set, then shut down cleanly.
-
-    Logs one line when ready, naming the AE title, address, data folder and index.
-    """
-    server = start(config)
-    backend = "sqlite" if server.archive.index.is_sqlite else "postgresql"
-    LOGGER.info(
-        "medbridge ready: DIMSE AE %s on %s:%d, data in %s, %s index%s",
-        config.ae_title,
-        config.bind or "0.0.0.0",
-        server.port,
-        config.data_dir,
-        backend,
-        ", TLS" if config.tls_cert else "",
-    )
-    if on_ready is not None:
-        on_ready(server)
-    try:
-        stop.wait()
-    finally:
-        LOGGER.info("medbridge stopping")
-        server.stop()
-        LOGGER.info("medbridge stopped")

@@ -1,6 +1,7 @@
-"""Settings of the DIMSE server and the AEs it knows, from TOML, environment and CLI.
+"""Settings of ``medbridge serve`` (both doors, the archive, the AEs and tokens it knows).
 
-One `ServerConfig` object holds every setting (STYLE.md: settings are one object).
+One `ServerConfig` object holds every setting of the process (STYLE.md: settings are one
+object); `medbridge.server` builds it and hands it to each door, which reads its own part.
 Precedence, highest first: command-line options, ``MEDBRIDGE_*`` environment variables,
 the TOML file given with ``--config``, the defaults here. A TOML file looks like::
 
@@ -13,6 +14,16 @@ the TOML file given with ``--config``, the defaults here. A TOML file looks like
     refuse_unknown = true          # only the AEs below may associate...
     check_caller_host = true       # ...and only from their host (default with the above)
     max_pdu = 0                    # 0: no limit (PS3.8 D.3.3.1 Maximum Length)
+    http_port = 8080               # the HTTP door (DICOMweb under /dicom-web); 0: any free
+    http_host = "127.0.0.1"        # beyond loopback only with tokens (or insecure = true)
+    insecure = false               # allow an open HTTP door beyond loopback, no tokens
+    cors_origins = []              # browser origins allowed to call the HTTP door
+    cross_origin_isolation = false # COOP/COEP headers (a viewer's MPR needs them)
+    max_body = 4294967296          # largest STOW-RS request body, bytes
+
+    [tokens.viewer]                # bearer tokens of the HTTP door, each with a role
+    token = "a long random string"
+    role = "read"                  # read, write or admin
 
     [tls]                          # optional; both ends then speak TLS (PS3.15 B.1)
     cert = "server.pem"
@@ -33,13 +44,22 @@ import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from medbridge.archive import DuplicatePolicy
 from medbridge.errors import ArchiveError
 
-__all__ = ["ENV_PREFIX", "KnownAE", "ServerConfig", "load_config", "validate_ae_title"]
+__all__ = [
+    "ENV_PREFIX",
+    "KnownAE",
+    "Role",
+    "ServerConfig",
+    "Token",
+    "load_config",
+    "validate_ae_title",
+]
 
 ENV_PREFIX = "MEDBRIDGE_"
 
@@ -61,6 +81,31 @@ class KnownAE:
     port: int
 
 
+class Role(StrEnum):
+    """What a bearer token may do on the HTTP door; each role includes the ones above it."""
+
+    READ = "read"
+    """QIDO-RS, WADO-RS."""
+    WRITE = "write"
+    """And STOW-RS."""
+    ADMIN = "admin"
+    """And DELETE."""
+
+    def allows(self, needed: Role) -> bool:
+        """Whether this role includes `needed`."""
+        order = [Role.READ, Role.WRITE, Role.ADMIN]
+        return order.index(self) >= order.index(needed)
+
+
+@dataclass(frozen=True)
+class Token:
+    """A bearer token of the HTTP door, named so the log can say who called."""
+
+    name: str
+    secret: str = field(repr=False)
+    role: Role
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """Everything ``medbridge serve`` needs; see the module docstring for the file format."""
@@ -80,6 +125,13 @@ class ServerConfig:
     tls_key: Path | None = None
     tls_ca: Path | None = None
     known_aes: tuple[KnownAE, ...] = field(default_factory=tuple)
+    http_port: int = 8080
+    http_host: str = "127.0.0.1"
+    insecure: bool = False
+    cors_origins: tuple[str, ...] = ()
+    cross_origin_isolation: bool = False
+    max_body: int = 4 << 30
+    tokens: tuple[Token, ...] = field(default_factory=tuple)
 
     def known_ae(self, title: str) -> KnownAE | None:
         """Return the known AE with this title, or None."""
@@ -130,6 +182,15 @@ def _boolean(value: object) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
+def _strings(value: object) -> tuple[str, ...]:
+    """A list from TOML, or a comma-separated string from the environment."""
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value)
+    raise TypeError(f"expected a list of strings, not {value!r}")
+
+
 _CASTS: dict[str, Any] = {
     "data_dir": Path,
     "dimse_port": int,
@@ -145,6 +206,12 @@ _CASTS: dict[str, Any] = {
     "tls_cert": Path,
     "tls_key": Path,
     "tls_ca": Path,
+    "http_port": int,
+    "http_host": str,
+    "insecure": _boolean,
+    "cors_origins": _strings,
+    "cross_origin_isolation": _boolean,
+    "max_body": int,
 }
 
 
@@ -173,6 +240,7 @@ def load_config(
     """
     values: dict[str, Any] = {}
     known: list[KnownAE] = []
+    tokens: list[Token] = []
     if path is not None:
         try:
             doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -187,8 +255,17 @@ def load_config(
                 known.append(KnownAE(title, ae["host"], int(ae["port"])))
             except (KeyError, TypeError, ValueError) as exc:
                 raise ArchiveError(f"{path}: [aes.{name}] needs ae_title, host, port") from exc
+        for name, tok in doc.get("tokens", {}).items():
+            try:
+                tokens.append(Token(name, str(tok["token"]), Role(tok.get("role", "read"))))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ArchiveError(
+                    f"{path}: [tokens.{name}] needs token and a role (read, write, admin)"
+                ) from exc
     environ = os.environ if env is None else env
     for f in fields(ServerConfig):
+        if f.name not in _CASTS:
+            continue
         key = ENV_PREFIX + f.name.upper()
         if key in environ:
             values[f.name] = environ[key]
@@ -200,4 +277,4 @@ def load_config(
         cast = {k: _CASTS[k](v) for k, v in values.items()}
     except (ValueError, TypeError) as exc:
         raise ArchiveError(f"invalid setting: {exc}") from exc
-    return replace(ServerConfig(), known_aes=tuple(known), **cast)
+    return replace(ServerConfig(), known_aes=tuple(known), tokens=tuple(tokens), **cast)

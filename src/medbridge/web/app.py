@@ -1,0 +1,69 @@
+"""The HTTP door's ASGI app: one factory over one `Archive`.
+
+Routes live in one module per service (``dicomweb`` QIDO-RS, WADO-RS, STOW-RS under
+``/dicom-web``, as Orthanc roots them, so viewer configurations carry over); ``/fhir``
+and ``/`` are kept for FHIR and the web page. Cross-cutting concerns sit here: errors
+(`medbridge.web.errors`), CORS, the cross-origin isolation headers a viewer's MPR needs,
+and the request-body limit. Access is per route (`medbridge.web.access`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+
+from medbridge import __version__
+from medbridge.archive import Archive
+from medbridge.server.config import ServerConfig
+from medbridge.web.errors import install_error_handlers
+
+__all__ = ["DICOMWEB_ROOT", "create_app"]
+
+#: Where DICOMweb lives (PS3.18 leaves the base URL to the origin server).
+DICOMWEB_ROOT = "/dicom-web"
+
+
+def create_app(archive: Archive, config: ServerConfig | None = None) -> FastAPI:
+    """Build the HTTP door's app over `archive`.
+
+    The app keeps `archive` and `config` in ``app.state``; it never opens or closes the
+    archive, which belongs to the caller (``medbridge serve``, or a test).
+    """
+    config = config or ServerConfig(data_dir=archive.data_dir)
+    app = FastAPI(
+        title="medbridge",
+        version=__version__,
+        summary="DICOMweb (QIDO-RS, WADO-RS, STOW-RS) over a medbridge archive",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.archive = archive
+    app.state.config = config
+    install_error_handlers(app)
+    if config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(config.cors_origins),
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Accept", "Content-Type", "Range"],
+            expose_headers=["Warning", "X-Total-Count", "Content-Range", "Content-Location"],
+        )
+    if config.cross_origin_isolation:
+        app.middleware("http")(_isolate)
+    from medbridge.web import dicomweb  # routes import the app's helpers: import last
+
+    app.include_router(dicomweb.router, prefix=DICOMWEB_ROOT)
+    return app
+
+
+async def _isolate(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """COOP/COEP: a viewer's SharedArrayBuffer (MPR in OHIF) needs an isolated page."""
+    response = await call_next(request)
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    response.headers["Cross-Origin-Embedder-Policy"] = "require-corp"
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response

@@ -1,0 +1,15 @@
+"""DICOMweb (PS3.18) over the archive: QIDO-RS, WADO-RS and STOW-RS, one module each.
+
+`router` gathers them; the app mounts it under ``/dicom-web``.
+"""
+
+from fastapi import APIRouter
+
+from medbridge.web.dicomweb import qido, stow, wado
+
+__all__ = ["router"]
+
+router = APIRouter()
+router.include_router(qido.router)
+router.include_router(wado.router)
+router.include_router(stow.router)

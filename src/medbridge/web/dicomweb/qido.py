@@ -1,0 +1,7 @@
+"""QIDO-RS routes (PS3.18)."""
+
+from fastapi import APIRouter
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["QIDO-RS"])

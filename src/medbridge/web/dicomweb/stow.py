@@ -1,0 +1,7 @@
+"""STOW-RS routes (PS3.18)."""
+
+from fastapi import APIRouter
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["STOW-RS"])
