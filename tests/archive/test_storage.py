@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -78,5 +79,5 @@ class TestFileStorage:
         folder = tmp_path / "objects" / "aa" / "bb"
         folder.mkdir(parents=True)
         (folder / ".1.2.3.dcm.abcdef.tmp").write_bytes(b"half")
-        assert [p.name for p in storage.stray_temp_files()] == [".1.2.3.dcm.abcdef.tmp"]
+        assert [Path(p).name for p in storage.stray_temp_files()] == [".1.2.3.dcm.abcdef.tmp"]
         assert list(storage.iter_files()) == []

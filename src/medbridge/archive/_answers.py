@@ -33,8 +33,9 @@ from medbridge.archive.query import (
     build_select,
     level_at_or_above,
 )
-from medbridge.archive.storage import FileStorage
+from medbridge.archive.storage import Storage
 from medbridge.dicom.flat import Element
+from medbridge.errors import StorageError
 
 __all__ = ["Extras", "answer", "select_rows", "to_dataset"]
 
@@ -59,7 +60,7 @@ def answer(
     spec: QuerySpec,
     row: Any,
     extras: Extras,
-    storage: FileStorage,
+    storage: Storage,
     row_keys: frozenset[str],
 ) -> list[Element]:
     """The elements of one response identifier, sorted by tag.
@@ -100,15 +101,14 @@ def to_dataset(elements: list[Element]) -> Dataset:
     return ds
 
 
-def _from_file(storage: FileStorage, relpath: str, keywords: list[str]) -> dict[str, Element]:
+def _from_file(storage: Storage, relpath: str, keywords: list[str]) -> dict[str, Element]:
     """Return keys read from a stored file, by keyword."""
     try:
-        stored = dcmread(
-            storage.path(relpath),
-            stop_before_pixels=True,
-            specific_tags=["SpecificCharacterSet", *keywords],
-        )
-    except (OSError, PydicomInvalidDicomError) as exc:
+        with storage.open(relpath) as f:
+            stored = dcmread(
+                f, stop_before_pixels=True, specific_tags=["SpecificCharacterSet", *keywords]
+            )
+    except (OSError, PydicomInvalidDicomError, StorageError) as exc:
         LOGGER.error("cannot read %s for return keys: %s", relpath, exc)
         return {}
     found: dict[str, Element] = {}

@@ -36,7 +36,7 @@ from medbridge.archive.query import (
     build_select,
     parse_identifier,
 )
-from medbridge.archive.storage import FileStorage, validate_uid
+from medbridge.archive.storage import Storage, open_storage, validate_uid
 from medbridge.dicom.flat import Element
 from medbridge.errors import (
     ArchiveError,
@@ -83,13 +83,18 @@ class StoreResult:
 
 @dataclass(frozen=True, slots=True)
 class InstanceRef:
-    """One stored instance, as C-MOVE and C-GET need it."""
+    """One stored instance, as C-MOVE, C-GET and WADO-RS need it.
+
+    `path` is the local file when the storage has one (a folder), None on an object
+    store; `relpath` reads it from any storage (``archive.storage.open(relpath)``).
+    """
 
     sop_instance_uid: str
     sop_class_uid: str
     transfer_syntax_uid: str
-    path: Path
+    path: Path | None
     size: int
+    relpath: str = ""
 
 
 class Archive:
@@ -98,13 +103,20 @@ class Archive:
     Parameters
     ----------
     data_dir:
-        Folder holding ``objects/`` and, with the default index, ``index.sqlite``.
+        Folder holding ``index.sqlite`` with the default index, and ``objects/`` with
+        the default storage.
     index_url:
         SQLAlchemy URL of the index; default ``sqlite:///<data_dir>/index.sqlite``.
     duplicates:
         The `DuplicatePolicy` for resends with other content.
     fsync:
         Whether writes are fsync'ed (see `FileStorage`).
+    storage_url:
+        Where the bytes live: None for ``data_dir`` itself, a folder, or
+        ``s3://bucket/prefix`` for an S3-API object store (`open_storage`).
+    s3:
+        The object store's ``endpoint_url``, ``region``, ``access_key_id`` and
+        ``secret_access_key`` (each None: boto3's standard sources).
     """
 
     def __init__(
@@ -114,10 +126,12 @@ class Archive:
         index_url: str | None = None,
         duplicates: DuplicatePolicy | str = DuplicatePolicy.KEEP,
         fsync: bool = True,
+        storage_url: str | None = None,
+        s3: dict[str, str | None] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.storage = FileStorage(self.data_dir, fsync=fsync)
+        self.storage: Storage = open_storage(storage_url, self.data_dir, fsync=fsync, **(s3 or {}))
         url = index_url or f"sqlite:///{(self.data_dir / 'index.sqlite').resolve()}"
         try:
             self.index = Index(url)
@@ -283,18 +297,19 @@ class Archive:
                 sop_instance_uid=r["SOPInstanceUID"],
                 sop_class_uid=r["SOPClassUID"],
                 transfer_syntax_uid=r["transfer_syntax_uid"],
-                path=self.storage.path(r["relpath"]),
+                path=self.storage.local_path(r["relpath"]),
                 size=r["size"],
+                relpath=r["relpath"],
             )
             for r in rows
         ]
 
-    def open(self, sop_instance_uid: str) -> Path:
-        """Return the path of a stored instance's file.
+    def locate(self, sop_instance_uid: str) -> str:
+        """Return the storage-relative path of a stored instance (any backend).
 
         Raises
         ------
-        ArchiveError
+        NotFoundError
             If no instance has this SOP Instance UID.
         """
         uid = validate_uid(sop_instance_uid, name="SOP Instance UID")
@@ -304,15 +319,28 @@ class Archive:
             ).scalar_one_or_none()
         if relpath is None:
             raise NotFoundError(f"no instance with SOP Instance UID {uid}")
-        return self.storage.path(relpath)
+        return str(relpath)
+
+    def open(self, sop_instance_uid: str) -> Path:
+        """Return the local path of a stored instance's file.
+
+        Raises
+        ------
+        NotFoundError
+            If no instance has this SOP Instance UID.
+        StorageError
+            If the storage keeps no local files (an object store): use `read` or
+            ``storage.open(locate(uid))``.
+        """
+        relpath = self.locate(sop_instance_uid)
+        path = self.storage.local_path(relpath)
+        if path is None:
+            raise StorageError(f"{self.storage.describe()} keeps no local files")
+        return path
 
     def read(self, sop_instance_uid: str) -> bytes:
         """Return the stored bytes of an instance, exactly as received."""
-        path = self.open(sop_instance_uid)
-        try:
-            return path.read_bytes()
-        except OSError as exc:
-            raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        return self.storage.read(self.locate(sop_instance_uid))
 
     def delete(self, sop_instance_uid: str) -> None:
         """Remove an instance: its index row first, then its file.

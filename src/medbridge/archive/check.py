@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -93,11 +92,14 @@ def check(archive: Archive, *, repair: bool = False, checksums: bool = True) -> 
         if relpath not in on_disk:
             report.missing_files.append(uid)
         elif checksums:
-            digest = hashlib.sha256(storage.path(relpath).read_bytes()).hexdigest()
-            if digest != sha:
+            digest = hashlib.sha256()
+            for chunk in storage.iter_chunks(relpath):
+                digest.update(chunk)
+            if digest.hexdigest() != sha:
                 report.checksum_mismatches.append(uid)
+            continue
     report.unindexed_files = sorted(on_disk - rows.keys())
-    report.temp_files = sorted(str(p) for p in storage.stray_temp_files())
+    report.temp_files = sorted(storage.stray_temp_files())
     if not repair:
         return report
 
@@ -115,7 +117,7 @@ def check(archive: Archive, *, repair: bool = False, checksums: bool = True) -> 
             LOGGER.error("cannot re-index %s: %s", relpath, exc)
             report.unreadable_files.append(relpath)
     for tmp in report.temp_files:
-        Path(tmp).unlink(missing_ok=True)
+        storage.remove_stray(tmp)
     _recount(archive)
     return report
 

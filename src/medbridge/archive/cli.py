@@ -6,9 +6,10 @@ files; ``archive export`` copies what unique keys select, optionally de-identifi
 
 from __future__ import annotations
 
-import shutil
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,8 +18,9 @@ from medbridge.cliopts import KEY, LEVEL, fail, parse_keys
 from medbridge.deid.options import policy_options
 from medbridge.deid.policy import Policy
 from medbridge.deid.runner import anonymize_paths
-from medbridge.errors import MedbridgeError
+from medbridge.errors import MedbridgeError, StorageError
 from medbridge.exitcodes import ExitCode
+from medbridge.server.config import load_config
 
 __all__ = ["archive"]
 
@@ -28,21 +30,59 @@ def archive() -> None:
     """Maintain the archive's files and index."""
 
 
+def _location(func: Any) -> Any:
+    """Options that say which archive: the server's config, or its parts one by one."""
+    func = click.option(
+        "--storage-url",
+        envvar="MEDBRIDGE_STORAGE_URL",
+        help="Where the files live: a folder or s3://bucket/prefix [default: --data-dir].",
+    )(func)
+    func = click.option(
+        "--index-url",
+        envvar="MEDBRIDGE_INDEX_URL",
+        help="SQLAlchemy URL of the index [default: SQLite in --data-dir].",
+    )(func)
+    func = click.option(
+        "--data-dir",
+        type=click.Path(path_type=Path),
+        envvar="MEDBRIDGE_DATA_DIR",
+        help="The server's data folder [default: ./var].",
+    )(func)
+    func = click.option(
+        "--config",
+        "config_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        envvar="MEDBRIDGE_CONFIG",
+        help="The server's TOML settings (index, storage, S3 endpoint and keys).",
+    )(func)
+    return func
+
+
+def _open(
+    config_file: Path | None, data_dir: Path | None, index_url: str | None, storage_url: str | None
+) -> Archive:
+    """Open the archive the options name, as `medbridge serve` would with them."""
+    config = load_config(
+        config_file, data_dir=data_dir, index_url=index_url, storage_url=storage_url
+    )
+    return config.open_archive()
+
+
 @archive.command("check")
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    envvar="MEDBRIDGE_DATA_DIR",
-    default=Path("./var"),
-    show_default=True,
-)
-@click.option("--index-url", envvar="MEDBRIDGE_INDEX_URL")
+@_location
 @click.option("--repair", is_flag=True, help="Fix what was found.")
 @click.option("--no-checksums", is_flag=True, help="Skip hashing every file.")
-def check_command(data_dir: Path, index_url: str | None, repair: bool, no_checksums: bool) -> None:
+def check_command(
+    config_file: Path | None,
+    data_dir: Path | None,
+    index_url: str | None,
+    storage_url: str | None,
+    repair: bool,
+    no_checksums: bool,
+) -> None:
     """Find (and with --repair fix) index/storage mismatches."""
     try:
-        with Archive(data_dir, index_url=index_url) as arc:
+        with _open(config_file, data_dir, index_url, storage_url) as arc:
             report = check(arc, repair=repair, checksums=not no_checksums)
     except MedbridgeError as exc:
         fail(exc)
@@ -64,14 +104,7 @@ def check_command(data_dir: Path, index_url: str | None, repair: bool, no_checks
 
 
 @archive.command("export")
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    envvar="MEDBRIDGE_DATA_DIR",
-    default=Path("./var"),
-    show_default=True,
-)
-@click.option("--index-url", envvar="MEDBRIDGE_INDEX_URL")
+@_location
 @LEVEL
 @KEY
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
@@ -80,8 +113,10 @@ def check_command(data_dir: Path, index_url: str | None, repair: bool, no_checks
     switch_help="De-identify on the way out (PS3.15 Annex E), as `medbridge anonymize` does.",
 )
 def export_command(
-    data_dir: Path,
+    config_file: Path | None,
+    data_dir: Path | None,
     index_url: str | None,
+    storage_url: str | None,
     level: str,
     keys: tuple[str, ...],
     out: Path,
@@ -95,37 +130,57 @@ def export_command(
     and the archive's files are never changed.
     """
     try:
-        with Archive(data_dir, index_url=index_url) as arc:
+        with _open(config_file, data_dir, index_url, storage_url) as arc:
             refs = arc.instances(parse_keys(keys, level))
+            if not refs:
+                fail(MedbridgeError(f"no stored instance matches {' '.join(keys) or 'the query'}"))
+            if policy is None:
+                written, failed = _copy_out(arc, refs, out)
+            else:
+                written, failed = _anonymize_out(arc, refs, out, policy)
     except MedbridgeError as exc:
         fail(exc)
-    if not refs:
-        fail(MedbridgeError(f"no stored instance matches {' '.join(keys) or 'the query'}"))
-    if policy is None:
-        written, failed = _copy_out(refs, out)
-    else:
-        summary = anonymize_paths([ref.path for ref in refs], out, policy, jobs=1)
-        written = summary.count("written")
-        failed = len(summary.results) - written
-        for result in summary.results:
-            if result.status != "written":
-                click.echo(f"{result.status}: {result.source}: {result.reason}", err=True)
     click.echo(f"{written} exported, {failed} failed -> {out}")
     if failed:
         sys.exit(ExitCode.PARTIAL if written else ExitCode.ERROR)
 
 
-def _copy_out(refs: list[InstanceRef], out: Path) -> tuple[int, int]:
+def _copy_out(arc: Archive, refs: list[InstanceRef], out: Path) -> tuple[int, int]:
     """Copy stored files out by their (validated) SOP Instance UIDs; count copied, failed."""
     out.mkdir(parents=True, exist_ok=True)
     written = failed = 0
     for ref in refs:
         target = out / f"{ref.sop_instance_uid}.dcm"
         try:
-            shutil.copyfile(ref.path, target)
-        except OSError as exc:
-            click.echo(f"failed: {ref.path}: {exc.strerror or exc}", err=True)
+            with target.open("wb") as f:
+                for chunk in arc.storage.iter_chunks(ref.relpath):
+                    f.write(chunk)
+        except (OSError, StorageError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            click.echo(f"failed: {ref.sop_instance_uid}: {reason}", err=True)
+            target.unlink(missing_ok=True)
             failed += 1
         else:
             written += 1
     return written, failed
+
+
+def _anonymize_out(
+    arc: Archive, refs: list[InstanceRef], out: Path, policy: Policy
+) -> tuple[int, int]:
+    """De-identify the selected instances into `out`; objects are fetched to a temp folder."""
+    with tempfile.TemporaryDirectory(prefix="medbridge-export-") as tmp:
+        paths = []
+        for ref in refs:
+            if ref.path is not None:
+                paths.append(ref.path)
+                continue
+            local = Path(tmp) / f"{ref.sop_instance_uid}.dcm"
+            local.write_bytes(arc.storage.read(ref.relpath))
+            paths.append(local)
+        summary = anonymize_paths(paths, out, policy, jobs=1)
+    written = summary.count("written")
+    for result in summary.results:
+        if result.status != "written":
+            click.echo(f"{result.status}: {result.source}: {result.reason}", err=True)
+    return written, len(summary.results) - written

@@ -1,4 +1,8 @@
-"""Where the archive's bytes live: local files written atomically and durably.
+"""Where the archive's bytes live: the `Storage` contract, and local files.
+
+Two backends keep it: `FileStorage` (a folder, the default) here, and
+`medbridge.archive.s3.S3Storage` (an S3-API object store); `open_storage` picks one
+from the ``storage_url`` setting. For local files:
 
 A C-STORE success may only be sent once the instance survives a crash (DESIGN.md,
 principle 2), so every write goes to a temporary file in the destination folder, is
@@ -22,10 +26,20 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any, Protocol
 
 from medbridge.errors import StorageError
 
-__all__ = ["FileStorage", "StoredFile", "is_valid_uid", "validate_uid"]
+__all__ = [
+    "FileStorage",
+    "Storage",
+    "StoredFile",
+    "is_valid_uid",
+    "open_storage",
+    "relpath_for",
+    "validate_relpath",
+    "validate_uid",
+]
 
 _UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _TMP_SUFFIX = ".tmp"
@@ -52,6 +66,28 @@ def validate_uid(value: str, *, name: str = "UID") -> str:
     if not is_valid_uid(uid):
         raise StorageError(f"invalid {name} {value[:80]!r}: not a PS3.5 9.1 UID")
     return uid
+
+
+def relpath_for(study_instance_uid: str, sop_instance_uid: str) -> str:
+    """Return the relative path of an instance: ``objects/<h>/<study>/<sop>.dcm``.
+
+    ``<h>`` is the first two hex digits of the SHA-1 of the Study Instance UID, which
+    spreads studies over 256 folders (or key prefixes). Instances of a study share one
+    folder, so a study costs one folder creation (and its fsync), not one per instance.
+    Every backend names instances this way, so an archive can move between them.
+    """
+    study = validate_uid(study_instance_uid, name="Study Instance UID")
+    sop = validate_uid(sop_instance_uid, name="SOP Instance UID")
+    digest = hashlib.sha1(study.encode("ascii")).hexdigest()
+    return f"objects/{digest[:2]}/{study}/{sop}.dcm"
+
+
+def validate_relpath(relpath: str) -> str:
+    """Return `relpath` if it is a plain relative path; refuse ``..``, absolute, empty parts."""
+    parts = relpath.split("/")
+    if relpath.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise StorageError(f"refusing storage path {relpath!r}")
+    return relpath
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,24 +128,21 @@ class FileStorage:
         self.objects = self.root / "objects"
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def relpath_for(self, study_instance_uid: str, sop_instance_uid: str) -> str:
-        """Return the relative path of an instance: ``objects/<h>/<study>/<sop>.dcm``.
+    def describe(self) -> str:
+        """The folder, for the ready line and messages."""
+        return str(self.root)
 
-        ``<h>`` is the first two hex digits of the SHA-1 of the Study Instance UID, which
-        spreads studies over 256 folders. Instances of a study share one folder, so a
-        study costs one folder creation (and its fsync), not one per instance.
-        """
-        study = validate_uid(study_instance_uid, name="Study Instance UID")
-        sop = validate_uid(sop_instance_uid, name="SOP Instance UID")
-        digest = hashlib.sha1(study.encode("ascii")).hexdigest()
-        return f"objects/{digest[:2]}/{study}/{sop}.dcm"
+    def relpath_for(self, study_instance_uid: str, sop_instance_uid: str) -> str:
+        """The instance's relative path (module-level `relpath_for`)."""
+        return relpath_for(study_instance_uid, sop_instance_uid)
 
     def path(self, relpath: str) -> Path:
         """Return the absolute path for a relative path kept in the index."""
-        parts = relpath.split("/")
-        if relpath.startswith("/") or any(p in ("", ".", "..") for p in parts):
-            raise StorageError(f"refusing storage path {relpath!r}")
-        return self.root.joinpath(*parts)
+        return self.root.joinpath(*validate_relpath(relpath).split("/"))
+
+    def local_path(self, relpath: str) -> Path | None:
+        """The file's path: readers may open it, or send it with ``sendfile``."""
+        return self.path(relpath)
 
     def write(
         self,
@@ -191,6 +224,35 @@ class FileStorage:
         except OSError as exc:
             raise StorageError(f"cannot read {relpath}: {exc.strerror or exc}") from exc
 
+    def read_range(self, relpath: str, start: int, length: int) -> bytes:
+        """Return `length` bytes from offset `start` (fewer at the end of the file)."""
+        try:
+            with self.path(relpath).open("rb") as f:
+                f.seek(start)
+                return f.read(max(length, 0))
+        except OSError as exc:
+            raise StorageError(f"cannot read {relpath}: {exc.strerror or exc}") from exc
+
+    def open(self, relpath: str) -> IO[bytes]:
+        """The stored file, opened for reading (the caller closes it)."""
+        try:
+            return self.path(relpath).open("rb")
+        except OSError as exc:
+            raise StorageError(f"cannot read {relpath}: {exc.strerror or exc}") from exc
+
+    def iter_chunks(self, relpath: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """Stream the file in chunks without holding it whole."""
+        with self.open(relpath) as f:
+            while chunk := f.read(chunk_size):
+                yield chunk
+
+    def size(self, relpath: str) -> int:
+        """The file's size in bytes."""
+        try:
+            return self.path(relpath).stat().st_size
+        except OSError as exc:
+            raise StorageError(f"cannot read {relpath}: {exc.strerror or exc}") from exc
+
     def delete(self, relpath: str) -> None:
         """Remove a stored file durably; a missing file is not an error."""
         path = self.path(relpath)
@@ -209,12 +271,22 @@ class FileStorage:
                 if name.endswith(".dcm") and not name.startswith("."):
                     yield f"{rel}/{name}"
 
-    def stray_temp_files(self) -> Iterator[Path]:
+    def stray_temp_files(self) -> Iterator[str]:
         """Yield temporary files left by a crash between create and rename."""
         for dirpath, _dirs, files in os.walk(self.objects):
             for name in files:
                 if name.endswith(_TMP_SUFFIX):
-                    yield Path(dirpath) / name
+                    yield str(Path(dirpath) / name)
+
+    def remove_stray(self, name: str) -> None:
+        """Remove a temporary file named by `stray_temp_files`."""
+        path = Path(name)
+        if path.suffix != _TMP_SUFFIX or self.objects not in path.parents:
+            raise StorageError(f"{name} is not a temporary file of {self.objects}")
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot remove {name}: {exc.strerror or exc}") from exc
 
     @staticmethod
     def sha256_of(data: bytes) -> str:
@@ -244,3 +316,58 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class Storage(Protocol):
+    """What the archive needs of a place for bytes; `FileStorage` and `S3Storage` keep it.
+
+    Relative paths come from `relpath_for` and are what the index keeps, so an index
+    row means the same object on every backend (``archive migrate`` relies on it).
+    """
+
+    def describe(self) -> str: ...
+    def relpath_for(self, study_instance_uid: str, sop_instance_uid: str) -> str: ...
+    def local_path(self, relpath: str) -> Path | None: ...
+    def write(
+        self,
+        relpath: str,
+        chunks: bytes | list[bytes],
+        *,
+        sync_dir: bool = True,
+        sha256: str | None = None,
+    ) -> StoredFile: ...
+    def sync_dir(self, relpath: str) -> None: ...
+    def read(self, relpath: str) -> bytes: ...
+    def read_range(self, relpath: str, start: int, length: int) -> bytes: ...
+    def open(self, relpath: str) -> IO[bytes]: ...
+    def iter_chunks(self, relpath: str, chunk_size: int = 1 << 20) -> Iterator[bytes]: ...
+    def size(self, relpath: str) -> int: ...
+    def delete(self, relpath: str) -> None: ...
+    def iter_files(self) -> Iterator[str]: ...
+    def stray_temp_files(self) -> Iterator[str]: ...
+    def remove_stray(self, name: str) -> None: ...
+
+
+def open_storage(
+    url: str | None, data_dir: str | os.PathLike[str], *, fsync: bool = True, **s3: Any
+) -> Storage:
+    """The storage a ``storage_url`` names: None or a folder path (``file://`` too) for
+    `FileStorage`, ``s3://bucket/prefix`` for `S3Storage` (`s3` gives endpoint_url,
+    region, access_key_id, secret_access_key).
+
+    Raises
+    ------
+    StorageError
+        If the URL's scheme is unknown or the store cannot be reached.
+    """
+    if url is None or url == "":
+        return FileStorage(data_dir, fsync=fsync)
+    if url.startswith("s3://"):
+        from medbridge.archive.s3 import S3Location, S3Storage
+
+        return S3Storage(S3Location.from_url(url, **s3))
+    if url.startswith("file://"):
+        return FileStorage(url.removeprefix("file://"), fsync=fsync)
+    if "://" in url:
+        raise StorageError(f"storage URL {url!r}: use a folder, file://PATH or s3://BUCKET/PREFIX")
+    return FileStorage(url, fsync=fsync)

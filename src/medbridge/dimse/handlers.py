@@ -240,16 +240,19 @@ def _select(event: Event, archive: Archive) -> list[InstanceRef] | Dataset:
         return _failure(0xA900, str(exc))
 
 
-def _sub_operations(event: Event, refs: list[InstanceRef]) -> Iterator[tuple[int, Dataset | None]]:
+def _sub_operations(
+    event: Event, archive: Archive, refs: list[InstanceRef]
+) -> Iterator[tuple[int, Dataset | None]]:
     """Yield one pending (status, dataset) per instance; cancelled stops with 0xFE00."""
     for ref in refs:
         if event.is_cancelled:
             yield 0xFE00, None
             return
         try:
-            ds = dcmread(ref.path)
+            with archive.storage.open(ref.relpath) as f:
+                ds = dcmread(f)
         except Exception as exc:  # missing or damaged file
-            LOGGER.error("cannot read %s for retrieve: %s", ref.path, exc)
+            LOGGER.error("cannot read %s for retrieve: %s", ref.relpath, exc)
             # pynetdicom counts a pending yield without a Dataset as a failed sub-operation
             yield 0xFF00, ref.sop_instance_uid  # type: ignore[misc]
             continue
@@ -301,7 +304,7 @@ def handle_move(event: Event, archive: Archive, config: ServerConfig) -> Iterato
     yield known.host, known.port, kwargs
     LOGGER.info("C-MOVE from %s: %d instances to %s", _peer(event), len(refs), destination)
     yield len(refs)
-    yield from _sub_operations(event, refs)
+    yield from _sub_operations(event, archive, refs)
 
 
 def handle_get(event: Event, archive: Archive) -> Iterator[Any]:
@@ -317,7 +320,7 @@ def handle_get(event: Event, archive: Archive) -> Iterator[Any]:
         return
     LOGGER.info("C-GET from %s: %d instances", _peer(event), len(refs))
     yield len(refs)
-    yield from _sub_operations(event, refs)
+    yield from _sub_operations(event, archive, refs)
 
 
 def handlers_for(archive: Archive, config: ServerConfig) -> list[Any]:

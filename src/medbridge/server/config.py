@@ -10,6 +10,10 @@ the TOML file given with ``--config``, the defaults here. A TOML file looks like
     dimse_port = 11112
     data_dir = "./var"
     index_url = "postgresql+psycopg://medbridge@db/pacs"   # default: SQLite in data_dir
+    storage_url = "s3://bucket/prefix"   # default: files under data_dir; or a folder
+    s3_endpoint_url = "http://minio:9000"  # S3-API stores other than AWS; and, optionally,
+    s3_region = "us-east-1"                # s3_access_key_id, s3_secret_access_key (else
+                                           # the standard AWS_* variables and ~/.aws)
     duplicates = "keep"            # or "replace"
     refuse_unknown = true          # only the AEs below may associate...
     check_caller_host = true       # ...and only from their host (default with the above)
@@ -48,7 +52,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from medbridge.archive import DuplicatePolicy
+from medbridge.archive import Archive, DuplicatePolicy
 from medbridge.errors import ArchiveError
 
 __all__ = [
@@ -132,6 +136,27 @@ class ServerConfig:
     cross_origin_isolation: bool = False
     max_body: int = 4 << 30
     tokens: tuple[Token, ...] = field(default_factory=tuple)
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = field(default=None, repr=False)
+
+    def open_archive(self) -> Archive:
+        """Open the archive these settings describe (index, storage, policies)."""
+        return Archive(
+            self.data_dir,
+            index_url=self.index_url,
+            duplicates=self.duplicates,
+            fsync=self.fsync,
+            storage_url=self.storage_url,
+            s3={
+                "endpoint_url": self.s3_endpoint_url,
+                "region": self.s3_region,
+                "access_key_id": self.s3_access_key_id,
+                "secret_access_key": self.s3_secret_access_key,
+            },
+        )
 
     def known_ae(self, title: str) -> KnownAE | None:
         """Return the known AE with this title, or None."""
@@ -212,6 +237,11 @@ _CASTS: dict[str, Any] = {
     "cors_origins": _strings,
     "cross_origin_isolation": _boolean,
     "max_body": int,
+    "storage_url": str,
+    "s3_endpoint_url": str,
+    "s3_region": str,
+    "s3_access_key_id": str,
+    "s3_secret_access_key": str,
 }
 
 

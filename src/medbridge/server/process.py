@@ -70,12 +70,7 @@ def check_exposure(config: ServerConfig) -> None:
 def start(config: ServerConfig) -> Process:
     """Open the archive and both doors; returns once both ports are bound."""
     check_exposure(config)
-    archive = Archive(
-        config.data_dir,
-        index_url=config.index_url,
-        duplicates=config.duplicates,
-        fsync=config.fsync,
-    )
+    archive = config.open_archive()
     try:
         dimse = start_dimse(config, archive)
     except BaseException:
@@ -110,7 +105,7 @@ def run(
         config.bind or "0.0.0.0",
         process.dimse.port,
         process.http.url,
-        config.data_dir,
+        process.archive.storage.describe(),
         backend,
         ", TLS" if config.tls_cert else "",
     )
