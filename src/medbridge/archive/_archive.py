@@ -142,6 +142,26 @@ class Archive:
         self._syncer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="medbridge-fsync")
         self._commits = CommitQueue(self.index)
 
+    def health(self) -> str:
+        """Probe the index and the storage; return "ok" or raise.
+
+        What a load balancer's health check asks: a node whose index or storage is
+        unreachable must be taken out of rotation.
+
+        Raises
+        ------
+        StorageError
+            If either cannot be reached.
+        """
+        try:
+            with self.index.read() as conn:
+                conn.execute(sa.select(sa.literal(1))).scalar_one()
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"index unreachable: {exc}") from exc
+        for _ in self.storage.iter_files():
+            break  # one listing call: the storage answers
+        return "ok"
+
     def close(self) -> None:
         """Release the index connections."""
         self._syncer.shutdown(wait=True)

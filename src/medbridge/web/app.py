@@ -52,10 +52,17 @@ def create_app(archive: Archive, config: ServerConfig | None = None) -> FastAPI:
         )
     if config.cross_origin_isolation:
         app.middleware("http")(_isolate)
+    app.get("/health", tags=["health"], summary="Whether the index and storage answer")(_health)
     from medbridge.web import dicomweb  # routes import the app's helpers: import last
 
     app.include_router(dicomweb.router, prefix=DICOMWEB_ROOT)
     return app
+
+
+def _health(request: Request) -> dict[str, str]:
+    """For load balancers: 200 when this node's index and storage answer, else 503."""
+    archive: Archive = request.app.state.archive
+    return {"status": archive.health()}
 
 
 async def _isolate(
