@@ -31,9 +31,7 @@ def store() -> Iterator[ObjectStore]:
 @pytest.fixture
 def s3_archive(tmp_path: Path, store: ObjectStore) -> Iterator[Archive]:
     bucket = store.new_bucket()
-    with Archive(
-        tmp_path / "var", storage_url=f"s3://{bucket}/pacs", s3=store.s3_options()
-    ) as arc:
+    with Archive(tmp_path / "var", storage_url=f"s3://{bucket}/pacs", s3=store.s3_options()) as arc:
         yield arc
 
 
@@ -101,9 +99,7 @@ def test_large_instance_goes_up_in_parts(
     assert len(data) > 6 << 20
     s3_archive.store(data)
     assert s3_archive.read(Spec(size=2048).sop_uid) == data
-    stored = s3_archive.storage.read_range(
-        s3_archive.locate(Spec().sop_uid), len(data) - 100, 100
-    )
+    stored = s3_archive.storage.read_range(s3_archive.locate(Spec().sop_uid), len(data) - 100, 100)
     assert stored == data[-100:]
 
 
@@ -179,9 +175,10 @@ def test_checksum_rot_is_found(s3_archive: Archive, store: ObjectStore) -> None:
         Bucket=storage.bucket, Key=f"pacs/{s3_archive.locate(spec.sop_uid)}", Body=bytes(rotten)
     )
     assert check(s3_archive).checksum_mismatches == [spec.sop_uid]
-    assert hashlib.sha256(s3_archive.read(spec.sop_uid)).hexdigest() != hashlib.sha256(
-        make_bytes(spec)
-    ).hexdigest()
+    assert (
+        hashlib.sha256(s3_archive.read(spec.sop_uid)).hexdigest()
+        != hashlib.sha256(make_bytes(spec)).hexdigest()
+    )
 
 
 def test_unreachable_store_is_a_clear_error(tmp_path: Path) -> None:

@@ -86,7 +86,9 @@ def test_ingest_through_the_balancer_is_seen_by_every_node(cluster: Cluster, tmp
 
     (HAProxy fills node0 first here; deploy/haproxy.cfg spreads with leastconn.)
     """
-    specs = [Spec(patient_id="CL1", study=700, series=s, number=n) for s in (1, 2) for n in range(20)]
+    specs = [
+        Spec(patient_id="CL1", study=700, series=s, number=n) for s in (1, 2) for n in range(20)
+    ]
     folders = [tmp_path / f"s{k}" for k in range(4)]
     for k, folder in enumerate(folders):
         write_files(folder, specs[k::4])
