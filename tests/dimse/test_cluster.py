@@ -9,6 +9,7 @@ reconnects through the balancer and goes on.
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -183,3 +184,42 @@ def test_same_bytes_stored_twice_on_two_nodes(cluster: Cluster):
         result = run(["storescu", "-aec", "MEDBRIDGE", HOST, str(node.port), str(folder_file)])
         assert result.returncode == 0, result.stderr
     assert _count(cluster.nodes[1].port, StudyInstanceUID=Spec(study=702).study_uid) == 1
+
+
+def test_two_nodes_store_one_uid_at_once(cluster: Cluster, tmp_path: Path):
+    """Both nodes receive the same SOP Instance UID (two contents) many times at once.
+
+    The duplicate policy decides (keep: the first stored wins, the other is refused with
+    the policy's status); never a unique-key failure, and the object always holds the
+    bytes its index row describes.
+    """
+    def sender(node: MedbridgeServer, tag: str) -> list[int]:
+        ae = AE(ae_title=f"SEND{tag}")
+        ae.add_requested_context(CTImageStorage)
+        statuses = []
+        assoc = ae.associate(HOST, node.port, ae_title="MEDBRIDGE")
+        assert assoc.is_established
+        for n in range(15):
+            ds = make_dataset(
+                Spec(patient_id="CL4", study=703, number=n, description=f"FROM {tag}")
+            )
+            statuses.append(int(assoc.send_c_store(ds).Status))
+        assoc.release()
+        return statuses
+
+    live = [node for node in cluster.nodes if node.proc and node.proc.poll() is None]
+    assert len(live) == 2
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(sender, live, ["A", "B"])
+    for first, second in zip(a, b, strict=True):
+        # exactly one of each pair was stored; the other met the keep policy's refusal
+        assert sorted([first, second])[0] == 0, (a, b)
+        assert {first, second} <= {0x0000, 0x0111, 0xA900, 0xB000, 0xC000}, (a, b)
+    assert _count(live[1].port, StudyInstanceUID=Spec(study=703).study_uid) == 15
+    report = run(
+        [
+            sys.executable, "-m", "medbridge", "archive", "check",
+            "--config", str(live[0].config), "--data-dir", str(tmp_path / "checker"),
+        ]
+    )  # fmt: skip
+    assert report.returncode == 0, report.stdout + report.stderr

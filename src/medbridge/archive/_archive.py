@@ -220,7 +220,7 @@ class Archive:
         digest = hashlib.sha256(data).hexdigest()
         relpath = self.storage.relpath_for(values["StudyInstanceUID"], sop_uid)
         lock = self._uid_locks[hash(sop_uid) % len(self._uid_locks)]
-        with lock:
+        with lock, self.index.uid_lock(sop_uid):
             with self.index.read() as conn:
                 old = stored_copy(conn, sop_uid)
             if old is not None:

@@ -18,6 +18,7 @@ lets an SCP match PN case-insensitively, and medbridge does.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -170,6 +171,9 @@ class Index:
         else:
             kwargs["pool_pre_ping"] = True
             kwargs["pool_size"] = 8
+            # a store holds one connection for its cluster-wide UID lock (uid_lock) while
+            # it writes; one per concurrent association or request, beyond the pool's 8
+            kwargs["max_overflow"] = 64
         self.engine: Engine = sa.create_engine(self.url, **kwargs)
         if self.is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -199,6 +203,26 @@ class Index:
             return
         with self._write_lock, self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def uid_lock(self, uid: str) -> Iterator[None]:
+        """Hold a lock on one SOP Instance UID across every node sharing this index.
+
+        Two nodes storing the same UID at once would both find it absent, both write
+        the object and both insert the row: one would fail on the unique key and the
+        object could hold the loser's bytes. Under this lock (a PostgreSQL advisory
+        lock, held by a transaction so it can never outlive its holder) the second
+        store sees the first one's committed row and follows the duplicate policy.
+        SQLite is one node's file: the archive's in-process lock is enough there.
+        """
+        if self.is_sqlite:
+            yield
+            return
+        digest = hashlib.blake2b(uid.encode(), digest_size=8).digest()
+        key = int.from_bytes(digest, "big", signed=True)
+        with self.engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            yield
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
