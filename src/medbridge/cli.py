@@ -52,6 +52,7 @@ _LAZY_COMMANDS = {
     "move": "medbridge.dimse.cli:move",
     "get": "medbridge.dimse.cli:get",
     "archive": "medbridge.archive.cli:archive",
+    "user": "medbridge.archive.cli:user",
 }
 
 

@@ -184,19 +184,32 @@ def storescp(out_dir: Path, ae_title: str = "DEST") -> Iterator[int]:
 
 
 def run(
-    cmd: list[str], *, timeout: float = 120, cwd: Path | None = None
+    cmd: list[str],
+    *,
+    timeout: float = 120,
+    cwd: Path | None = None,
+    input_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command, capturing text output; a bare tool name is a system tool."""
     if os.sep not in cmd[0]:
         cmd = [system_tool(cmd[0]) or cmd[0], *cmd[1:]]
     return subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        check=False,
+        input=input_text,
+        stdin=None if input_text is not None else subprocess.DEVNULL,
     )
 
 
-def medbridge(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def medbridge(
+    *args: str, timeout: float = 120, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m medbridge ARGS`` (the main command line)."""
-    return run([sys.executable, "-m", "medbridge", *args], timeout=timeout)
+    return run([sys.executable, "-m", "medbridge", *args], timeout=timeout, input_text=input_text)
 
 
 def _pg_bin() -> Path | None:

@@ -41,9 +41,9 @@ def serve_archive(data_dir: Path, **settings: object) -> WebServer:
 
     `settings` override `ServerConfig` fields (tokens, cors_origins, max_body, ...).
     """
-    archive = Archive(data_dir)
     config = ServerConfig(data_dir=data_dir, http_host="127.0.0.1", http_port=0)
     config = replace(config, **settings)  # type: ignore[arg-type]
+    archive = config.open_archive()
     return WebServer(archive, start(config, archive), data_dir)
 
 

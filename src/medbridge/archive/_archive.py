@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from medbridge.archive._answers import answer, select_rows, to_dataset
 from medbridge.archive._commits import CommitQueue
 from medbridge.archive._rows import delete_row, header_values, insert_row, stored_copy
+from medbridge.archive.audit import AuditLog
 from medbridge.archive.index import (
     Index,
     instance,
@@ -114,6 +115,9 @@ class Archive:
     storage_url:
         Where the bytes live: None for ``data_dir`` itself, a folder, or
         ``s3://bucket/prefix`` for an S3-API object store (`open_storage`).
+    audit_log:
+        The JSON Lines file every door records accesses in (`AuditLog`); None keeps
+        no trail.
     s3:
         The object store's ``endpoint_url``, ``region``, ``access_key_id`` and
         ``secret_access_key`` (each None: boto3's standard sources).
@@ -128,10 +132,12 @@ class Archive:
         fsync: bool = True,
         storage_url: str | None = None,
         s3: dict[str, str | None] | None = None,
+        audit_log: str | os.PathLike[str] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.storage: Storage = open_storage(storage_url, self.data_dir, fsync=fsync, **(s3 or {}))
+        self.audit = AuditLog(audit_log)
         url = index_url or f"sqlite:///{(self.data_dir / 'index.sqlite').resolve()}"
         try:
             self.index = Index(url)
@@ -163,8 +169,9 @@ class Archive:
         return "ok"
 
     def close(self) -> None:
-        """Release the index connections."""
+        """Release the index connections and close the audit trail."""
         self._syncer.shutdown(wait=True)
+        self.audit.close()
         self.index.dispose()
 
     def __enter__(self) -> Archive:

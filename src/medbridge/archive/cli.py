@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.text import Text
 
 from medbridge.archive import Archive, InstanceRef, check
+from medbridge.archive.accounts import ROLES, add_user, list_users, remove_user
 from medbridge.archive.migrate import migrate
 from medbridge.cliopts import KEY, LEVEL, fail, parse_keys
 from medbridge.console import make_console
@@ -34,7 +35,7 @@ from medbridge.errors import MedbridgeError, StorageError
 from medbridge.exitcodes import ExitCode
 from medbridge.server.config import load_config
 
-__all__ = ["archive"]
+__all__ = ["archive", "user"]
 
 
 @click.group()
@@ -278,3 +279,84 @@ def migrate_command(
     )
     if not report.ok:
         sys.exit(ExitCode.PARTIAL if report.copied or report.skipped else ExitCode.ERROR)
+
+
+# -- users ---------------------------------------------------------------------------
+
+
+@click.group()
+def user() -> None:
+    """Manage the people who may log in to the page (and their roles)."""
+
+
+@user.command("add")
+@_location
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(list(ROLES)),
+    default="viewer",
+    show_default=True,
+    help="viewer: find and look; uploader: and store; admin: and delete, manage.",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input (scripts) instead of asking twice.",
+)
+def user_add(
+    config_file: Path | None,
+    data_dir: Path | None,
+    index_url: str | None,
+    storage_url: str | None,
+    name: str,
+    role: str,
+    password_stdin: bool,
+) -> None:
+    """Add user NAME, or set an existing user's role and password."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with _open(config_file, data_dir, index_url, storage_url) as arc:
+            added = add_user(arc.index, name, password, role)
+    except MedbridgeError as exc:
+        fail(exc)
+    click.echo(f"user {added.name}: {added.role}")
+
+
+@user.command("list")
+@_location
+def user_list(
+    config_file: Path | None, data_dir: Path | None, index_url: str | None, storage_url: str | None
+) -> None:
+    """List the users and their roles."""
+    try:
+        with _open(config_file, data_dir, index_url, storage_url) as arc:
+            users = list_users(arc.index)
+    except MedbridgeError as exc:
+        fail(exc)
+    for u in users:
+        click.echo(f"{u.name}\t{u.role}\t{u.created_at:%Y-%m-%d}")
+    if not users:
+        click.echo("no users: the HTTP door is open on loopback only", err=True)
+
+
+@user.command("remove")
+@_location
+@click.argument("name")
+def user_remove(
+    config_file: Path | None,
+    data_dir: Path | None,
+    index_url: str | None,
+    storage_url: str | None,
+    name: str,
+) -> None:
+    """Remove user NAME and end their sessions."""
+    try:
+        with _open(config_file, data_dir, index_url, storage_url) as arc:
+            remove_user(arc.index, name)
+    except MedbridgeError as exc:
+        fail(exc)
+    click.echo(f"removed {name}")

@@ -233,3 +233,7 @@ class Index:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+# the accounts' tables share this metadata, so Index creates them too
+from medbridge.archive import accounts  # noqa: E402, F401

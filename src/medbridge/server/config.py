@@ -10,6 +10,7 @@ the TOML file given with ``--config``, the defaults here. A TOML file looks like
     dimse_port = 11112
     data_dir = "./var"
     index_url = "postgresql+psycopg://medbridge@db/pacs"   # default: SQLite in data_dir
+    audit_log = "/var/log/medbridge/audit.jsonl"   # default: audit.jsonl in data_dir
     storage_url = "s3://bucket/prefix"   # default: files under data_dir; or a folder
     s3_endpoint_url = "http://minio:9000"  # S3-API stores other than AWS; and, optionally,
     s3_region = "us-east-1"                # s3_access_key_id, s3_secret_access_key (else
@@ -86,14 +87,24 @@ class KnownAE:
 
 
 class Role(StrEnum):
-    """What a bearer token may do on the HTTP door; each role includes the ones above it."""
+    """What a caller may do; each role includes the ones above it.
+
+    One model for every door: a bearer token, a logged-in user (``viewer``,
+    ``uploader``, ``admin`` are the people's names for the same roles) and a DIMSE
+    caller all hold one of these.
+    """
 
     READ = "read"
-    """QIDO-RS, WADO-RS."""
+    """Find and retrieve: QIDO-RS, WADO-RS, FHIR reads, the page; C-FIND, C-MOVE, C-GET."""
     WRITE = "write"
-    """And STOW-RS."""
+    """And store: STOW-RS, upload on the page; C-STORE, MPPS, storage commitment."""
     ADMIN = "admin"
-    """And DELETE."""
+    """And delete, and manage the worklist."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Role | None:
+        aliases = {"viewer": cls.READ, "uploader": cls.WRITE}
+        return aliases.get(str(value).lower()) if isinstance(value, str) else None
 
     def allows(self, needed: Role) -> bool:
         """Whether this role includes `needed`."""
@@ -141,6 +152,7 @@ class ServerConfig:
     s3_region: str | None = None
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = field(default=None, repr=False)
+    audit_log: Path | None = None
 
     def open_archive(self) -> Archive:
         """Open the archive these settings describe (index, storage, policies)."""
@@ -150,6 +162,7 @@ class ServerConfig:
             duplicates=self.duplicates,
             fsync=self.fsync,
             storage_url=self.storage_url,
+            audit_log=self.audit_log or self.data_dir / "audit.jsonl",
             s3={
                 "endpoint_url": self.s3_endpoint_url,
                 "region": self.s3_region,
@@ -242,6 +255,7 @@ _CASTS: dict[str, Any] = {
     "s3_region": str,
     "s3_access_key_id": str,
     "s3_secret_access_key": str,
+    "audit_log": Path,
 }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from medbridge.archive import Archive
+from medbridge.archive.accounts import has_users
 from medbridge.dimse.server import Server as DimseDoor
 from medbridge.dimse.server import start as start_dimse
 from medbridge.errors import ArchiveError
@@ -42,16 +43,16 @@ class Process:
         self.archive.close()
 
 
-def check_exposure(config: ServerConfig) -> None:
+def check_exposure(config: ServerConfig, archive: Archive) -> None:
     """Refuse an open HTTP door beyond loopback: without tokens anyone could read it.
 
     Raises
     ------
     ArchiveError
-        If ``http_host`` is not a loopback address, no token is configured and
-        ``insecure`` is not set.
+        If ``http_host`` is not a loopback address, neither tokens nor users are
+        configured and ``insecure`` is not set.
     """
-    if config.tokens or config.insecure:
+    if config.tokens or config.insecure or has_users(archive.index):
         return
     host = config.http_host.strip("[]")
     if host == "localhost":
@@ -63,14 +64,18 @@ def check_exposure(config: ServerConfig) -> None:
     if not loopback:
         raise ArchiveError(
             f"the HTTP door would listen on {config.http_host} with no access control: "
-            "configure [tokens.NAME] in the config, or pass --insecure to allow it"
+            "add users (medbridge user add), configure [tokens.NAME], or pass --insecure"
         )
 
 
 def start(config: ServerConfig) -> Process:
     """Open the archive and both doors; returns once both ports are bound."""
-    check_exposure(config)
     archive = config.open_archive()
+    try:
+        check_exposure(config, archive)
+    except BaseException:
+        archive.close()
+        raise
     try:
         dimse = start_dimse(config, archive)
     except BaseException:

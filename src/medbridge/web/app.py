@@ -53,9 +53,13 @@ def create_app(archive: Archive, config: ServerConfig | None = None) -> FastAPI:
     if config.cross_origin_isolation:
         app.middleware("http")(_isolate)
     app.get("/health", tags=["health"], summary="Whether the index and storage answer")(_health)
-    from medbridge.web import dicomweb  # routes import the app's helpers: import last
+    from medbridge.web import (
+        dicomweb,  # routes import the app's helpers: import last
+        session,
+    )
 
     app.include_router(dicomweb.router, prefix=DICOMWEB_ROOT)
+    app.include_router(session.router)
     return app
 
 
