@@ -153,3 +153,28 @@ def test_user_command_line() -> None:
     """The group is reachable from the main command (lazily imported)."""
     out = medbridge("user", "--help")
     assert out.returncode == 0 and "add" in out.stdout and "remove" in out.stdout
+
+
+def test_requests_are_audited(tmp_path: Path) -> None:
+    """Each DICOMweb request: who, which door, what study, the outcome; refusals too."""
+    trail = tmp_path / "audit.jsonl"
+    server = serve_archive(tmp_path / "var", audit_log=trail, tokens=TOKENS)
+    try:
+        reader = {"Authorization": "Bearer r-secret"}
+        httpx.get(f"{server.url}/studies/1.2.3/metadata", headers=reader)
+        httpx.get(f"{server.url}/studies?PatientID=X", headers=reader)
+        httpx.get(f"{server.url}/studies/1.2.4/series")  # no token: refused
+        httpx.get(f"{server.base}/health")  # not audited
+    finally:
+        server.door.stop()
+        server.archive.close()
+    events = [json.loads(line) for line in trail.read_text().splitlines()]
+    assert [(e["event"], e["user"], e["studies"], e["door"]) for e in events] == [
+        ("DICOM Instances Accessed", "reader", ["1.2.3"], "dicomweb"),
+        ("Query", "reader", [], "dicomweb"),
+        ("Query", "anonymous", ["1.2.4"], "dicomweb"),
+    ]
+    assert events[2]["outcome"] == 4 and events[2]["detail"].endswith("-> 401")
+    assert (
+        events[1]["detail"] == "GET /dicom-web/studies?PatientID=X -> " + events[1]["detail"][-3:]
+    )

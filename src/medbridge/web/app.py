@@ -17,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from medbridge import __version__
 from medbridge.archive import Archive
 from medbridge.server.config import ServerConfig
+from medbridge.web.audit import AuditMiddleware
 from medbridge.web.errors import install_error_handlers
 
 __all__ = ["DICOMWEB_ROOT", "create_app"]
@@ -52,6 +53,7 @@ def create_app(archive: Archive, config: ServerConfig | None = None) -> FastAPI:
         )
     if config.cross_origin_isolation:
         app.middleware("http")(_isolate)
+    app.add_middleware(AuditMiddleware, audit=archive.audit, config=config)
     app.get("/health", tags=["health"], summary="Whether the index and storage answer")(_health)
     from medbridge.web import (
         dicomweb,  # routes import the app's helpers: import last
