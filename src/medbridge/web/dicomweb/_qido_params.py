@@ -188,7 +188,7 @@ def _valid_value(keyword: str, value: str) -> str:
     if not text or text == "*":
         return ""
     vr = dictionary_VR(keyword)
-    if vr in _BINARY_VRS:
+    if any(v in _BINARY_VRS for v in vr.split(" or ")):
         raise QueryError(f"{keyword} ({vr}) cannot be a matching key")
     if vr in _NO_WILDCARD_VRS and ("*" in text or "?" in text):
         raise QueryError(f"{keyword} ({vr}) allows no wildcards: {value!r}")

@@ -90,8 +90,9 @@ Field = Callable[[Sequence[Any]], str]
 
 
 def _tag_vr(keyword: str) -> tuple[int, str]:
+    """Tag and VR; of an ambiguous VR ("OB or OW", "US or SS") the first."""
     tag = int(tag_for_keyword(keyword) or 0)
-    return tag, dictionary_VR(tag)
+    return tag, dictionary_VR(tag).split(" or ")[0]
 
 
 def _person(value: str) -> str:

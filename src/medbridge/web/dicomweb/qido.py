@@ -36,6 +36,7 @@ from medbridge.web.access import require
 from medbridge.web.dicomweb._negotiate import DICOM_JSON, DICOM_XML, MULTIPART_XML, choose
 from medbridge.web.dicomweb._qido_params import QidoQuery, parse_query
 from medbridge.web.dicomweb._qido_render import Renderer
+from medbridge.web.dicomweb._urls import dicomweb_base
 
 __all__ = ["PAGE_ROWS", "router"]
 
@@ -43,7 +44,6 @@ router = APIRouter(tags=["QIDO-RS"], dependencies=[Depends(require(Role.READ))])
 
 #: Rows fetched and written at a time; an answer within one page is sent whole.
 PAGE_ROWS = 1000
-_DICOMWEB_ROOT = "/dicom-web"
 
 
 def _parameters(level: Level) -> list[dict[str, Any]]:
@@ -196,7 +196,7 @@ def _search(request: Request, level: Level, fixed: dict[str, str]) -> Response:
     media = choose(request, (DICOM_JSON, MULTIPART_XML))
     query = parse_query(request.query_params.multi_items(), level, fixed)
     archive: Archive = request.app.state.archive
-    base = str(request.base_url).rstrip("/") + _DICOMWEB_ROOT
+    base = dicomweb_base(request)
     renderer = Renderer(
         level, _scope(fixed), query.include, query.include_all, base, archive.storage.path
     )

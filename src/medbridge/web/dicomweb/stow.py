@@ -47,6 +47,7 @@ from medbridge.web.access import require
 from medbridge.web.dicomweb._multipart_reader import MultipartError, Part, iter_parts
 from medbridge.web.dicomweb._negotiate import DICOM_JSON, DICOM_XML, choose, parse_media_type
 from medbridge.web.dicomweb._stow_json import instances_from_json, metadata_array
+from medbridge.web.dicomweb._urls import dicomweb_base
 from medbridge.web.dicomweb._xml import to_xml
 
 __all__ = ["FailureReason", "router"]
@@ -58,7 +59,6 @@ router = APIRouter(tags=["STOW-RS"], dependencies=[Depends(require(Role.WRITE))]
 #: Instances being stored at once per request; more parts wait in the socket.
 IN_FLIGHT = 4
 _STORES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="medbridge-stow")
-_DICOMWEB_ROOT = "/dicom-web"
 _JSON_TYPES = ("application/dicom+json", "application/json")
 
 
@@ -166,7 +166,7 @@ async def _store(request: Request, study: str | None) -> Response:
     LOGGER.info(
         "STOW-RS by %s: %d stored, %d failed", caller, len(stored), len(outcomes) - len(stored)
     )
-    base = str(request.base_url).rstrip("/") + _DICOMWEB_ROOT
+    base = dicomweb_base(request)
     answer = _response_dataset(outcomes, study, base)
     status = 200 if len(stored) == len(outcomes) else 202 if stored else 409
     if media == DICOM_XML:
