@@ -16,12 +16,7 @@ def rows(archive: Archive, search: Search, page_size: int = 1000) -> list:
 
 class TestNames:
     def test_fold_accents_case_and_separators(self):
-        assert fuzzy_words("Müller^Hans-Jürgen=ミュラー") == [
-            "MULLER",
-            "HANS",
-            "JURGEN",
-            "ミユラー",
-        ]
+        assert fuzzy_words("Müller^Hans-Jürgen=Mü") == ["MULLER", "HANS", "JURGEN", "MU"]
         assert fuzzy_key("Doe^Zoé") == " DOE ZOE"
         assert fuzzy_key("") == ""
 
