@@ -10,8 +10,9 @@ instance. Who deleted what is logged at WARNING, since nothing else records it.
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from medbridge.archive import Archive, is_valid_uid
 from medbridge.errors import QueryError
@@ -21,6 +22,9 @@ from medbridge.web.access import require
 __all__ = ["router"]
 
 LOGGER = logging.getLogger(__name__)
+StudyUID = Annotated[str, Path(description="Study Instance UID (0020,000D)")]
+SeriesUID = Annotated[str, Path(description="Series Instance UID (0020,000E)")]
+InstanceUID = Annotated[str, Path(description="SOP Instance UID (0008,0018)")]
 
 router = APIRouter(tags=["DELETE"], dependencies=[Depends(require(Role.ADMIN))])
 
@@ -40,7 +44,7 @@ _RESPONSES: dict[int | str, dict[str, str]] = {
     responses=_RESPONSES,
     summary="Delete a study",
 )
-def delete_study(request: Request, study: str) -> Response:
+def delete_study(request: Request, study: StudyUID) -> Response:
     """Remove every instance of a study."""
     return _delete(request, StudyInstanceUID=study)
 
@@ -52,7 +56,7 @@ def delete_study(request: Request, study: str) -> Response:
     responses=_RESPONSES,
     summary="Delete a series",
 )
-def delete_series(request: Request, study: str, series: str) -> Response:
+def delete_series(request: Request, study: StudyUID, series: SeriesUID) -> Response:
     """Remove every instance of a series of a study."""
     return _delete(request, StudyInstanceUID=study, SeriesInstanceUID=series)
 
@@ -64,7 +68,9 @@ def delete_series(request: Request, study: str, series: str) -> Response:
     responses=_RESPONSES,
     summary="Delete an instance",
 )
-def delete_instance(request: Request, study: str, series: str, instance: str) -> Response:
+def delete_instance(
+    request: Request, study: StudyUID, series: SeriesUID, instance: InstanceUID
+) -> Response:
     """Remove one instance."""
     return _delete(
         request, StudyInstanceUID=study, SeriesInstanceUID=series, SOPInstanceUID=instance

@@ -22,10 +22,10 @@ import json
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import StreamingResponse
 
 from medbridge.archive import Archive, Level
@@ -39,6 +39,9 @@ from medbridge.web.dicomweb._qido_render import Renderer
 from medbridge.web.dicomweb._urls import dicomweb_base
 
 __all__ = ["PAGE_ROWS", "router"]
+StudyUID = Annotated[str, Path(description="Study Instance UID (0020,000D)")]
+SeriesUID = Annotated[str, Path(description="Series Instance UID (0020,000E)")]
+InstanceUID = Annotated[str, Path(description="SOP Instance UID (0008,0018)")]
 
 router = APIRouter(tags=["QIDO-RS"], dependencies=[Depends(require(Role.READ))])
 
@@ -167,19 +170,19 @@ def search_instances(request: Request) -> Response:
 
 
 @_route("/studies/{study}/series", Level.SERIES, "Search for a study's series")
-def search_study_series(request: Request, study: str) -> Response:
+def search_study_series(request: Request, study: StudyUID) -> Response:
     """QIDO-RS Search for Series of one study."""
     return _search(request, Level.SERIES, {"StudyInstanceUID": study})
 
 
 @_route("/studies/{study}/instances", Level.IMAGE, "Search for a study's instances")
-def search_study_instances(request: Request, study: str) -> Response:
+def search_study_instances(request: Request, study: StudyUID) -> Response:
     """QIDO-RS Search for Instances of one study (series attributes included)."""
     return _search(request, Level.IMAGE, {"StudyInstanceUID": study})
 
 
 @_route("/studies/{study}/series/{series}/instances", Level.IMAGE, "Search for a series' instances")
-def search_series_instances(request: Request, study: str, series: str) -> Response:
+def search_series_instances(request: Request, study: StudyUID, series: SeriesUID) -> Response:
     """QIDO-RS Search for Instances of one series of one study."""
     return _search(request, Level.IMAGE, {"StudyInstanceUID": study, "SeriesInstanceUID": series})
 

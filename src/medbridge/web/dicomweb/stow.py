@@ -29,9 +29,9 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from pydicom.dataset import Dataset
 
 from medbridge.archive import Archive, header_values, is_valid_uid
@@ -53,6 +53,8 @@ from medbridge.web.dicomweb._xml import to_xml
 __all__ = ["FailureReason", "router"]
 
 LOGGER = logging.getLogger(__name__)
+StudyUID = Annotated[str, Path(description="Study Instance UID (0020,000D)")]
+InstanceUID = Annotated[str, Path(description="SOP Instance UID (0008,0018)")]
 
 router = APIRouter(tags=["STOW-RS"], dependencies=[Depends(require(Role.WRITE))])
 
@@ -136,7 +138,7 @@ async def store_instances(request: Request) -> Response:
     responses=_RESPONSES,
     openapi_extra=_BODY,
 )
-async def store_study_instances(request: Request, study: str) -> Response:
+async def store_study_instances(request: Request, study: StudyUID) -> Response:
     """STOW-RS Store Instances into the study the URL names; others fail (0xA900)."""
     if not is_valid_uid(study):
         raise QueryError(f"malformed Study Instance UID {study!r} in the URL")
