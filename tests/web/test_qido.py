@@ -301,3 +301,15 @@ class TestErrors:
         assert response.status_code == 200
         assert len(response.json()) == 4
         assert "InstitutionName" in response.headers["Warning"]
+
+
+class TestLevels:
+    def test_lower_level_attributes_are_not_returned(self, web):
+        """includefield=SOPInstanceUID on studies names no one value: it is left out."""
+        response = httpx.get(
+            f"{web.url}/studies",
+            params={"includefield": "SOPInstanceUID,NumberOfSeriesRelatedInstances"},
+        )
+        assert response.status_code == 200
+        first = response.json()[0]
+        assert "00080018" not in first and "00201209" not in first

@@ -184,8 +184,12 @@ class Renderer:
             wanted += [k for k in indexed if k not in wanted]
         wanted += [k for k in include if k not in wanted]
         constants = {"SpecificCharacterSet", "InstanceAvailability", "RetrieveURL"}
+        # attributes of the levels below (SOPInstanceUID of a study) describe no one entity
+        below = set(returnable_keys(Level.IMAGE)) - set(indexed)
         self.columns: list[str] = [k for k in wanted if k in indexed]
-        self.file_keys = [k for k in wanted if k not in indexed and k not in constants]
+        self.file_keys = [
+            k for k in wanted if k not in indexed and k not in constants and k not in below
+        ]
         if self.file_keys:
             self.columns.append(FIRST_FILE)
         self._modalities: dict[int, list[str]] = {}
