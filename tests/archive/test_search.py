@@ -104,3 +104,20 @@ class TestMigration:
             search = Search(Level.STUDY, matches=(("PatientName", "zoe"),), fuzzy=True)
             assert archive.search_count(search) == 1
             assert rows(archive, Search(Level.IMAGE, columns=("Rows",)))[0][1] is None
+
+
+class TestImageAttributesInCFind:
+    def test_returned_and_matched_from_the_index(self, empty_archive):
+        """C-FIND IMAGE keys Rows/NumberOfFrames come from the index and can match."""
+        from pydicom.dataset import Dataset
+
+        empty_archive.store(make_bytes(Spec(extra={"NumberOfFrames": 1})))
+        empty_archive.store(make_bytes(Spec(number=2, size=32)))
+        query = Dataset()
+        query.QueryRetrieveLevel = "IMAGE"
+        query.SOPInstanceUID = ""
+        query.NumberOfFrames = None
+        query.Rows = 16
+        (answer,) = empty_archive.find(query)
+        assert answer.SOPInstanceUID == Spec(number=1).sop_uid
+        assert answer.Rows == 16 and answer.NumberOfFrames == 1
