@@ -121,3 +121,17 @@ class TestImageAttributesInCFind:
         (answer,) = empty_archive.find(query)
         assert answer.SOPInstanceUID == Spec(number=1).sop_uid
         assert answer.Rows == 16 and answer.NumberOfFrames == 1
+
+
+class TestRelational:
+    def test_lower_level_keys_match_relationally(self, filled_archive):
+        """A study matches a series or instance key when one of its series/instances does."""
+
+        def count(level, keyword, value):
+            return filled_archive.search_count(Search(level, matches=((keyword, value),)))
+
+        assert count(Level.STUDY, "Modality", "PT") == 1
+        assert count(Level.STUDY, "SOPInstanceUID", Spec(study=2, number=2).sop_uid) == 1
+        assert count(Level.STUDY, "Modality", "XA") == 0
+        assert count(Level.SERIES, "InstanceNumber", "3") == 2  # two series have a third image
+        assert count(Level.PATIENT, "Modality", "MR") == 1

@@ -313,3 +313,11 @@ class TestLevels:
         assert response.status_code == 200
         first = response.json()[0]
         assert "00080018" not in first and "00201209" not in first
+
+    def test_relational_series_and_instance_keys(self, client):
+        """Studies match a series or instance key relationally (PS3.18 8.3.4.1)."""
+        found = client.search_for_studies(search_filters={"Modality": "PT"})
+        assert study_uids(found) == {STUDY3}
+        sop = Spec(study=2, number=1).sop_uid
+        found = client.search_for_studies(search_filters={"SOPInstanceUID": sop})
+        assert study_uids(found) == {STUDY2}

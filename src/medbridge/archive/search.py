@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from medbridge.archive._answers import _distinct_by_study
-from medbridge.archive.index import instance, series, study
+from medbridge.archive.index import instance, patient, series, study
 from medbridge.archive.query import (
     _LEVEL_COLUMNS,
     COMPUTED_KEYS,
@@ -92,11 +92,37 @@ class Page:
 
 
 def searchable_keys(level: Level) -> frozenset[str]:
-    """Keywords a search at `level` can match on: indexed ones at or above it."""
-    keys = set(column_keywords(level))
+    """Keywords a search at `level` can match on: every indexed one.
+
+    Keys of the levels above match through the join; keys of the levels below match
+    relationally (PS3.4 C.4.1.2.2.1 relational queries, PS3.18 8.3.4.1): a study matches
+    ``Modality=MR`` or ``SOPInstanceUID=x`` when one of its series or instances does.
+    """
+    keys = set(column_keywords(Level.IMAGE))
     if level_at_or_above(Level.STUDY, level):
         keys.add("ModalitiesInStudy")
     return frozenset(keys)
+
+
+def _key_level(keyword: str) -> Level:
+    for lv in (Level.PATIENT, Level.STUDY, Level.SERIES, Level.IMAGE):
+        if keyword in _LEVEL_COLUMNS[lv]:
+            return lv
+    return Level.STUDY  # ModalitiesInStudy
+
+
+def _below(level: Level, key_level: Level, clause: sa.ColumnElement[bool]) -> Any:
+    """EXISTS one series/instance under each row of `level` satisfying `clause`."""
+    if level is Level.SERIES:  # an instance key: correlated to the outer series row
+        inner = sa.select(sa.literal(1)).select_from(instance)
+        return sa.exists(inner.where(instance.c.series_pk == series.c.pk, clause))
+    source: Any = series if key_level is Level.SERIES else series.join(instance)
+    if level is Level.PATIENT:
+        source = study.join(source) if key_level is not Level.STUDY else study
+        inner = sa.select(sa.literal(1)).select_from(source)
+        return sa.exists(inner.where(study.c.patient_pk == patient.c.pk, clause))
+    inner = sa.select(sa.literal(1)).select_from(source)
+    return sa.exists(inner.where(series.c.study_pk == study.c.pk, clause))
 
 
 def returnable_keys(level: Level) -> list[str]:
@@ -114,8 +140,12 @@ def _where(search: Search) -> list[sa.ColumnElement[bool]]:
         clause = fuzzy_clause(keyword, value) if search.fuzzy else None
         if clause is None:
             clause = match_clause(keyword, value)
-        if clause is not None:
-            clauses.append(clause)
+        if clause is None:
+            continue
+        key_level = _key_level(keyword)
+        if not level_at_or_above(key_level, search.level):
+            clause = _below(search.level, key_level, clause)
+        clauses.append(clause)
     return clauses
 
 
