@@ -11,8 +11,10 @@ from medbridge.archive._archive import (
     StoreOutcome,
     StoreResult,
 )
+from medbridge.archive._rows import header_values
 from medbridge.archive.check import CheckReport, check
 from medbridge.archive.query import Level, QueryModel
+from medbridge.archive.search import Search
 from medbridge.archive.storage import FileStorage, StoredFile, is_valid_uid, validate_uid
 
 __all__ = [
@@ -23,11 +25,13 @@ __all__ = [
     "InstanceRef",
     "Level",
     "QueryModel",
+    "Search",
     "StoreOutcome",
     "StoreResult",
     "StoredFile",
     "answer_dataset",
     "check",
+    "header_values",
     "is_valid_uid",
     "validate_uid",
 ]

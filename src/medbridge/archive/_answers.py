@@ -44,7 +44,7 @@ LOGGER = logging.getLogger(__name__)
 #: Computed return keys by keyword, then by the pk of the entity they describe.
 Extras = dict[str, dict[int, Any]]
 
-_INT_KEYS = {"SeriesNumber", "InstanceNumber"}
+_INT_KEYS = {"SeriesNumber", "InstanceNumber", "NumberOfFrames"}
 _CHUNK = 500
 _CHARSET = (0x00080005, "CS", "ISO_IR 192")
 _LEVEL = 0x00080052

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,6 +37,7 @@ from medbridge.archive.query import (
     build_select,
     parse_identifier,
 )
+from medbridge.archive.search import Page, Search, count, pages, statement
 from medbridge.archive.storage import Storage, open_storage, validate_uid
 from medbridge.dicom.flat import Element
 from medbridge.errors import (
@@ -304,6 +305,25 @@ class Archive:
         with self.index.read() as conn:
             return int(conn.execute(stmt).scalar_one())
 
+    def search(self, search: Search, *, page_size: int = 1000) -> Generator[Page, None, None]:
+        """Yield the rows of a QIDO-style search a page at a time (`medbridge.archive.search`).
+
+        One read connection is held while the generator runs, so close it (or run it to
+        the end) promptly; the rows come from one cursor, never all in memory.
+
+        Raises
+        ------
+        QueryError
+            A matching value the index cannot compare.
+        """
+        with self.index.read() as conn:
+            yield from pages(conn, search, size=page_size)
+
+    def search_count(self, search: Search) -> int:
+        """How many entities a search matches, whatever its limit and offset."""
+        with self.index.read() as conn:
+            return count(conn, search)
+
     # -- retrieve ------------------------------------------------------------------
 
     def instances(
@@ -385,6 +405,39 @@ class Archive:
         if relpath is None:
             raise NotFoundError(f"no instance with SOP Instance UID {uid}")
         self.storage.delete(relpath)
+
+    def delete_matching(self, matches: tuple[tuple[str, str], ...]) -> list[str]:
+        """Remove every instance the unique keys `matches` select; return their SOP UIDs.
+
+        `matches` are ``(keyword, uid)`` pairs of StudyInstanceUID, SeriesInstanceUID and
+        SOPInstanceUID (a study, a series of that study, an instance of that series). The
+        index rows go in one transaction, then the files; emptied series, studies and
+        patients go with their last instance.
+
+        Raises
+        ------
+        NotFoundError
+            If nothing matches.
+        """
+        for keyword, uid in matches:
+            validate_uid(uid, name=keyword)
+        select = statement(Search(Level.IMAGE, matches, ("SOPInstanceUID",)))
+        with self.index.read() as conn:
+            uids = [str(row[1]) for row in conn.execute(select)]
+        if not uids:
+            named = ", ".join(f"{keyword} {uid}" for keyword, uid in matches)
+            raise NotFoundError(f"no instance with {named}")
+        relpaths: list[str] = []
+        deleted: list[str] = []
+        with self.index.write() as conn:
+            for uid in uids:
+                relpath = delete_row(conn, uid)
+                if relpath is not None:
+                    relpaths.append(relpath)
+                    deleted.append(uid)
+        for relpath in relpaths:
+            self.storage.delete(relpath)
+        return deleted
 
     def index_file(self, relpath: str, conn: Connection) -> None:
         """Index a stored file in `conn`'s transaction (used by repair)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import io
+import warnings
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from medbridge.archive.index import (
     series,
     study,
 )
+from medbridge.archive.names import fuzzy_key
 from medbridge.archive.storage import validate_uid
 from medbridge.dicom._header import NeedsFullParse, read_raw_header_bytes, tag_label
 from medbridge.errors import InvalidDicomError, StorageError
@@ -48,7 +50,8 @@ _TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC"})
 
 def _wanted(keyword: str) -> tuple[int, tuple[str, str]]:
     tag = int(tag_for_keyword(keyword) or 0)
-    return tag, (keyword, "text" if dictionary_VR(tag) in _TEXT_VRS else "ascii")
+    vr = dictionary_VR(tag)
+    return tag, (keyword, "text" if vr in _TEXT_VRS else "us" if vr == "US" else "ascii")
 
 
 _WANTED = dict(_wanted(kw) for kw in ("SpecificCharacterSet", *HEADER_KEYWORDS))
@@ -93,7 +96,10 @@ def _pydicom_values(data: bytes) -> dict[str, str]:
             stop_before_pixels=True,
             specific_tags=["SpecificCharacterSet", *HEADER_KEYWORDS],
         )
-        values = {kw: _text(ds.get(kw)) for kw in HEADER_KEYWORDS}
+        with warnings.catch_warnings():
+            # an invalid IS/US (NumberOfFrames "1A") is indexed as empty, not refused
+            warnings.simplefilter("ignore", UserWarning)
+            values = {kw: _text(ds.get(kw)) for kw in HEADER_KEYWORDS}
         values["TransferSyntaxUID"] = str(ds.file_meta.TransferSyntaxUID)
     except Exception as exc:  # pydicom raises many types on damaged input
         raise InvalidDicomError(f"cannot parse dataset: {exc}") from exc
@@ -182,6 +188,7 @@ def _parents(conn: Connection, v: dict[str, str]) -> tuple[int, int, bool]:
             "patient_id": v["PatientID"][:64],
             "patient_name": v["PatientName"],
             "patient_name_upper": v["PatientName"].upper(),
+            "patient_name_fuzzy": fuzzy_key(v["PatientName"]),
             "patient_birth_date": v["PatientBirthDate"][:8],
             "patient_sex": v["PatientSex"][:16],
         },
@@ -200,6 +207,7 @@ def _parents(conn: Connection, v: dict[str, str]) -> tuple[int, int, bool]:
             "study_description": v["StudyDescription"][:64],
             "referring_physician_name": v["ReferringPhysicianName"],
             "referring_physician_name_upper": v["ReferringPhysicianName"].upper(),
+            "referring_physician_name_fuzzy": fuzzy_key(v["ReferringPhysicianName"]),
             "num_series": 0,
             "num_instances": 0,
         },
@@ -242,6 +250,10 @@ def insert_row(conn: Connection, v: dict[str, str], relpath: str, size: int, sha
             "sop_instance_uid": v["SOPInstanceUID"],
             "sop_class_uid": v["SOPClassUID"],
             "instance_number": _int_or_none(v["InstanceNumber"]),
+            "rows": _int_or_none(v["Rows"]),
+            "columns": _int_or_none(v["Columns"]),
+            "bits_allocated": _int_or_none(v["BitsAllocated"]),
+            "number_of_frames": _int_or_none(v["NumberOfFrames"]),
             "transfer_syntax_uid": v["TransferSyntaxUID"],
             "relpath": relpath,
             "size": size,

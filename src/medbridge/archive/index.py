@@ -13,7 +13,16 @@ returns, which is what lets a C-STORE success follow it. PostgreSQL (psycopg 3) 
 when the URL says so; several nodes may then share one index.
 
 Person names are also kept upper-cased (``*_upper`` columns) because PS3.4 C.2.2.2.1
-lets an SCP match PN case-insensitively, and medbridge does.
+lets an SCP match PN case-insensitively, and medbridge does; and as a fuzzy key
+(``*_fuzzy``: accents removed, upper-cased, one word per name component, see
+`medbridge.archive.names`) for QIDO-RS ``fuzzymatching=true`` (PS3.18 8.3.4.6), so that
+matching stays plain SQL ``LIKE`` on SQLite and PostgreSQL alike.
+
+The image-level attributes QIDO-RS returns for every instance (PS3.18 Table 10.6.3-5:
+Rows, Columns, Bits Allocated, Number of Frames) are columns too, so a series' instances
+are listed without opening their files. Indexes made before a column existed get it
+added on open (`Index` adds missing columns; old rows keep it empty until ``archive
+check --repair`` re-indexes them).
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ patient = sa.Table(
     sa.Column("patient_id", sa.String(64), nullable=False, unique=True),
     sa.Column("patient_name", sa.String(324), nullable=False, default=""),
     sa.Column("patient_name_upper", sa.String(324), nullable=False, default=""),
+    sa.Column("patient_name_fuzzy", sa.String(400), nullable=False, default=""),
     sa.Column("patient_birth_date", sa.String(8), nullable=False, default=""),
     sa.Column("patient_sex", sa.String(16), nullable=False, default=""),
 )
@@ -66,6 +76,7 @@ study = sa.Table(
     sa.Column("study_description", sa.String(64), nullable=False, default=""),
     sa.Column("referring_physician_name", sa.String(324), nullable=False, default=""),
     sa.Column("referring_physician_name_upper", sa.String(324), nullable=False, default=""),
+    sa.Column("referring_physician_name_fuzzy", sa.String(400), nullable=False, default=""),
     sa.Column("num_series", sa.Integer, nullable=False, default=0),
     sa.Column("num_instances", sa.Integer, nullable=False, default=0),
 )
@@ -93,6 +104,10 @@ instance = sa.Table(
     sa.Column("sop_instance_uid", sa.String(64), nullable=False, unique=True),
     sa.Column("sop_class_uid", sa.String(64), nullable=False),
     sa.Column("instance_number", sa.Integer, nullable=True),
+    sa.Column("rows", sa.Integer, nullable=True),
+    sa.Column("columns", sa.Integer, nullable=True),
+    sa.Column("bits_allocated", sa.Integer, nullable=True),
+    sa.Column("number_of_frames", sa.Integer, nullable=True),
     sa.Column("transfer_syntax_uid", sa.String(64), nullable=False),
     sa.Column("relpath", sa.String(255), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
@@ -132,6 +147,10 @@ IMAGE_COLUMNS: dict[str, sa.Column[Any]] = {
     "SOPInstanceUID": instance.c.sop_instance_uid,
     "SOPClassUID": instance.c.sop_class_uid,
     "InstanceNumber": instance.c.instance_number,
+    "Rows": instance.c.rows,
+    "Columns": instance.c.columns,
+    "BitsAllocated": instance.c.bits_allocated,
+    "NumberOfFrames": instance.c.number_of_frames,
 }
 
 
@@ -193,6 +212,41 @@ class Index:
             if self.is_sqlite:
                 raise
             metadata.create_all(self.engine, checkfirst=True)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Add the columns of this schema an older index lacks (nullable or defaulted).
+
+        Fuzzy person-name keys are filled in from the names; the image attributes stay
+        empty until ``archive check --repair`` re-reads the files.
+        """
+        from medbridge.archive.names import fuzzy_key
+
+        inspector = sa.inspect(self.engine)
+        added: list[sa.Column[Any]] = []
+        with self.engine.begin() as conn:
+            for table in metadata.sorted_tables:
+                have = {c["name"] for c in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name in have:
+                        continue
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    tail = "" if column.nullable else " NOT NULL DEFAULT ''"
+                    conn.execute(
+                        sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{tail}')
+                    )
+                    added.append(column)
+            for column in added:
+                if not column.name.endswith("_fuzzy"):
+                    continue
+                table = column.table
+                source = table.c[column.name.removesuffix("_fuzzy")]
+                for pk, name in conn.execute(sa.select(table.c.pk, source)).all():
+                    conn.execute(
+                        table.update()
+                        .where(table.c.pk == pk)
+                        .values({column.name: fuzzy_key(name)})
+                    )
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

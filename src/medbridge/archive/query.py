@@ -36,6 +36,7 @@ from medbridge.archive.index import (
     series,
     study,
 )
+from medbridge.archive.names import fuzzy_words
 from medbridge.errors import QueryError
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "QueryModel",
     "QuerySpec",
     "build_select",
+    "fuzzy_clause",
     "level_at_or_above",
     "levels_upto",
     "match_clause",
@@ -77,6 +79,10 @@ _LEVEL_COLUMNS = {
 _UPPER = {
     "PatientName": patient.c.patient_name_upper,
     "ReferringPhysicianName": study.c.referring_physician_name_upper,
+}
+_FUZZY = {
+    "PatientName": patient.c.patient_name_fuzzy,
+    "ReferringPhysicianName": study.c.referring_physician_name_fuzzy,
 }
 
 #: Return keys computed from the index rather than stored (PS3.4 C.6.1.1.2-C.6.2.1.2),
@@ -237,6 +243,23 @@ def match_clause(keyword: str, value: str) -> sa.ColumnElement[bool] | None:
     if "*" in value or "?" in value:
         return _search_wildcard(column, value)
     return _search_single_value(column, value, vr)
+
+
+def fuzzy_clause(keyword: str, value: str) -> sa.ColumnElement[bool] | None:
+    """Fuzzy person-name matching (PS3.18 8.3.4.6): every word of `value` starts a word.
+
+    Case and accents are ignored and each query word may match any component of the
+    name (`medbridge.archive.names`); ``*`` and ``?`` keep their C.2.2.2.4 meaning within
+    a word. Returns None for universal matching, and for keys that are not fuzzy-indexed
+    person names (the caller matches those exactly).
+    """
+    column = _FUZZY.get(keyword)
+    if column is None:
+        return None
+    words = [w for w in fuzzy_words(value) if w.strip("*")]
+    if not words:
+        return None
+    return sa.and_(*(_search_wildcard(column, "* " + w + "*") for w in words))
 
 
 def _column_for(keyword: str) -> sa.Column[Any] | None:

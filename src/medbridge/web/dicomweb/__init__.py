@@ -1,11 +1,11 @@
-"""DICOMweb (PS3.18) over the archive: QIDO-RS, WADO-RS and STOW-RS, one module each.
+"""DICOMweb (PS3.18) over the archive: QIDO-RS, WADO-RS, STOW-RS and DELETE, one module each.
 
 `router` gathers them; the app mounts it under ``/dicom-web``.
 """
 
 from fastapi import APIRouter
 
-from medbridge.web.dicomweb import qido, stow, wado
+from medbridge.web.dicomweb import delete, qido, stow, wado
 
 __all__ = ["router"]
 
@@ -13,3 +13,4 @@ router = APIRouter()
 router.include_router(qido.router)
 router.include_router(wado.router)
 router.include_router(stow.router)
+router.include_router(delete.router)
