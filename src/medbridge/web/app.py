@@ -55,13 +55,12 @@ def create_app(archive: Archive, config: ServerConfig | None = None) -> FastAPI:
         app.middleware("http")(_isolate)
     app.add_middleware(AuditMiddleware, audit=archive.audit, config=config)
     app.get("/health", tags=["health"], summary="Whether the index and storage answer")(_health)
-    from medbridge.web import (
-        dicomweb,  # routes import the app's helpers: import last
-        session,
-    )
+    # the route modules import this package's helpers: import them last
+    from medbridge.web import dicomweb, fhir, session
 
     app.include_router(dicomweb.router, prefix=DICOMWEB_ROOT)
     app.include_router(session.router)
+    fhir.install(app)
     return app
 
 
