@@ -1,0 +1,134 @@
+"""Streaming ``multipart/related`` answers (RFC 2387; PS3.18 8.6.1.2).
+
+A WADO-RS study can hold thousands of instances, so the answer is a generator: each
+part's header goes out with that part's bytes, read from the stored file straight into
+one buffer, and nothing of the previous part is kept. A file larger than `CHUNK` is read
+and sent in pieces. Generators are synchronous on purpose: Starlette runs each step in
+its thread pool, so file reads never block the event loop.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from fastapi.responses import StreamingResponse
+
+from medbridge.errors import StorageError
+
+__all__ = [
+    "CHUNK",
+    "Part",
+    "file_chunks",
+    "multipart_response",
+    "new_boundary",
+]
+
+#: Bytes read (and sent) at once from a stored file.
+CHUNK = 8 << 20
+
+#: One part: its Content-Type and its body (bytes, or a file to stream).
+Part = tuple[str, "bytes | Path"]
+
+
+def new_boundary() -> str:
+    """A boundary no DICOM payload will contain by chance (128 random bits)."""
+    return secrets.token_hex(16)
+
+
+def file_chunks(path: Path, prefix: bytes = b"", suffix: bytes = b"") -> Iterator[memoryview]:
+    """Yield `prefix`, the file's bytes and `suffix`, in as few buffers as the size allows.
+
+    A file up to `CHUNK` is one buffer holding all three, so one part is one write.
+
+    Raises
+    ------
+    StorageError
+        The file cannot be read.
+    """
+    try:
+        with open(path, "rb", buffering=0) as src:
+            size = _size(src)
+            first = min(size, CHUNK)
+            buf = bytearray(len(prefix) + first + (len(suffix) if first == size else 0))
+            buf[: len(prefix)] = prefix
+            view = memoryview(buf)
+            got = _read_into(src, view[len(prefix) : len(prefix) + first])
+            if first == size:
+                buf[len(prefix) + got :] = suffix
+                yield view[: len(prefix) + got + len(suffix)]
+                return
+            yield view[: len(prefix) + got]
+            while True:
+                piece = src.read(CHUNK)
+                if not piece:
+                    break
+                yield memoryview(piece)
+            if suffix:
+                yield memoryview(suffix)
+    except OSError as exc:
+        raise StorageError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
+
+
+def _size(src: io.FileIO) -> int:
+    return os.fstat(src.fileno()).st_size
+
+
+def _read_into(src: io.FileIO, view: memoryview) -> int:
+    got = 0
+    while got < len(view):
+        n = src.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def part_header(boundary: str, content_type: str, extra: dict[str, str] | None = None) -> bytes:
+    """The delimiter and headers that open one part."""
+    lines = [f"--{boundary}", f"Content-Type: {content_type}"]
+    lines += [f"{k}: {v}" for k, v in (extra or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+
+
+def closing(boundary: str) -> bytes:
+    """The close delimiter ending the body."""
+    return f"--{boundary}--\r\n".encode("ascii")
+
+
+def iter_parts(boundary: str, parts: Iterable[Part]) -> Iterator[bytes | memoryview]:
+    """Yield the body of a multipart message made of `parts`, lazily."""
+    for content_type, body in parts:
+        head = part_header(boundary, content_type)
+        if isinstance(body, bytes | bytearray | memoryview):
+            yield head + bytes(body) + b"\r\n"
+        else:
+            yield from file_chunks(body, head, b"\r\n")
+    yield closing(boundary)
+
+
+def multipart_response(
+    parts: Iterable[Part],
+    media_type: str,
+    *,
+    transfer_syntax: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> StreamingResponse:
+    """A streamed ``multipart/related; type="<media_type>"`` answer of `parts`."""
+    boundary = new_boundary()
+    content_type = f'multipart/related; type="{media_type}"; boundary={boundary}'
+    if transfer_syntax:
+        content_type = (
+            f'multipart/related; type="{media_type}"; '
+            f"transfer-syntax={transfer_syntax}; boundary={boundary}"
+        )
+    return StreamingResponse(
+        iter_parts(boundary, parts),
+        status_code=status_code,
+        media_type=content_type,
+        headers=headers,
+    )
