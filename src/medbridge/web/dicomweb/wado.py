@@ -341,14 +341,14 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             stop = int(last) + 1 if last else size
     except ValueError:
         return None
-    if start < 0 or (stop <= start and not (first == "" and size == 0)):
-        return None
-    if start >= size:
+    if start >= size and first != "":
         raise HTTPException(
             416,
             f"range {header} is beyond the {size}-byte value",
             headers={"Content-Range": f"bytes */{size}"},
         )
+    if stop <= start:
+        return None  # an empty suffix, or last before first: not satisfiable as asked
     return start, min(stop, size)
 
 
