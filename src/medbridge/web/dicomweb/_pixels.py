@@ -12,6 +12,8 @@ installed plugins, one frame at a time.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,8 +78,19 @@ def _int(ds: Dataset, keyword: str, default: int) -> int:
         return default
 
 
+#: Recently read layouts, keyed by file identity (path, inode, mtime, size): a stored
+#: file is never rewritten in place (replacement is a rename), so a hit is current.
+_LAYOUTS: OrderedDict[tuple[str, int, int, int], PixelLayout] = OrderedDict()
+_LAYOUTS_MAX = 512
+_LAYOUTS_LOCK = threading.Lock()
+
+
 def read_layout(path: Path) -> PixelLayout:
     """Parse `path` up to its Pixel Data and return the frames' layout.
+
+    A viewer asks every frame of an instance, and the rendered and thumbnail routes the
+    same instance again, so layouts are kept (a few hundred, a header each) while the
+    file stays the same.
 
     Raises
     ------
@@ -89,6 +102,25 @@ def read_layout(path: Path) -> PixelLayout:
     StorageError
         The file cannot be read.
     """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise StorageError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
+    key = (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+    with _LAYOUTS_LOCK:
+        layout = _LAYOUTS.get(key)
+        if layout is not None:
+            _LAYOUTS.move_to_end(key)
+            return layout
+    layout = _read_layout(path)
+    with _LAYOUTS_LOCK:
+        _LAYOUTS[key] = layout
+        while len(_LAYOUTS) > _LAYOUTS_MAX:
+            _LAYOUTS.popitem(last=False)
+    return layout
+
+
+def _read_layout(path: Path) -> PixelLayout:
     try:
         with open(path, "rb") as fp:
             try:

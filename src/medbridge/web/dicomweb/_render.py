@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
+from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut, convert_color_space
 
@@ -119,43 +120,61 @@ def _first(value: Any) -> float | None:
         return None
 
 
-def _grayscale(
-    layout: PixelLayout, frame: npt.NDArray[Any], options: RenderOptions
-) -> npt.NDArray[np.uint8]:
-    ds = layout.header
+def _modality(ds: Dataset, values: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    """PS3.3 C.11.1: stored values to modality values (Rescale, or the LUT Sequence)."""
     if "ModalityLUTSequence" in ds:
-        values = apply_modality_lut(frame, ds).astype(np.float32)
-    else:
-        slope = _first(ds.get("RescaleSlope")) or 1.0
-        intercept = _first(ds.get("RescaleIntercept")) or 0.0
-        values = frame.astype(np.float32)
-        if slope != 1.0:
-            values *= np.float32(slope)
-        if intercept:
-            values += np.float32(intercept)
+        return np.asarray(apply_modality_lut(values, ds), dtype=np.float32)
+    slope = _first(ds.get("RescaleSlope")) or 1.0
+    intercept = _first(ds.get("RescaleIntercept")) or 0.0
+    out = values.astype(np.float32)
+    if slope != 1.0:
+        out *= np.float32(slope)
+    if intercept:
+        out += np.float32(intercept)
+    return out
+
+
+def _to_gray(
+    ds: Dataset, values: npt.NDArray[Any], options: RenderOptions, present: npt.NDArray[Any]
+) -> npt.NDArray[np.uint8]:
+    """Map stored `values` to 8-bit display values; `present` are the frame's own values
+    (their range stands in for a window when the file names none)."""
+    modality = _modality(ds, values)
     if options.window is not None:
-        scaled = _voi(values, *options.window)
+        scaled = _voi(modality, *options.window)
     else:
         center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
         function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").lower()
         if center is not None and width is not None and width >= 1:
-            scaled = _voi(
-                values,
-                center,
-                width,
-                function if function in ("sigmoid", "linear_exact") else "linear",
-            )
-        elif "VOILUTSequence" in ds:
-            mapped = apply_voi_lut(values, ds).astype(np.float32)
-            low, high = float(mapped.min()), float(mapped.max())
-            scaled = (mapped - low) / ((high - low) or 1.0)
+            if function not in ("sigmoid", "linear_exact"):
+                function = "linear"
+            scaled = _voi(modality, center, width, function)
         else:
-            low, high = float(values.min()), float(values.max())
-            scaled = (values - low) / ((high - low) or 1.0)
+            mapped = modality
+            if "VOILUTSequence" in ds:
+                mapped = np.asarray(apply_voi_lut(modality, ds), dtype=np.float32)
+            shown = mapped[present]
+            low, high = float(shown.min()), float(shown.max())
+            scaled = (mapped - low) / ((high - low) or 1.0)
     out = np.rint(scaled * 255.0).astype(np.uint8)
     if str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
         out = 255 - out
     return out
+
+
+def _grayscale(
+    layout: PixelLayout, frame: npt.NDArray[Any], options: RenderOptions
+) -> npt.NDArray[np.uint8]:
+    """The grayscale pipeline, as a lookup table over the frame's stored values when they
+    are 8 or 16-bit integers: a table of a few thousand entries costs far less than the
+    arithmetic on a 512x512 frame, which then needs one indexing pass."""
+    ds = layout.header
+    if frame.dtype.kind in "ui" and frame.dtype.itemsize <= 2:
+        low, high = int(frame.min()), int(frame.max())
+        values = np.arange(low, high + 1, dtype=np.int32)
+        lut = _to_gray(ds, values, options, np.ones(values.shape, dtype=bool))
+        return lut[frame.astype(np.int32) - low]
+    return _to_gray(ds, frame, options, np.ones(frame.shape, dtype=bool))
 
 
 def _colour(layout: PixelLayout, frame: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
@@ -173,8 +192,8 @@ def _colour(layout: PixelLayout, frame: npt.NDArray[Any]) -> npt.NDArray[np.uint
 def _fit(image: Image.Image, options: RenderOptions, thumbnail: bool) -> Image.Image:
     port = options.viewport
     if port is None:
-        if thumbnail:
-            image.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+        if thumbnail and max(image.size) > THUMBNAIL_SIZE:
+            return _scaled(image, THUMBNAIL_SIZE / max(image.size))
         return image
     vw, vh, sx, sy, sw, sh = port
     if any(v is not None for v in (sx, sy, sw, sh)):
@@ -199,8 +218,16 @@ def _fit(image: Image.Image, options: RenderOptions, thumbnail: bool) -> Image.I
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         if flip_y:
             image = image.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
-    scale = min(vw / image.width, vh / image.height)
+    return _scaled(image, min(vw / image.width, vh / image.height))
+
+
+def _scaled(image: Image.Image, scale: float) -> Image.Image:
+    """`image` scaled by `scale`: a box reduction by the whole factor first (cheap), then
+    bilinear for the rest."""
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    factor = int(1 / scale) if scale < 1 else 1
+    if factor >= 2:
+        image = image.reduce(factor)
     if size != image.size:
         image = image.resize(size, Image.Resampling.BILINEAR)
     return image
