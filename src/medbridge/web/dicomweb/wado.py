@@ -38,6 +38,7 @@ from medbridge.web.dicomweb._multipart import (
     multipart_response,
     new_boundary,
     part_header,
+    prefetched,
 )
 from medbridge.web.dicomweb._pixels import read_layout, stored_frame
 from medbridge.web.dicomweb._resources import base_url, derived_of, find, gzip_accepted
@@ -108,7 +109,7 @@ def _retrieve(
     )
     if choice.kind == "zip":
         return StreamingResponse(
-            _zip_stream(items),
+            prefetched(_zip_stream(items)),
             media_type="application/zip",
             headers={"Content-Disposition": 'attachment; filename="dicom.zip"'},
         )
