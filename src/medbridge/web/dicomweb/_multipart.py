@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from medbridge.errors import StorageError
 
@@ -217,8 +217,10 @@ def multipart_response(
     transfer_syntax: str | None = None,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
-) -> StreamingResponse:
-    """A streamed ``multipart/related; type="<media_type>"`` answer of `parts`."""
+    eager: bool = False,
+) -> Response:
+    """A ``multipart/related; type="<media_type>"`` answer of `parts`, streamed, or
+    built at once when `eager` (a few frames: no worker-thread hops per buffer)."""
     boundary = new_boundary()
     content_type = f'multipart/related; type="{media_type}"; boundary={boundary}'
     if transfer_syntax:
@@ -226,6 +228,9 @@ def multipart_response(
             f'multipart/related; type="{media_type}"; '
             f"transfer-syntax={transfer_syntax}; boundary={boundary}"
         )
+    if eager:
+        body = b"".join(iter_parts(boundary, parts))
+        return Response(body, status_code=status_code, media_type=content_type, headers=headers)
     return StreamingResponse(
         prefetched(iter_parts(boundary, parts)),
         status_code=status_code,

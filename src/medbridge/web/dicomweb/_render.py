@@ -172,8 +172,12 @@ def _grayscale(
     if frame.dtype.kind in "ui" and frame.dtype.itemsize <= 2:
         low, high = int(frame.min()), int(frame.max())
         values = np.arange(low, high + 1, dtype=np.int32)
-        lut = _to_gray(ds, values, options, np.ones(values.shape, dtype=bool))
-        return lut[frame.astype(np.int32) - low]
+        bits = 8 * frame.dtype.itemsize
+        table = np.zeros(1 << bits, dtype=np.uint8)  # indexed by the unsigned bit pattern
+        table[values & ((1 << bits) - 1)] = _to_gray(
+            ds, values, options, np.ones_like(values, bool)
+        )
+        return np.take(table, frame.view(np.dtype(f"u{frame.dtype.itemsize}")))
     return _to_gray(ds, frame, options, np.ones(frame.shape, dtype=bool))
 
 

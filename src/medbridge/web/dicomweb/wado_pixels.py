@@ -37,6 +37,8 @@ router = APIRouter()
 
 AcceptHeader = Annotated[str | None, Header()]
 OCTET = "application/octet-stream"
+#: Frames up to this many (uncompressed) bytes are answered at once, not streamed.
+EAGER_BYTES = 16 << 20
 
 
 # -- frames ----------------------------------------------------------------------------
@@ -116,7 +118,12 @@ def retrieve_frames(
     if not choice.multipart:
         return Response(read(layout, numbers[0] - 1), media_type=part_type)
     parts: Iterator[Part] = ((part_type, read(layout, n - 1)) for n in numbers)
-    return multipart_response(parts, choice.media_type, transfer_syntax=choice.transfer_syntax)
+    return multipart_response(
+        parts,
+        choice.media_type,
+        transfer_syntax=choice.transfer_syntax,
+        eager=len(numbers) * layout.frame_size <= EAGER_BYTES,
+    )
 
 
 # -- rendered --------------------------------------------------------------------------
