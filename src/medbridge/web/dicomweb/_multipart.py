@@ -104,83 +104,62 @@ def closing(boundary: str) -> bytes:
     return f"--{boundary}--\r\n".encode("ascii")
 
 
-class _Batch:
-    """Parts gathered into one buffer of up to `CHUNK` bytes, sent in one write.
-
-    Small files (a CT slice is half a megabyte) cost more in per-write overhead (a
-    thread hop, an event-loop turn, a socket call) than in copying, so several are read
-    straight into one buffer, each after its part header, and leave together.
-    """
-
-    def __init__(self) -> None:
-        self.buf = bytearray(CHUNK)
-        self.used = 0
-
-    def fits(self, size: int) -> bool:
-        return self.used + size <= len(self.buf)
-
-    def add(self, data: bytes) -> None:
-        self.buf[self.used : self.used + len(data)] = data
-        self.used += len(data)
-
-    def add_file(self, src: io.FileIO, size: int) -> None:
-        view = memoryview(self.buf)[self.used : self.used + size]
-        got = _read_into(src, view)
-        if got != size:
-            raise OSError(f"read {got} of {size} bytes")
-        self.used += size
-
-    def take(self) -> memoryview:
-        out = memoryview(self.buf)[: self.used]
-        self.buf = bytearray(CHUNK)
-        self.used = 0
-        return out
+def _flush(pending: list[tuple[bytes, bytes | Path, int]], tail: bytes) -> memoryview:
+    """One buffer holding the pending parts (each header, body, CRLF) and `tail`."""
+    total = sum(len(head) + size + 2 for head, _, size in pending) + len(tail)
+    buf = bytearray(total)
+    view = memoryview(buf)
+    at = 0
+    for head, body, size in pending:
+        view[at : at + len(head)] = head
+        at += len(head)
+        if isinstance(body, bytes):
+            view[at : at + size] = body
+        else:
+            with open(body, "rb", buffering=0) as src:
+                got = _read_into(src, view[at : at + size])
+            if got != size:
+                raise OSError(f"{body.name} changed size while read ({got} of {size} bytes)")
+        at += size
+        view[at : at + 2] = b"\r\n"
+        at += 2
+    view[at:] = tail
+    return view
 
 
 def iter_parts(boundary: str, parts: Iterable[Part]) -> Iterator[bytes | memoryview]:
-    """Yield the body of a multipart message made of `parts`, lazily, in buffers of up
-    to `CHUNK` bytes (a larger file is streamed in pieces of its own).
+    """Yield the body of a multipart message made of `parts`, lazily.
+
+    Small files (a CT slice is half a megabyte) cost more in per-write overhead (a
+    thread hop, an event-loop turn, a socket call) than in copying, so parts are
+    gathered until `CHUNK` bytes and read straight into one buffer of that size, each
+    after its header; a larger file is streamed in pieces of its own.
 
     Raises
     ------
     StorageError
         A file cannot be read.
     """
-    batch = _Batch()
-    for content_type, body in parts:
-        head = part_header(boundary, content_type)
-        if isinstance(body, bytes | bytearray | memoryview):
-            size = len(head) + len(body) + 2
-            if not batch.fits(size) and batch.used:
-                yield batch.take()
-            if batch.fits(size):
-                batch.add(head)
-                batch.add(bytes(body))
-                batch.add(b"\r\n")
-            else:
-                yield head + bytes(body) + b"\r\n"
-            continue
-        try:
-            with open(body, "rb", buffering=0) as src:
-                size = _size(src)
-                total = len(head) + size + 2
-                if not batch.fits(total) and batch.used:
-                    yield batch.take()
-                if batch.fits(total):
-                    batch.add(head)
-                    batch.add_file(src, size)
-                    batch.add(b"\r\n")
-                    continue
-        except OSError as exc:
-            raise StorageError(f"cannot read {body.name}: {exc.strerror or exc}") from exc
-        yield from file_chunks(body, head, b"\r\n")
-    tail = closing(boundary)
-    if batch.fits(len(tail)):
-        batch.add(tail)
-        yield batch.take()
-    else:
-        yield batch.take()
-        yield tail
+    pending: list[tuple[bytes, bytes | Path, int]] = []
+    held = 0
+    try:
+        for content_type, body in parts:
+            head = part_header(boundary, content_type)
+            size = len(body) if isinstance(body, bytes) else body.stat().st_size
+            if size > CHUNK and isinstance(body, Path):
+                if pending:
+                    yield _flush(pending, b"")
+                    pending, held = [], 0
+                yield from file_chunks(body, head, b"\r\n")
+                continue
+            if held + size > CHUNK and pending:
+                yield _flush(pending, b"")
+                pending, held = [], 0
+            pending.append((head, body, size))
+            held += len(head) + size + 2
+        yield _flush(pending, closing(boundary))
+    except OSError as exc:
+        raise StorageError(f"cannot read a stored file: {exc.strerror or exc}") from exc
 
 
 async def prefetched(chunks: Iterator[T]) -> AsyncIterator[T]:
@@ -229,7 +208,7 @@ def multipart_response(
             f"transfer-syntax={transfer_syntax}; boundary={boundary}"
         )
     if eager:
-        body = b"".join(iter_parts(boundary, parts))
+        body = b"".join(iter_parts(boundary, parts))  # one buffer for a few frames
         return Response(body, status_code=status_code, media_type=content_type, headers=headers)
     return StreamingResponse(
         prefetched(iter_parts(boundary, parts)),
