@@ -19,7 +19,7 @@ from dicomweb_client.api import DICOMwebClient
 from archive.factory import Spec, corpus, make_bytes, make_dataset
 from medbridge.server.config import Role, Token
 from web.conftest import serve_archive
-from web.pixels_data import all_instances, split_multipart
+from web.pixels_data import all_instances, bundled, split_multipart
 
 EXPLICIT = "1.2.840.10008.1.2.1"
 DICOM = 'multipart/related; type="application/dicom"'
@@ -108,6 +108,7 @@ class TestRetrieve:
             item.study, item.series, item.sop, media_types=(("application/dicom", EXPLICIT),)
         )
         assert ds.file_meta.TransferSyntaxUID == EXPLICIT
+        assert ds.SOPInstanceUID == ds.file_meta.MediaStorageSOPInstanceUID == item.sop
         original = pydicom.dcmread(io.BytesIO(item.data))
         assert np.array_equal(ds.pixel_array, original.pixel_array)
         ((headers, body),) = parts(get(wado, item.path, DICOM))
@@ -395,3 +396,33 @@ class TestMetadataFollowsTheArchive:
         assert derived, "no derived series answer written"
         (packed,) = [p for p in derived if p.name.endswith(".gz")]
         assert gzip.decompress(packed.read_bytes()) == first
+
+
+class TestUndecodable:
+    """JPEG-lossy.dcm (12-bit JPEG extended) defeats pylibjpeg-libjpeg: what cannot be
+    decoded is a 406 for one instance and a logged omission inside a longer answer."""
+
+    def test_single_instance_is_406_unless_as_stored(self, wado):
+        item = wado.stored["JPEG-lossy.dcm"]
+        r = get(wado, item.path, DICOM)
+        assert r.status_code == 406
+        assert "1.2.840.10008.1.2.4.51" in r.json()["detail"]
+        r = get(wado, item.path, f"{DICOM}; transfer-syntax=*")
+        assert parts(r)[0][1] == stored_bytes(wado, item.sop)
+
+    def test_study_answer_leaves_it_out(self, tmp_path):
+        server = serve_archive(tmp_path / "var")
+        try:
+            lossy, j2k = bundled(1, "JPEG-lossy.dcm"), bundled(2, "JPEG2000.dcm")
+            for item in (lossy, j2k):
+                server.archive.store(item.data)
+            r = httpx.get(f"{server.url}/studies/{lossy.study}", headers={"Accept": DICOM})
+            assert r.status_code == 200
+            sops = [
+                pydicom.dcmread(io.BytesIO(body), stop_before_pixels=True).SOPInstanceUID
+                for _, body in parts(r)
+            ]
+            assert sops == [j2k.sop]
+        finally:
+            server.door.stop()
+            server.archive.close()

@@ -295,3 +295,12 @@ class TestThumbnail:
         )
         assert r.status_code == 200
         assert r.content[:2] == b"\xff\xd8"
+
+
+def test_undecodable_frame_is_406_and_its_copy_served(wado):
+    """Rendered or uncompressed frames need a decoder; the stored frame does not."""
+    item = wado.stored["JPEG-lossy.dcm"]
+    assert get(wado, f"{item.path}/rendered").status_code == 406
+    assert get(wado, f"{item.path}/frames/1", OCTET).status_code == 406
+    r = get(wado, f"{item.path}/frames/1", OHIF_FRAMES)
+    assert split_multipart(r.headers["content-type"], r.content)[0][1] == stored_frames(item)[0]

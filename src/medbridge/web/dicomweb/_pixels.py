@@ -26,7 +26,13 @@ from pydicom.encaps import get_frame
 from pydicom.pixels.utils import pixel_array
 from pydicom.uid import UID
 
-from medbridge.errors import InvalidDicomError, NotFoundError, QueryError, StorageError
+from medbridge.errors import (
+    InvalidDicomError,
+    NotFoundError,
+    QueryError,
+    StorageError,
+    UnsupportedTransferSyntax,
+)
 
 __all__ = [
     "PixelLayout",
@@ -235,16 +241,18 @@ def decoded_frame(layout: PixelLayout, index: int) -> npt.NDArray[Any]:
 
     Raises
     ------
-    InvalidDicomError
-        No installed plugin decodes the frame, or its data is damaged.
+    UnsupportedTransferSyntax
+        No installed plugin decodes the frame (or its data is damaged): the answer asked
+        for cannot be made (406).
     """
     if layout.direct and not layout.encapsulated and layout.bits_allocated in (8, 16, 32):
         return _native_array(layout, stored_frame(layout, index))
     try:
         return pixel_array(layout.path, index=index)
     except Exception as exc:  # decoders raise many types
-        raise InvalidDicomError(
-            f"cannot decode frame {index + 1}: {exc}", path=layout.path.name
+        ts = layout.transfer_syntax
+        raise UnsupportedTransferSyntax(
+            ts, UID(ts).name, path=layout.path.name, hint=f"frame {index + 1}: {exc}"[:300]
         ) from exc
 
 

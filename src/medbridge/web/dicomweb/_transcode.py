@@ -17,7 +17,7 @@ from pydicom import dcmread
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import UID
 
-from medbridge.errors import InvalidDicomError, StorageError
+from medbridge.errors import StorageError, UnsupportedTransferSyntax
 
 __all__ = [
     "EXPLICIT_LE",
@@ -57,15 +57,16 @@ def transcoded(path: Path, target: str) -> bytes:
 
     Raises
     ------
-    InvalidDicomError
-        The file cannot be parsed or its pixel data decoded.
+    UnsupportedTransferSyntax
+        The file cannot be parsed or its pixel data decoded (406: not in `target`).
     StorageError
         The file cannot be read.
     """
+    ds = None
     try:
         ds = dcmread(path)
         if ds.file_meta.TransferSyntaxUID.is_compressed:
-            ds.decompress()
+            ds.decompress(generate_instance_uid=False)  # the same instance, decoded
         ds.file_meta.TransferSyntaxUID = UID(target)
         out = io.BytesIO()
         ds.save_as(
@@ -74,5 +75,11 @@ def transcoded(path: Path, target: str) -> bytes:
     except OSError as exc:
         raise StorageError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
     except Exception as exc:  # pydicom and its plugins raise many types
-        raise InvalidDicomError(f"cannot convert to {target}: {exc}", path=path.name) from exc
+        stored = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "")) if ds else ""
+        raise UnsupportedTransferSyntax(
+            stored,
+            UID(stored).name if stored else "this file",
+            path=path.name,
+            hint=f"converting to {target}: {exc}"[:300],
+        ) from exc
     return out.getvalue()

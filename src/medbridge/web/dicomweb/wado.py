@@ -11,6 +11,7 @@ it points to, with HTTP Range. Frames, rendered images and thumbnails are in
 
 from __future__ import annotations
 
+import logging
 import os
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +25,13 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from medbridge.archive.locate import StoredInstance
-from medbridge.errors import InvalidDicomError, NotFoundError, QueryError, StorageError
+from medbridge.errors import (
+    InvalidDicomError,
+    NotFoundError,
+    QueryError,
+    StorageError,
+    UnsupportedTransferSyntax,
+)
 from medbridge.server.config import Role
 from medbridge.web.access import require
 from medbridge.web.dicomweb import wado_pixels
@@ -45,6 +52,8 @@ from medbridge.web.dicomweb._resources import base_url, derived_of, find, gzip_a
 from medbridge.web.dicomweb._transcode import EXPLICIT_LE, can_deliver, transcoded
 
 __all__ = ["router"]
+
+LOGGER = logging.getLogger(__name__)
 
 router = APIRouter(tags=["WADO-RS"], dependencies=[Depends(require(Role.READ))])
 
@@ -92,11 +101,20 @@ def _instances_offer(
 
 
 def _dicom_parts(items: Sequence[StoredInstance], target: str | None) -> Iterator[Part]:
+    """Each instance as a part; one that cannot be converted once the answer has begun
+    is left out and logged (the status is sent; a single instance fails before, 406)."""
     for item in items:
         if target is None or item.transfer_syntax_uid == target:
             yield f"application/dicom; transfer-syntax={item.transfer_syntax_uid}", item.path
-        else:
-            yield f"application/dicom; transfer-syntax={target}", transcoded(item.path, target)
+            continue
+        try:
+            data = transcoded(item.path, target)
+        except UnsupportedTransferSyntax as exc:
+            if len(items) == 1:
+                raise
+            LOGGER.warning("WADO-RS: %s left out: %s", item.sop_instance_uid, exc)
+            continue
+        yield f"application/dicom; transfer-syntax={target}", data
 
 
 def _retrieve(
@@ -121,7 +139,10 @@ def _retrieve(
             return StreamingResponse(file_chunks(item.path), media_type=media)
         return Response(transcoded(item.path, choice.target), media_type=media)
     return multipart_response(
-        _dicom_parts(items, choice.target), "application/dicom", transfer_syntax=choice.target
+        _dicom_parts(items, choice.target),
+        "application/dicom",
+        transfer_syntax=choice.target,
+        eager=len(items) == 1,
     )
 
 

@@ -10,6 +10,7 @@ part carries it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated
@@ -17,7 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from medbridge.archive.locate import StoredInstance
-from medbridge.errors import NotFoundError
+from medbridge.errors import InvalidDicomError, NotFoundError, UnsupportedTransferSyntax
 from medbridge.web.dicomweb._accept import FRAME_MEDIA_TYPES, MediaRange, choose
 from medbridge.web.dicomweb._multipart import Part, multipart_response
 from medbridge.web.dicomweb._pixels import (
@@ -32,6 +33,8 @@ from medbridge.web.dicomweb._resources import find
 from medbridge.web.dicomweb._transcode import EXPLICIT_LE, IMPLICIT_LE, can_deliver
 
 __all__ = ["router"]
+
+LOGGER = logging.getLogger(__name__)
 
 router = APIRouter()
 
@@ -161,9 +164,13 @@ def _rendered_parts(
     for item in items:
         try:
             layout = read_layout(item.path)
+            image = render(layout, 0, media, options)
         except NotFoundError:
             continue  # no pixels (a report, a presentation state): nothing to render
-        yield media, render(layout, 0, media, options)
+        except (UnsupportedTransferSyntax, InvalidDicomError) as exc:
+            LOGGER.warning("WADO-RS rendered: %s left out: %s", item.sop_instance_uid, exc)
+            continue
+        yield media, image
 
 
 def _rendered_many(
@@ -267,6 +274,7 @@ def _thumbnail(
     media = _media(request, accept, "thumbnail")
     options = _options(request)
     middle = len(items) // 2
+    failure: Exception | None = None
     for item in [*items[middle:], *items[:middle]]:
         try:
             layout = read_layout(item.path)
@@ -275,7 +283,12 @@ def _thumbnail(
         index = frame - 1 if frame is not None else layout.frames // 2
         if index >= layout.frames:
             raise NotFoundError(f"frame {frame} requested of an instance of {layout.frames}")
-        return _image(render(layout, index, media, options, thumbnail=True), media)
+        try:
+            return _image(render(layout, index, media, options, thumbnail=True), media)
+        except (UnsupportedTransferSyntax, InvalidDicomError) as exc:
+            failure = exc  # another instance may show
+    if failure is not None:
+        raise failure
     raise NotFoundError("no instance here has pixel data to show")
 
 
