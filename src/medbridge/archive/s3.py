@@ -18,6 +18,9 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
+import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,13 +69,14 @@ class S3Location:
 class S3Storage:
     """Instances as objects ``<prefix>objects/<h>/<study>/<sop>.dcm`` in one bucket."""
 
-    def __init__(self, location: S3Location) -> None:
+    def __init__(self, location: S3Location, *, cache_dir: Path | None = None) -> None:
         try:
             import boto3
             from botocore.config import Config
         except ImportError as exc:  # pragma: no cover - boto3 is in the server extra
             raise MissingDependencyError("boto3", "S3 storage", "server") from exc
         self.location = location
+        self.cache_dir = cache_dir or Path(tempfile.gettempdir()) / "medbridge-s3-cache"
         self.bucket = location.bucket
         self.prefix = location.prefix
         self._client = boto3.client(
@@ -109,6 +113,35 @@ class S3Storage:
     def local_path(self, relpath: str) -> Path | None:
         """Objects have no local path; readers stream them (`open`, `read_range`)."""
         return None
+
+    def local_root(self) -> Path:
+        """This node's cache folder (derived files, fetched copies)."""
+        return self.cache_dir
+
+    def local_copy(self, relpath: str, sha256: str | None = None) -> Path:
+        """A node-local copy of an object, fetched on first use, for readers that need
+        a file (frame offsets, pydicom). Named by content digest, so a replaced object
+        is fetched anew and a stale copy never read; written atomically."""
+        name = sha256 or hashlib.sha256(relpath.encode()).hexdigest()
+        if not all(c in "0123456789abcdef" for c in name) or len(name) != 64:
+            raise StorageError(f"refusing cache name {name!r}")
+        target = self.cache_dir / "objects" / name[:2] / f"{name}.dcm"
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            with tmp.open("wb") as out:
+                for chunk in self.iter_chunks(relpath):
+                    out.write(chunk)
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError(f"cannot cache {relpath} in {self.cache_dir}: {exc}") from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return target
 
     def write(
         self,

@@ -144,6 +144,14 @@ class FileStorage:
         """The file's path: readers may open it, or send it with ``sendfile``."""
         return self.path(relpath)
 
+    def local_copy(self, relpath: str, sha256: str | None = None) -> Path:
+        """A local file of the instance: here, the stored file itself."""
+        return self.path(relpath)
+
+    def local_root(self) -> Path:
+        """Where node-local files derived from instances may live: beside the instances."""
+        return self.root
+
     def write(
         self,
         relpath: str,
@@ -328,6 +336,8 @@ class Storage(Protocol):
     def describe(self) -> str: ...
     def relpath_for(self, study_instance_uid: str, sop_instance_uid: str) -> str: ...
     def local_path(self, relpath: str) -> Path | None: ...
+    def local_copy(self, relpath: str, sha256: str | None = None) -> Path: ...
+    def local_root(self) -> Path: ...
     def write(
         self,
         relpath: str,
@@ -365,7 +375,7 @@ def open_storage(
     if url.startswith("s3://"):
         from medbridge.archive.s3 import S3Location, S3Storage
 
-        return S3Storage(S3Location.from_url(url, **s3))
+        return S3Storage(S3Location.from_url(url, **s3), cache_dir=Path(data_dir) / "cache")
     if url.startswith("file://"):
         return FileStorage(url.removeprefix("file://"), fsync=fsync)
     if "://" in url:
