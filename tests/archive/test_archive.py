@@ -129,3 +129,18 @@ class TestInstances:
         ds.QueryRetrieveLevel = "SERIES"
         ds.SeriesInstanceUID = f"{ROOT}.2.1.2\\{ROOT}.2.2.1"
         assert len(filled_archive.instances(ds)) == 4
+
+
+def test_meta_without_preamble_is_stored_as_a_part10_file(empty_archive) -> None:
+    """Some DICOMweb clients send parts that begin with the meta group: stored whole."""
+    import io
+
+    from pydicom import dcmread
+
+    from archive.factory import Spec, make_bytes
+
+    data = make_bytes(Spec())
+    empty_archive.store(data[132:])
+    stored = empty_archive.read(Spec().sop_uid)
+    assert stored == data
+    assert dcmread(io.BytesIO(stored)).SOPInstanceUID == Spec().sop_uid

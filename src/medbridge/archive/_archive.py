@@ -40,6 +40,7 @@ from medbridge.archive.query import (
 from medbridge.archive.search import Page, Search, count, pages, statement
 from medbridge.archive.storage import Storage, open_storage, validate_uid
 from medbridge.dicom.flat import Element
+from medbridge.dicom.part10 import with_preamble
 from medbridge.errors import (
     ArchiveError,
     DuplicateInstance,
@@ -216,6 +217,7 @@ class Archive:
         StorageError
             The file could not be written.
         """
+        data = with_preamble(data)
         values = header_values(data)
         sop_uid = values["SOPInstanceUID"]
         expected = expect_sop_instance_uid

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from medbridge.dicom.flat import encode_flat
 
-__all__ = ["PREAMBLE", "file_meta_prefix"]
+__all__ = ["PREAMBLE", "file_meta_prefix", "with_preamble"]
 
 #: The 128-byte preamble (zeros: PS3.10 7.1 leaves its use to applications) and prefix.
 PREAMBLE = b"\x00" * 128 + b"DICM"
@@ -53,3 +53,16 @@ def file_meta_prefix(
     )
     length = encode_flat([(0x00020000, "UL", len(body))], explicit_vr=True)
     return PREAMBLE + length + body
+
+
+def with_preamble(data: bytes) -> bytes:
+    """`data` as a PS3.10 file: the 128-byte preamble and ``DICM`` added when the bytes
+    begin straight with the File Meta group (0002,xxxx), as some DICOMweb clients send
+    STOW-RS parts; a stored file must open in any reader, pydicom's strict mode included.
+    Other bytes are returned unchanged (the caller's parser judges them).
+    """
+    if data[128:132] == b"DICM":
+        return data
+    if data[:2] == b"\x02\x00" and data[4:6] in (b"UL", b"OB", b"UI", b"SH", b"AE"):
+        return PREAMBLE + data
+    return data
