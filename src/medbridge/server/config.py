@@ -11,6 +11,7 @@ the TOML file given with ``--config``, the defaults here. A TOML file looks like
     data_dir = "./var"
     index_url = "postgresql+psycopg://medbridge@db/pacs"   # default: SQLite in data_dir
     audit_log = "/var/log/medbridge/audit.jsonl"   # default: audit.jsonl in data_dir
+    deid_key = "a long secret"     # the page's de-identified downloads (as anonymize --key)
     storage_url = "s3://bucket/prefix"   # default: files under data_dir; or a folder
     s3_endpoint_url = "http://minio:9000"  # S3-API stores other than AWS; and, optionally,
     s3_region = "us-east-1"                # s3_access_key_id, s3_secret_access_key (else
@@ -153,6 +154,7 @@ class ServerConfig:
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = field(default=None, repr=False)
     audit_log: Path | None = None
+    deid_key: str | None = field(default=None, repr=False)
 
     def open_archive(self) -> Archive:
         """Open the archive these settings describe (index, storage, policies)."""
@@ -256,6 +258,7 @@ _CASTS: dict[str, Any] = {
     "s3_access_key_id": str,
     "s3_secret_access_key": str,
     "audit_log": Path,
+    "deid_key": str,
 }
 
 
