@@ -119,17 +119,19 @@ def ingest(pg_url: str, backends: list[str], node_counts: list[int], n: int) -> 
 #: One statement per table; ids are arithmetic on generate_series so every UID is unique.
 _GENERATE = [
     """INSERT INTO patient (pk, patient_id, patient_name, patient_name_upper,
-         patient_birth_date, patient_sex)
+         patient_name_fuzzy, patient_birth_date, patient_sex)
        SELECT p, 'PID' || lpad(p::text, 7, '0'), 'NAME' || (p % 997) || '^G' || (p % 89),
-         'NAME' || (p % 997) || '^G' || (p % 89), (1930 + p % 80)::text || '0101',
+         'NAME' || (p % 997) || '^G' || (p % 89), 'NAME' || (p % 997) || '^G' || (p % 89),
+         (1930 + p % 80)::text || '0101',
          CASE WHEN p % 2 = 0 THEN 'F' ELSE 'M' END
        FROM generate_series(1, :patients) AS p""",
     """INSERT INTO study (pk, patient_pk, study_instance_uid, study_date, study_time,
          accession_number, study_id, study_description, referring_physician_name,
-         referring_physician_name_upper, num_series, num_instances)
+         referring_physician_name_upper, referring_physician_name_fuzzy, num_series,
+         num_instances)
        SELECT s, (s - 1) / 2 + 1, '1.2.826.0.1.3680043.10.1337.9.' || s,
          to_char(date '2005-01-01' + (s * 7919) % 7300, 'YYYYMMDD'), '101010',
-         'A' || lpad(s::text, 8, '0'), s::text, 'BENCH', '', '', 2, :per_study
+         'A' || lpad(s::text, 8, '0'), s::text, 'BENCH', '', '', '', 2, :per_study
        FROM generate_series(1, :studies) AS s""",
     """INSERT INTO series (pk, study_pk, series_instance_uid, modality, series_number,
          series_description, series_date, series_time, body_part_examined, num_instances)
