@@ -74,6 +74,8 @@ class TestSearch:
         assert found("w?ylon") == 1
         assert found("doe%") == 0  # SQL LIKE characters are literal
         assert found("ane") == 0  # a word's start, not any substring
+        referring = Search(Level.STUDY, matches=(("ReferringPhysicianName", "doc"),), fuzzy=True)
+        assert filled_archive.search_count(referring) == 4
 
     def test_image_attributes_are_indexed(self, filled_archive):
         search = Search(Level.IMAGE, columns=("Rows", "Columns", "BitsAllocated"), limit=1)

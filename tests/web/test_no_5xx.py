@@ -98,3 +98,22 @@ def test_store_never_5xx(web, boundary, pieces, part_type):
         headers={"Content-Type": f'multipart/related; type="{part_type}"; boundary={boundary}'},
     )
     assert response.status_code < 500, response.text
+
+
+UIDS = st.one_of(
+    st.from_regex(r"[0-9.]{1,70}", fullmatch=True),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20).filter(
+        lambda t: "/" not in t and t not in (".", "..", "")
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(study=UIDS, series=UIDS)
+def test_delete_never_5xx(http, study, series):
+    """DELETE of unknown or malformed UIDs: 400 or 404, and the corpus stays whole."""
+    from urllib.parse import quote
+
+    path = f"/studies/{quote(study, safe='')}/series/{quote(series, safe='')}"
+    assert http.delete(path).status_code in (400, 404, 405)
+    assert http.get("/instances").headers["X-Total-Count"] == "13"

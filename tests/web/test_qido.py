@@ -144,6 +144,7 @@ class TestIncludeField:
         assert first["00080008"]["Value"] == ["ORIGINAL", "PRIMARY", "AXIAL"]  # from the file
         assert first["00280030"]["Value"] == [0.5, 0.5]
         assert first["00180050"]["Value"] == [1]
+        assert list(first) == sorted(first)  # attributes in tag order, file ones included
 
     def test_series_level_attribute_from_a_file(self, client):
         """An attribute the index lacks is read from a stored file of the series."""
@@ -265,6 +266,7 @@ class TestErrors:
             {"StudyDate": "20241301"},
             {"StudyDate": "20240201-20240101"},
             {"StudyTime": "2500"},
+            {"StudyDate": "20240101-20240131\\20240301"},
             {"StudyInstanceUID": "1.2.abc"},
             {"StudyInstanceUID": "1.2.*"},
             {"SeriesNumber": "one"},

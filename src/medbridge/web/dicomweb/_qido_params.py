@@ -214,6 +214,8 @@ def _valid_value(keyword: str, value: str) -> str:
 
 def _check_temporal(keyword: str, vr: str, text: str) -> None:
     pattern = {"DA": _DA, "TM": _TM, "DT": _DT}[vr]
+    if "\\" in text and "-" in text:
+        raise QueryError(f"{keyword} ({vr}): a list of ranges is not supported: {text!r}")
     for item in text.split("\\"):
         bounds = _range_bounds(vr, item)
         if bounds is None or not any(bounds):

@@ -207,6 +207,7 @@ class Renderer:
         fields.append((0x00081190, self._retrieve_field()))
         fields.sort(key=lambda item: item[0])
         self._fields = [f for _tag, f in fields]
+        self._tags = [tag for tag, _f in fields]
         self._file_index = self.columns.index(FIRST_FILE) + 1 if self.file_keys else 0
 
     def _modalities_field(self, index: int) -> Field:
@@ -242,12 +243,13 @@ class Renderer:
             return ["{" + ",".join([f(row) for f in fields]) + "}" for row in page.rows]
         out = []
         for row in page.rows:
-            parts = [f(row) for f in fields]
+            parts = list(zip(self._tags, [f(row) for f in fields], strict=True))
             parts += self._from_file(row[self._file_index])
-            out.append("{" + ",".join(parts) + "}")
+            parts.sort(key=lambda item: item[0])  # the JSON model lists attributes by tag
+            out.append("{" + ",".join(text for _tag, text in parts) + "}")
         return out
 
-    def _from_file(self, relpath: str | None) -> list[str]:
+    def _from_file(self, relpath: str | None) -> list[tuple[int, str]]:
         found: dict[str, Any] = {}
         if relpath:
             try:
@@ -266,7 +268,7 @@ class Renderer:
         for keyword in self.file_keys:
             tag, vr = _tag_vr(keyword)
             element = found.get(keyword, {"vr": vr})
-            parts.append(f'"{tag:08X}":' + json.dumps(element, ensure_ascii=False))
+            parts.append((tag, f'"{tag:08X}":' + json.dumps(element, ensure_ascii=False)))
         return parts
 
 

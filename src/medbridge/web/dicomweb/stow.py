@@ -168,6 +168,8 @@ async def _store(request: Request, study: str | None) -> Response:
         raise HTTPException(400, "the multipart body holds no part")
     caller = getattr(request.state, "caller", "anonymous")
     stored = [o for o in outcomes if o.failure is None]
+    # the audit trail names the studies a request touched (main's web/audit.py reads it)
+    request.state.audit_studies = sorted({o.study for o in stored})
     LOGGER.info(
         "STOW-RS by %s: %d stored, %d failed", caller, len(stored), len(outcomes) - len(stored)
     )
