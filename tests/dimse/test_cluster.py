@@ -193,6 +193,7 @@ def test_two_nodes_store_one_uid_at_once(cluster: Cluster, tmp_path: Path):
     the policy's status); never a unique-key failure, and the object always holds the
     bytes its index row describes.
     """
+
     def sender(node: MedbridgeServer, tag: str) -> list[int]:
         ae = AE(ae_title=f"SEND{tag}")
         ae.add_requested_context(CTImageStorage)
@@ -223,3 +224,33 @@ def test_two_nodes_store_one_uid_at_once(cluster: Cluster, tmp_path: Path):
         ]
     )  # fmt: skip
     assert report.returncode == 0, report.stdout + report.stderr
+
+
+def test_stow_through_the_balancer_survives_a_node(cluster: Cluster) -> None:
+    """STOW-RS through HAProxy's HTTP side, one node killed midway: every 200 holds."""
+    from dicomweb_client.api import DICOMwebClient
+
+    url = f"{cluster.balancer.http_url}/dicom-web"
+    specs = [Spec(patient_id="CL5", study=704, number=n) for n in range(30)]
+    acked: list[str] = []
+    for k, spec in enumerate(specs):
+        if k == 10:
+            victim = next(n for n in cluster.nodes if n.proc and n.proc.poll() is None)
+            victim.stop(sig=signal.SIGKILL)
+        for _attempt in range(40):
+            try:
+                DICOMwebClient(url).store_instances([make_dataset(spec)])
+            except Exception:  # 502/503 while HAProxy notices the dead node: send again
+                time.sleep(0.25)
+                continue
+            acked.append(spec.sop_uid)
+            break
+    assert len(acked) == len(specs)
+    survivor = next(n for n in cluster.nodes if n.proc and n.proc.poll() is None)
+    found = DICOMwebClient(f"{survivor.http_url}/dicom-web").search_for_instances(
+        study_instance_uid=specs[0].study_uid
+    )
+    assert {ds["00080018"]["Value"][0] for ds in found} == set(acked)
+    for node in cluster.nodes:  # bring the cluster back whole for the next test
+        if node.proc is None or node.proc.poll() is not None:
+            node.start()
