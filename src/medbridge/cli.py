@@ -52,6 +52,10 @@ _LAZY_COMMANDS = {
     "move": "medbridge.dimse.cli:move",
     "get": "medbridge.dimse.cli:get",
     "archive": "medbridge.archive.cli:archive",
+    "worklist": "medbridge.dimse.workflow_cli:worklist",
+    "mpps": "medbridge.dimse.workflow_cli:mpps",
+    "commit": "medbridge.dimse.workflow_cli:commit",
+    "print": "medbridge.dimse.workflow_cli:print_group",
 }
 
 

@@ -209,3 +209,7 @@ class Index:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+# the workflow services' tables share this metadata, so Index creates them too
+from medbridge.archive import workflow_tables  # noqa: E402, F401
