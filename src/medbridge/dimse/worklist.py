@@ -21,10 +21,12 @@ import logging
 from collections.abc import Iterator
 
 from pydicom.dataset import Dataset
+from pynetdicom.dsutils import encode
 from pynetdicom.events import Event
 
 from medbridge.archive import Archive
 from medbridge.archive.worklist import Worklist
+from medbridge.dimse._direct import DirectResponder
 from medbridge.errors import ArchiveError
 from medbridge.server.config import ServerConfig
 
@@ -64,8 +66,22 @@ def handle_worklist_find(
         yield 0xA900, None
         return
     LOGGER.info("MWL C-FIND from %s: %d scheduled steps", peer, len(answers))
-    for found in answers:
-        if event.is_cancelled:
-            yield 0xFE00, None
-            return
-        yield 0xFF00, found
+    direct = DirectResponder.for_event(event)
+    try:
+        for found in answers:
+            if event.is_cancelled:
+                if direct is not None:
+                    direct.flush()
+                yield 0xFE00, None
+                return
+            if direct is not None:  # as handle_find does: past pynetdicom's stack
+                encoded = encode(found, not direct.explicit_vr, True, False)
+                if encoded is not None and direct.fits(encoded):
+                    direct.pending(encoded)
+                    continue
+                direct.flush()
+            yield 0xFF00, found
+        if direct is not None:
+            direct.flush()
+    except OSError as exc:
+        LOGGER.error("MWL C-FIND from %s: connection lost: %s", peer, exc)

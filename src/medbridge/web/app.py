@@ -52,9 +52,10 @@ def create_app(archive: Archive, config: ServerConfig | None = None) -> FastAPI:
         )
     if config.cross_origin_isolation:
         app.middleware("http")(_isolate)
-    from medbridge.web import dicomweb  # routes import the app's helpers: import last
+    from medbridge.web import dicomweb, workflow  # routes import the app's helpers: last
 
     app.include_router(dicomweb.router, prefix=DICOMWEB_ROOT)
+    app.include_router(workflow.router)  # /api/worklist, /api/mpps, /api/print, ...
     return app
 
 
