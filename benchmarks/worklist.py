@@ -150,7 +150,8 @@ def main() -> None:
     print(f"{args.steps} steps: medbridge index {t_index:.1f} s, .wl files {t_files:.1f} s")
 
     day = today.strftime("%Y%m%d")
-    span = f"{(today - timedelta(days=1)).strftime('%Y%m%d')}-{(today + timedelta(days=1)).strftime('%Y%m%d')}"
+    first, last = today - timedelta(days=1), today + timedelta(days=1)
+    span = f"{first.strftime('%Y%m%d')}-{last.strftime('%Y%m%d')}"
     queries = {
         "station's day (AE title + date)": [
             "ScheduledProcedureStepSequence[0].ScheduledStationAETitle=STATION07",
@@ -184,7 +185,10 @@ def main() -> None:
         proc.wait(10)
 
     print()
-    print(f"| query ({args.steps:,} steps) | answers | medbridge s (median) | wlmscpfs s (median) | medbridge ÷ wlmscpfs |")
+    print(
+        f"| query ({args.steps:,} steps) | answers | medbridge s (median) "
+        "| wlmscpfs s (median) | medbridge ÷ wlmscpfs |"
+    )
     print("| --- | ---: | ---: | ---: | ---: |")
     for name in queries:
         m_t, m_n, _ = results["medbridge"][name]
