@@ -661,3 +661,36 @@ def json_films(server: MedbridgeServer) -> list[dict[str, object]]:
     result = medbridge("print", "list", "--data-dir", str(server.data_dir), "--json")
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+class TestCommitAgainstOrthanc:
+    def test_medbridge_commit_to_orthanc(self, tmp_path):
+        """medbridge commit against Orthanc's Storage Commitment SCP: report on our port."""
+        from dimse.peers import orthanc
+
+        listen = free_port()
+        held = write_files(tmp_path / "held", [Spec(study=301, number=n) for n in (1, 2)])
+        absent = write_files(tmp_path / "absent", [Spec(study=301, number=3)])
+        with orthanc(tmp_path / "orthanc", modalities={"MB": ("MBSCU", HOST, listen)}) as ports:
+            _http, dicom = ports
+            sent = scu.send(
+                scu.Peer(HOST, dicom, ae_title="ORTHANC", calling_ae_title="MBSCU"), held
+            )
+            assert sent.failed == []
+            result = medbridge(
+                "commit",
+                "--aet",
+                "MBSCU",
+                "--aec",
+                "ORTHANC",
+                "--listen-port",
+                str(listen),
+                "--timeout",
+                "60",
+                HOST,
+                str(dicom),
+                *map(str, held + absent),
+            )
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert "committed 2, failed 1" in result.stdout
+        assert f"failed {Spec(study=301, number=3).sop_uid}" in result.stdout
