@@ -39,6 +39,8 @@ mwl_step = sa.Table(
     sa.Column("state", sa.String(16), nullable=False, default="SCHEDULED", index=True),
     sa.Column("mpps_uid", sa.String(64), nullable=True),
     sa.Column("dataset", sa.Text, nullable=False),
+    # the same item encoded (Explicit VR Little Endian), what C-FIND answers are cut from
+    sa.Column("encoded", sa.LargeBinary, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("study_instance_uid", "step_id", name="uq_mwl_step"),
 )

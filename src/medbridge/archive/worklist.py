@@ -16,6 +16,7 @@ steps is stored as several items.
 from __future__ import annotations
 
 import fnmatch
+import io
 import json
 import logging
 from collections.abc import Iterator, Sequence
@@ -25,8 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import generate_uid
 
@@ -135,6 +139,24 @@ def item_to_json(item: Dataset) -> str:
     return item.to_json()
 
 
+def item_to_bytes(item: Dataset) -> bytes:
+    """The item encoded in Explicit VR Little Endian, as the index keeps it for C-FIND.
+
+    Answers are cut from these bytes: pydicom reads them lazily and the requested
+    elements are copied raw, never decoded and encoded again.
+    """
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = False
+    write_dataset(fp, item)
+    return fp.getvalue()
+
+
+def item_from_bytes(data: bytes) -> Dataset:
+    """Read what `item_to_bytes` wrote (lazily: elements stay raw until used)."""
+    return read_dataset(io.BytesIO(data), False, True)
+
+
 def _upper_name(value: Any) -> str:
     return str(value or "").upper()
 
@@ -241,7 +263,11 @@ class Worklist:
             with self.index.write() as conn:
                 result = conn.execute(
                     mwl_step.insert().values(
-                        **values, state="SCHEDULED", dataset=item_to_json(item), created_at=now
+                        **values,
+                        state="SCHEDULED",
+                        dataset=item_to_json(item),
+                        encoded=item_to_bytes(item),
+                        created_at=now,
                     )
                 )
                 pk = result.inserted_primary_key
@@ -264,6 +290,7 @@ class Worklist:
                     **_row_values(item),
                     "state": "SCHEDULED",
                     "dataset": item_to_json(item),
+                    "encoded": item_to_bytes(item),
                     "created_at": now,
                     "mpps_uid": None,
                 }
@@ -343,7 +370,7 @@ class Worklist:
         QueryError
             If a matching key's value is malformed (a date range that is not one).
         """
-        stmt = sa.select(mwl_step.c.dataset).where(mwl_step.c.state == "SCHEDULED")
+        stmt = sa.select(mwl_step.c.encoded).where(mwl_step.c.state == "SCHEDULED")
         leftovers: list[tuple[tuple[str, ...], DataElement]] = []
         for path, elem in _matching_keys(identifier):
             column = (_STEP_COLUMNS if len(path) == 2 else _ITEM_COLUMNS).get(path[-1])
@@ -355,8 +382,8 @@ class Worklist:
         stmt = stmt.order_by(mwl_step.c.start_date, mwl_step.c.start_time, mwl_step.c.pk)
         with self.index.read() as conn:
             rows = conn.execute(stmt).scalars().all()
-        for text in rows:
-            item = Dataset.from_json(text)
+        for blob in rows:
+            item = item_from_bytes(blob)
             if all(_matches_item(item, path, elem) for path, elem in leftovers):
                 yield _answer(identifier, item)
 
@@ -471,16 +498,16 @@ def _answer(identifier: Dataset, item: Dataset) -> Dataset:
     for elem in identifier:
         if not elem.keyword or elem.tag.group in (0, 2) or elem.keyword == "SpecificCharacterSet":
             continue
-        out.add(_returned(elem, item))
+        out[elem.tag] = _returned(elem, item)
     return out
 
 
-def _returned(elem: DataElement, holder: Dataset) -> DataElement:
-    stored = holder.get(elem.tag)
+def _returned(elem: DataElement, holder: Dataset) -> DataElement | RawDataElement:
+    """The stored element a key asks for: raw as stored, or empty; sequences by sub-keys."""
     if elem.VR != "SQ":
-        if stored is None:
-            return DataElement(elem.tag, elem.VR, None)
-        return DataElement(stored.tag, stored.VR, stored.value)
+        raw = holder.get_item(elem.tag)
+        return raw if raw is not None else DataElement(elem.tag, elem.VR, None)
+    stored = holder.get(elem.tag)
     if stored is None or stored.VR != "SQ":
         return DataElement(elem.tag, "SQ", DicomSequence([]))
     wanted = elem.value[0] if elem.value else None
@@ -490,7 +517,7 @@ def _returned(elem: DataElement, holder: Dataset) -> DataElement:
     for got in stored.value:
         sub = Dataset()
         for key in wanted:
-            sub.add(_returned(key, got))
+            sub[key.tag] = _returned(key, got)
         items.append(sub)
     return DataElement(elem.tag, "SQ", DicomSequence(items))
 
