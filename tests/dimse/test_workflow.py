@@ -529,6 +529,26 @@ class TestStorageCommitment:
             )
             assoc.release()
             assert status.Status == 0x0000
+            # a scheduled step and its MPPS in progress are durable too
+            schedule(
+                srv,
+                "--patient-id",
+                "K1",
+                "--modality",
+                "CT",
+                "--study-uid",
+                "1.2.3.66",
+                "--step-id",
+                "K1",
+            )
+            ae = AE(ae_title="MODALITY")
+            ae.add_requested_context(MPPS)
+            assoc = ae.associate(HOST, srv.port, ae_title="MEDBRIDGE")
+            status, _ = assoc.send_n_create(
+                mpps_create_dataset("1.2.3.66", "K1"), MPPS, "1.2.3.66.9"
+            )
+            assoc.release()
+            assert status.Status == 0x0000
         finally:
             assert srv.proc is not None
             os.kill(srv.proc.pid, signal.SIGKILL)
@@ -547,6 +567,8 @@ class TestStorageCommitment:
             listening.shutdown()
         event_type, info = reports.got["1.2.3.77.6"]
         assert event_type == 1 and len(info.ReferencedSOPSequence) == 2
+        (step,) = [e for e in listing(srv) if e["StudyInstanceUID"] == "1.2.3.66"]
+        assert (step["State"], step["MPPS"]) == ("IN PROGRESS", "1.2.3.66.9")
 
 
 PRINTER_CFG = """[[GENERAL]]
