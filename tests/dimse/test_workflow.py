@@ -716,3 +716,99 @@ class TestCommitAgainstOrthanc:
         assert result.returncode == 3, result.stdout + result.stderr
         assert "committed 2, failed 1" in result.stdout
         assert f"failed {Spec(study=301, number=3).sop_uid}" in result.stdout
+
+
+COLOR_META = "1.2.840.10008.5.1.1.18"
+FILM_SESSION = "1.2.840.10008.5.1.1.1"
+FILM_BOX = "1.2.840.10008.5.1.1.2"
+COLOR_IMAGE_BOX = "1.2.840.10008.5.1.1.4.1"
+PRINTER = "1.2.840.10008.5.1.1.16"
+
+
+def color_image(rgb: tuple[int, int, int], size: int = 40) -> Dataset:
+    item = Dataset()
+    item.SamplesPerPixel = 3
+    item.PhotometricInterpretation = "RGB"
+    item.PlanarConfiguration = 0
+    item.Rows = item.Columns = size
+    item.PixelAspectRatio = [1, 1]
+    item.BitsAllocated = item.BitsStored = 8
+    item.HighBit = 7
+    item.PixelRepresentation = 0
+    item.PixelData = bytes(rgb) * (size * size)
+    return item
+
+
+class TestColorPrintWithPynetdicom:
+    def test_two_by_two_color_film(self, server):
+        """Color meta class: a 2x2 film box, four image boxes set, printed, then deleted."""
+        ae = AE(ae_title="MODALITY")
+        ae.add_requested_context(COLOR_META)
+        assoc = ae.associate(HOST, server.port, ae_title="MEDBRIDGE")
+        assert assoc.is_established
+        try:
+            status, printer = assoc.send_n_get(
+                [0x21100010], PRINTER, "1.2.840.10008.5.1.1.17", meta_uid=COLOR_META
+            )
+            assert status.Status == 0x0000 and printer.PrinterStatus == "NORMAL"
+            session = Dataset()
+            session.NumberOfCopies = 1
+            status, _ = assoc.send_n_create(
+                session, FILM_SESSION, "1.2.3.55.1", meta_uid=COLOR_META
+            )
+            assert status.Status == 0x0000
+            box = Dataset()
+            box.ImageDisplayFormat = "STANDARD\\2,2"
+            box.FilmOrientation = "PORTRAIT"
+            box.FilmSizeID = "8INX10IN"
+            box.MagnificationType = "REPLICATE"
+            ref = Dataset()
+            ref.ReferencedSOPClassUID = FILM_SESSION
+            ref.ReferencedSOPInstanceUID = "1.2.3.55.1"
+            box.ReferencedFilmSessionSequence = [ref]
+            status, created = assoc.send_n_create(box, FILM_BOX, "1.2.3.55.2", meta_uid=COLOR_META)
+            assert status.Status == 0x0000
+            boxes = created.ReferencedImageBoxSequence
+            assert [b.ReferencedSOPClassUID for b in boxes] == [COLOR_IMAGE_BOX] * 4
+            colors = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]
+            for position, (image_box, rgb) in enumerate(zip(boxes, colors, strict=True), 1):
+                ds = Dataset()
+                ds.ImageBoxPosition = position
+                ds.BasicColorImageSequence = [color_image(rgb)]
+                status, _ = assoc.send_n_set(
+                    ds, COLOR_IMAGE_BOX, image_box.ReferencedSOPInstanceUID, meta_uid=COLOR_META
+                )
+                assert status.Status == 0x0000
+            status, _ = assoc.send_n_action(None, 1, FILM_BOX, "1.2.3.55.2", meta_uid=COLOR_META)
+            assert status.Status == 0x0000
+            # a layout other than STANDARD\C,R, and a film box of an unknown session
+            bad = Dataset()
+            bad.ImageDisplayFormat = "ROW\\2,1"
+            bad.ReferencedFilmSessionSequence = [ref]
+            status, _ = assoc.send_n_create(bad, FILM_BOX, "1.2.3.55.3", meta_uid=COLOR_META)
+            assert status.Status == 0x0106
+            orphan = Dataset()
+            orphan.ImageDisplayFormat = "STANDARD\\1,1"
+            lost = Dataset()
+            lost.ReferencedSOPClassUID = FILM_SESSION
+            lost.ReferencedSOPInstanceUID = "1.2.3.55.404"
+            orphan.ReferencedFilmSessionSequence = [lost]
+            status, _ = assoc.send_n_create(orphan, FILM_BOX, "1.2.3.55.4", meta_uid=COLOR_META)
+            assert status.Status == 0x0112
+            status = assoc.send_n_delete(FILM_SESSION, "1.2.3.55.1", meta_uid=COLOR_META)
+            assert status.Status == 0x0000
+            status = assoc.send_n_delete(FILM_SESSION, "1.2.3.55.1", meta_uid=COLOR_META)
+            assert status.Status == 0x0112
+        finally:
+            assoc.release()
+        (film,) = [f for f in json_films(server) if f["FilmBoxUID"] == "1.2.3.55.2"]
+        assert film["Color"] is True and film["Images"] == 4
+        with Image.open(str(film["PNG"])) as page:
+            assert page.size == (800, 1000) and page.mode == "RGB"
+            centres = [
+                page.getpixel((200, 250)),
+                page.getpixel((600, 250)),
+                page.getpixel((200, 750)),
+                page.getpixel((600, 750)),
+            ]
+        assert centres == colors  # row-major: positions 1, 2 on top, 3, 4 below
