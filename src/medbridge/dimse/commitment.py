@@ -50,8 +50,10 @@ LOGGER = logging.getLogger(__name__)
 STORAGE_COMMITMENT_PUSH = "1.2.840.10008.1.20.1"
 STORAGE_COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"
 
-#: Seconds between attempts to deliver a report the requester did not take.
+#: Seconds before the first retry of a report the requester did not take; doubled after
+#: each failure, up to MAX_RETRY_DELAY (a requester that is away is not flooded).
 RETRY_EVERY = 10.0
+MAX_RETRY_DELAY = 600.0
 
 
 def report_dataset(result: CommitmentResult) -> Dataset:
@@ -126,6 +128,7 @@ class _Job:
     pending: PendingCommitment
     assoc: Association | None
     due: float
+    tries: int = 0
 
 
 class Reporter:
@@ -192,8 +195,12 @@ class Reporter:
                 delivered = False
             if not delivered:
                 self.store.attempted(job.pending.transaction_uid)
+                job.tries += 1
+                delay = min(RETRY_EVERY * 2 ** (job.tries - 1), MAX_RETRY_DELAY)
                 with self._cond:
-                    self._jobs.append(_Job(job.pending, None, time.monotonic() + RETRY_EVERY))
+                    self._jobs.append(
+                        _Job(job.pending, None, time.monotonic() + delay, tries=job.tries)
+                    )
 
     def _deliver(self, job: _Job) -> bool:
         pending = job.pending

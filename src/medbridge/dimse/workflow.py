@@ -51,7 +51,7 @@ class Workflow:
         self.archive = archive
         self.config = config
         self.mpps = MppsStore(archive.index)
-        self.reporter = Reporter(archive, config)
+        self.reporter = Reporter(archive, config, verify=config.commit_verify)
         self.printing = PrintHandlers(PrintStore(archive.index, archive.data_dir), config)
 
     def start(self) -> None:

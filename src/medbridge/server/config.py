@@ -20,6 +20,7 @@ the TOML file given with ``--config``, the defaults here. A TOML file looks like
     cors_origins = []              # browser origins allowed to call the HTTP door
     cross_origin_isolation = false # COOP/COEP headers (a viewer's MPR needs them)
     max_body = 4294967296          # largest STOW-RS request body, bytes
+    commit_verify = true           # storage commitment re-hashes each file (SHA-256)
 
     [tokens.viewer]                # bearer tokens of the HTTP door, each with a role
     token = "a long random string"
@@ -140,6 +141,7 @@ class ServerConfig:
     cross_origin_isolation: bool = False
     max_body: int = 4 << 30
     tokens: tuple[Token, ...] = field(default_factory=tuple)
+    commit_verify: bool = True
 
     def known_ae(self, title: str) -> KnownAE | None:
         """Return the known AE with this title, or None."""
@@ -229,6 +231,7 @@ _CASTS: dict[str, Any] = {
     "cors_origins": _strings,
     "cross_origin_isolation": _boolean,
     "max_body": int,
+    "commit_verify": _boolean,
 }
 
 
