@@ -603,7 +603,7 @@ SupportsPresentationLUT = false
 
 class TestPrintWithDcmprscu:
     def _print(
-        self, server, tmp_path, *options: str, aet: str = "MODALITY"
+        self, server, tmp_path, *options: str, aet: str = "MODALITY", spooler: tuple[str, ...] = ()
     ) -> subprocess.CompletedProcess[str]:
         need("dcmpsprt")
         need("dcmprscu")
@@ -616,7 +616,7 @@ class TestPrintWithDcmprscu:
         made = run(["dcmpsprt", "-c", str(cfg), "-p", "MEDBRIDGE", *options, *map(str, images)])
         assert made.returncode == 0, made.stderr
         (job,) = list((work / "database").glob("SP_*.dcm"))
-        return run(["dcmprscu", "-c", str(cfg), "-p", "MEDBRIDGE", "-v", str(job)])
+        return run(["dcmprscu", "-c", str(cfg), "-p", "MEDBRIDGE", "-v", *spooler, str(job)])
 
     def test_two_images_landscape(self, server, tmp_path):
         """STANDARD\\2,1 on 14x17 landscape: a 1700x1400 page, one image in each half."""
@@ -671,6 +671,15 @@ class TestPrintWithDcmprscu:
             bottom = page.crop((0, 500, 800, 1000)).getbbox()
         assert top is not None and bottom is not None
         assert top[2] - top[0] <= 300  # not scaled to the 800-pixel cell
+
+    def test_session_print(self, server, tmp_path):
+        """N-ACTION on the film session (dcmprscu --session-print) prints its film box."""
+        before = len(json_films(server))
+        result = self._print(server, tmp_path, "--layout", "2", "2", spooler=("--session-print",))
+        assert result.returncode == 0, result.stdout + result.stderr
+        films = json_films(server)
+        assert len(films) == before + 1
+        assert films[-1]["ImageDisplayFormat"] == "STANDARD\\2,2" and films[-1]["Images"] == 2
 
     def test_unauthorised_printer_user(self, server, tmp_path):
         before = len(json_films(server))
