@@ -771,6 +771,7 @@ class TestColorPrintWithPynetdicom:
             box.FilmOrientation = "PORTRAIT"
             box.FilmSizeID = "8INX10IN"
             box.MagnificationType = "REPLICATE"
+            box.BorderDensity = "WHITE"
             ref = Dataset()
             ref.ReferencedSOPClassUID = FILM_SESSION
             ref.ReferencedSOPInstanceUID = "1.2.3.55.1"
@@ -783,6 +784,8 @@ class TestColorPrintWithPynetdicom:
             for position, (image_box, rgb) in enumerate(zip(boxes, colors, strict=True), 1):
                 ds = Dataset()
                 ds.ImageBoxPosition = position
+                if position == 4:
+                    ds.Polarity = "REVERSE"
                 ds.BasicColorImageSequence = [color_image(rgb)]
                 status, _ = assoc.send_n_set(
                     ds, COLOR_IMAGE_BOX, image_box.ReferencedSOPInstanceUID, meta_uid=COLOR_META
@@ -820,4 +823,7 @@ class TestColorPrintWithPynetdicom:
                 page.getpixel((200, 750)),
                 page.getpixel((600, 750)),
             ]
-        assert centres == colors  # row-major: positions 1, 2 on top, 3, 4 below
+            corner = page.getpixel((1, 1))
+        # row-major: positions 1, 2 on top, 3, 4 below; the 4th printed in reverse polarity
+        assert centres == [*colors[:3], (0, 0, 255)]
+        assert corner == (255, 255, 255)  # Border Density WHITE

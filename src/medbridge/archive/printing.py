@@ -162,6 +162,24 @@ def _to_image(item: Dataset) -> Any:
     return Image.fromarray(gray, "L")
 
 
+def _reversed(dataset_json: str) -> bool:
+    """Whether an image box asks for (2020,0020) 'Polarity' REVERSE."""
+    ds = Dataset.from_json(dataset_json)
+    return str(ds.get("Polarity", "") or "").strip().upper() == "REVERSE"
+
+
+def _density(value: str) -> str:
+    """The page colour of a (2010,0100) 'Border Density': WHITE, else BLACK (PS3.3 C.13.5).
+
+    A numeric density (hundredths of optical density) prints white below 0.5 OD.
+    """
+    if value == "WHITE":
+        return "white"
+    if value.isdigit() and int(value) < 50:
+        return "white"
+    return "black"
+
+
 class PrintStore:
     """The print objects of one archive; images and pages under ``data_dir/print``."""
 
@@ -371,17 +389,21 @@ class PrintStore:
             work = []
             for box in boxes:
                 images = conn.execute(
-                    sa.select(print_object.c.sop_instance_uid, print_object.c.position)
+                    sa.select(
+                        print_object.c.sop_instance_uid,
+                        print_object.c.position,
+                        print_object.c.dataset,
+                    )
                     .where(print_object.c.parent_uid == box["sop_instance_uid"])
                     .order_by(print_object.c.position)
                 ).all()
-                work.append((box, [(str(u), int(p)) for u, p in images]))
+                work.append((box, [(str(u), int(p), _reversed(d)) for u, p, d in images]))
         if not work:
             raise ServiceRequestError(0x0110, f"film session {uid} has no film box to print")
         return [self._render(box, images) for box, images in work]
 
-    def _render(self, box: Any, images: list[tuple[str, int]]) -> PrintedFilm:
-        from PIL import Image
+    def _render(self, box: Any, images: list[tuple[str, int, bool]]) -> PrintedFilm:
+        from PIL import Image, ImageOps
 
         ds = Dataset.from_json(box["dataset"])
         columns, rows = parse_layout(str(ds.ImageDisplayFormat))
@@ -391,7 +413,8 @@ class PrintStore:
             width_in, height_in = max(width_in, height_in), min(width_in, height_in)
         width, height = round(width_in * DPI), round(height_in * DPI)
         color = bool(box["position"])
-        page = Image.new("RGB" if color else "L", (width, height), "black")
+        border = str(ds.get("BorderDensity", "") or "").upper()
+        page = Image.new("RGB" if color else "L", (width, height), _density(border))
         resample = {
             "REPLICATE": Image.Resampling.NEAREST,
             "BILINEAR": Image.Resampling.BILINEAR,
@@ -399,12 +422,14 @@ class PrintStore:
         }.get(str(ds.MagnificationType).upper())
         cell_w, cell_h = width // columns, height // rows
         placed = 0
-        for image_uid, position in images:
+        for image_uid, position, reverse in images:
             spool = self._spool(image_uid)
             if not spool.is_file():
                 continue  # an empty image box prints as an empty cell
             with Image.open(spool) as opened:
                 image = opened.convert(page.mode)
+            if reverse:  # (2020,0020) Polarity REVERSE: the image box prints inverted
+                image = ImageOps.invert(image)
             if resample is not None:
                 scale = min(cell_w / image.width, cell_h / image.height)
                 size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
