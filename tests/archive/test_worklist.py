@@ -370,3 +370,46 @@ class TestCommitment:
         assert [f[1] for f in unverified.failed] == [refs[1][1], refs[3][1]]
         store.reported(result)
         assert store.pending() == []
+
+
+class TestPrintStore:
+    def test_session_box_images_print(self, archive):
+        """A film session, a 1x2 box with one image set, printed: PNG and PDF listed."""
+        import numpy as np
+        from PIL import Image
+
+        from medbridge.archive.printing import PrintStore
+
+        store = PrintStore(archive.index, archive.data_dir)
+        store.create_session("1.2.7.1", Dataset(), calling_ae="PRN")
+        box = Dataset()
+        box.ImageDisplayFormat = "STANDARD\\1,2"
+        ref = Dataset()
+        ref.ReferencedSOPInstanceUID = "1.2.7.1"
+        box.ReferencedFilmSessionSequence = [ref]
+        reply = store.create_film_box("1.2.7.2", box, color=False, calling_ae="PRN")
+        first, second = (r.ReferencedSOPInstanceUID for r in reply.ReferencedImageBoxSequence)
+        image = Dataset()
+        image.SamplesPerPixel = 1
+        image.PhotometricInterpretation = "MONOCHROME1"  # printed inverted: 0 is white
+        image.Rows = image.Columns = 10
+        image.BitsAllocated = 16
+        image.BitsStored = 12
+        image.HighBit = 11
+        image.PixelRepresentation = 0
+        image.PixelData = np.zeros(100, "<u2").tobytes()
+        changes = Dataset()
+        changes.BasicGrayscaleImageSequence = [image]
+        assert store.set(first, changes) == "image_box"
+        (film,) = store.print("1.2.7.2")
+        assert [f.film_box_uid for f in store.films()] == ["1.2.7.2"]
+        assert film.images == 1 and film.layout == "STANDARD\\1,2"
+        assert film.pdf.read_bytes()[:5] == b"%PDF-"
+        with Image.open(film.png) as page:
+            assert page.size == (800, 1000)
+            assert page.getpixel((400, 250)) == 255  # the image, white
+            assert page.getpixel((400, 750)) == 0  # the empty second box
+        store.delete("1.2.7.1")
+        with pytest.raises(ServiceRequestError) as info:
+            store.set(second, changes)
+        assert info.value.status == 0x0112
