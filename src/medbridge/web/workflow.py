@@ -128,8 +128,9 @@ async def create_mpps(request: Request, body: _JsonObject) -> dict[str, str]:
     ds = item_from_json(body)
     uid = generate_uid()
     store = MppsStore(_archive(request).index)
+    caller = f"http:{request.state.caller}"[:16]  # the column holds an AE title's 16
     try:
-        await run_in_threadpool(store.create, uid, ds, calling_ae=f"http:{request.state.caller}")
+        await run_in_threadpool(store.create, uid, ds, calling_ae=caller)
     except ServiceRequestError as exc:
         raise _refused(exc) from None
     return {"SOPInstanceUID": uid, "State": "IN PROGRESS"}
