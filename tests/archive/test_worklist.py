@@ -19,7 +19,10 @@ from medbridge.errors import InvalidDicomError, NotFoundError, QueryError, Servi
 _databases = itertools.count()
 
 #: malformed dates and times are the point of some tests; pydicom warns when given them
-pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Invalid value for VR"),
+    pytest.mark.filterwarnings("ignore:The value length"),
+]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -213,8 +216,9 @@ class TestWorklistItems:
                 "time of day",
             ),
             (lambda i: setattr(i, "ScheduledProcedureStepSequence", []), "exactly one"),
+            (lambda i: setattr(i, "AccessionNumber", "A" * 17), "AccessionNumber .* longer"),
         ],
-        ids=["no-patient-id", "no-modality", "bad-date", "bad-time", "no-step"],
+        ids=["no-patient-id", "no-modality", "bad-date", "bad-time", "no-step", "too-long"],
     )
     def test_bad_items_are_refused(self, archive, change, message):
         item = new_item(patient_id="X", modality="CT")

@@ -220,6 +220,40 @@ def normalise_item(item: Dataset) -> Dataset:
 
 
 def _row_values(item: Dataset) -> dict[str, Any]:
+    """The item's matching columns; a value longer than its VR allows is refused.
+
+    Raises
+    ------
+    InvalidDicomError
+        If a value exceeds its column (its VR's maximum length, PS3.5 6.2).
+    """
+    values = _columns_of(item)
+    for key, value in values.items():
+        limit = getattr(mwl_step.c[key].type, "length", None)
+        if limit is not None and len(value) > limit:
+            name = _KEYWORDS.get(key, key)
+            raise InvalidDicomError(f"{name} {value[:40]!r} is longer than {limit} characters")
+    return values
+
+
+_KEYWORDS = {
+    "study_instance_uid": "StudyInstanceUID",
+    "step_id": "ScheduledProcedureStepID",
+    "requested_procedure_id": "RequestedProcedureID",
+    "accession_number": "AccessionNumber",
+    "patient_id": "PatientID",
+    "patient_name": "PatientName",
+    "patient_name_upper": "PatientName",
+    "station_ae": "ScheduledStationAETitle",
+    "station_name": "ScheduledStationName",
+    "modality": "Modality",
+    "start_date": "ScheduledProcedureStepStartDate",
+    "start_time": "ScheduledProcedureStepStartTime",
+    "physician_upper": "ScheduledPerformingPhysicianName",
+}
+
+
+def _columns_of(item: Dataset) -> dict[str, Any]:
     sps = item[_SPS][0]
     return {
         "study_instance_uid": str(item.StudyInstanceUID),
