@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ import sqlalchemy as sa
 
 from medbridge.archive.index import instance
 from medbridge.archive.workflow_tables import commitment
+from medbridge.errors import ArchiveError
 
 if TYPE_CHECKING:
     from medbridge.archive._archive import Archive
@@ -68,6 +70,25 @@ class CommitmentResult:
     def to_json(self) -> str:
         """What the index keeps of a reported result."""
         return json.dumps({"committed": self.committed, "failed": self.failed})
+
+
+def _file_access(storage: Any, relpath: str) -> tuple[int, Callable[[], Iterator[bytes]]]:
+    """A stored file's size, and its bytes in chunks, from whatever storage holds it.
+
+    Uses the storage contract's ``size`` and ``iter_chunks`` where the storage has them
+    (object stores), else the local file.
+    """
+    size_of = getattr(storage, "size", None)
+    iter_chunks = getattr(storage, "iter_chunks", None)
+    if size_of is not None and iter_chunks is not None:
+        return int(size_of(relpath)), lambda: iter(iter_chunks(relpath))
+    path = storage.path(relpath)
+
+    def chunks() -> Iterator[bytes]:
+        with path.open("rb") as fh:
+            yield from iter(lambda: fh.read(1 << 20), b"")
+
+    return path.stat().st_size, chunks
 
 
 class CommitmentStore:
@@ -144,20 +165,21 @@ class CommitmentStore:
             return 0x0112
         if str(row["sop_class_uid"]) != sop_class:
             return 0x0119
-        path = self.archive.storage.path(str(row["relpath"]))
+        relpath = str(row["relpath"])
         try:
-            if path.stat().st_size != int(row["size"]):
+            size, chunks = _file_access(self.archive.storage, relpath)
+            if size != int(row["size"]):
+                LOGGER.error("commitment: %s has %d bytes, not %s", relpath, size, row["size"])
                 return 0x0110
             if verify:
                 digest = hashlib.sha256()
-                with path.open("rb") as fh:
-                    for block in iter(lambda: fh.read(1 << 20), b""):
-                        digest.update(block)
+                for block in chunks():
+                    digest.update(block)
                 if digest.hexdigest() != row["sha256"]:
-                    LOGGER.error("commitment: %s does not match its checksum", path)
+                    LOGGER.error("commitment: %s does not match its checksum", relpath)
                     return 0x0110
-        except OSError as exc:
-            LOGGER.error("commitment: cannot read %s: %s", path, exc)
+        except (OSError, ArchiveError) as exc:
+            LOGGER.error("commitment: cannot read %s: %s", relpath, exc)
             return 0x0110
         return 0
 
