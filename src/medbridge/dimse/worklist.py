@@ -18,19 +18,22 @@ the outcome into C-FIND statuses (PS3.4 K.4.1.1.4 and C.4.1.1.4):
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Iterator
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pynetdicom.dsutils import encode
 from pynetdicom.events import Event
 
 from medbridge.archive import Archive
 from medbridge.archive.worklist import Worklist
+from medbridge.dicom.flat import LONG_LENGTH_VRS, NotFlat, encode_flat
 from medbridge.dimse._direct import DirectResponder
 from medbridge.errors import ArchiveError
 from medbridge.server.config import ServerConfig
 
-__all__ = ["MODALITY_WORKLIST_FIND", "calling_title", "handle_worklist_find"]
+__all__ = ["MODALITY_WORKLIST_FIND", "calling_title", "encode_answer", "handle_worklist_find"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ def handle_worklist_find(
                 yield 0xFE00, None
                 return
             if direct is not None:  # as handle_find does: past pynetdicom's stack
-                encoded = encode(found, not direct.explicit_vr, True, False)
+                encoded = _encode(found, explicit_vr=direct.explicit_vr)
                 if encoded is not None and direct.fits(encoded):
                     direct.pending(encoded)
                     continue
@@ -85,3 +88,57 @@ def handle_worklist_find(
             direct.flush()
     except OSError as exc:
         LOGGER.error("MWL C-FIND from %s: connection lost: %s", peer, exc)
+
+
+_ITEM = struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF)
+_ITEM_END = struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
+_SEQUENCE_END = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+
+
+def _header(tag: int, vr: str, length: int, *, explicit_vr: bool) -> bytes:
+    group, element = tag >> 16, tag & 0xFFFF
+    if not explicit_vr:
+        return struct.pack("<HHI", group, element, length)
+    if vr in LONG_LENGTH_VRS:
+        return struct.pack("<HH2s2xI", group, element, vr.encode(), length)
+    return struct.pack("<HH2sH", group, element, vr.encode(), length)
+
+
+def encode_answer(ds: Dataset, *, explicit_vr: bool) -> bytes:
+    """An MWL answer in Implicit or Explicit VR Little Endian, without pydicom's writer.
+
+    The answer's elements are the stored item's raw elements (`Worklist.find` copies
+    them undecoded), empty keys and sequences of such items, so each element is its
+    stored value bytes behind a new header; sequences and items get undefined lengths
+    (PS3.5 7.5.2). Anything else raises `NotFlat` (the caller then uses pydicom).
+    """
+    parts: list[bytes] = []
+    for tag in sorted(ds.keys()):
+        elem = ds.get_item(tag)
+        vr = str(elem.VR or "")
+        if vr == "SQ":
+            items = ds[tag].value or []
+            parts.append(_header(int(tag), "SQ", 0xFFFFFFFF, explicit_vr=explicit_vr))
+            for item in items:
+                parts += (_ITEM, encode_answer(item, explicit_vr=explicit_vr), _ITEM_END)
+            parts.append(_SEQUENCE_END)
+        elif isinstance(elem, RawDataElement):
+            if elem.is_implicit_VR or not elem.is_little_endian or not vr or len(vr) != 2:
+                raise NotFlat(f"{tag}: stored in another encoding")
+            value = bytes(elem.value or b"")
+            if len(value) % 2 or (not explicit_vr and vr == "UN"):
+                raise NotFlat(f"{tag}: odd length")
+            if explicit_vr and vr not in LONG_LENGTH_VRS and len(value) > 0xFFFF:
+                raise NotFlat(f"{tag}: too long for its VR")
+            parts += (_header(int(tag), vr, len(value), explicit_vr=explicit_vr), value)
+        else:
+            parts.append(encode_flat([(int(tag), vr, elem.value)], explicit_vr=explicit_vr))
+    return b"".join(parts)
+
+
+def _encode(ds: Dataset, *, explicit_vr: bool) -> bytes | None:
+    """`encode_answer`, else pydicom's writer (None if even that fails)."""
+    try:
+        return encode_answer(ds, explicit_vr=explicit_vr)
+    except NotFlat:
+        return encode(ds, not explicit_vr, True, False)
