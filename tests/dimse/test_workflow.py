@@ -827,3 +827,42 @@ class TestColorPrintWithPynetdicom:
         # row-major: positions 1, 2 on top, 3, 4 below; the 4th printed in reverse polarity
         assert centres == [*colors[:3], (0, 0, 255)]
         assert corner == (255, 255, 255)  # Border Density WHITE
+
+
+class TestWorklistCommands:
+    def test_cancel_and_bad_input(self, server):
+        """worklist cancel hides a step from queries; bad input exits 1 with one line."""
+        step = schedule(server, "--patient-id", "C1", "--modality", "CT", "--station-ae", "CANC")
+        data = ("--data-dir", str(server.data_dir))
+        assert medbridge("worklist", "cancel", *data, str(step)).returncode == 0
+        (entry,) = [e for e in listing(server) if e["id"] == step]
+        assert entry["State"] == "CANCELLED"
+        again = medbridge("worklist", "cancel", *data, str(step))
+        assert again.returncode == 1 and "CANCELLED, not SCHEDULED" in again.stderr
+        bad = medbridge(
+            "worklist",
+            "add",
+            *data,
+            "--patient-id",
+            "C2",
+            "--modality",
+            "CT",
+            "--start-date",
+            "20271340",
+        )
+        assert bad.returncode == 1 and "not a calendar date" in bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1
+        query = medbridge(
+            "worklist",
+            "query",
+            "--aet",
+            "MODALITY",
+            "--aec",
+            "MEDBRIDGE",
+            "--json",
+            "-k",
+            "ScheduledStationAETitle=CANC",
+            HOST,
+            str(server.port),
+        )
+        assert query.returncode == 0 and query.stdout.strip() == ""

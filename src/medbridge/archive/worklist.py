@@ -205,8 +205,12 @@ def normalise_item(item: Dataset) -> Dataset:
     sps = item[_SPS][0]
     if not str(sps.get("Modality", "")).strip():
         raise InvalidDicomError("the scheduled step has no (0008,0060) 'Modality'")
-    _check_date(str(sps.get("ScheduledProcedureStepStartDate", "")), "StartDate")
-    _check_time(str(sps.get("ScheduledProcedureStepStartTime", "")), "StartTime")
+    _check_date(
+        str(sps.get("ScheduledProcedureStepStartDate", "")), "ScheduledProcedureStepStartDate"
+    )
+    _check_time(
+        str(sps.get("ScheduledProcedureStepStartTime", "")), "ScheduledProcedureStepStartTime"
+    )
     if not str(item.get("StudyInstanceUID", "")).strip():
         item.StudyInstanceUID = generate_uid()
     if not str(sps.get("ScheduledProcedureStepID", "")).strip():
@@ -580,7 +584,15 @@ def new_item(
 
     The item carries the return keys of PS3.4 Table K.6-1 that a modality asks for
     (empty where not given), so a ``findscu -W`` answer lists them all.
+
+    Raises
+    ------
+    InvalidDicomError
+        If a date or time is malformed (checked before pydicom sees the value).
     """
+    _check_date(start_date, "ScheduledProcedureStepStartDate")
+    _check_time(start_time, "ScheduledProcedureStepStartTime")
+    _check_date(birth_date, "PatientBirthDate")
     item = Dataset()
     item.SpecificCharacterSet = "ISO_IR 192"
     item.AccessionNumber = accession
