@@ -53,6 +53,10 @@ _LAZY_COMMANDS = {
     "get": "medbridge.dimse.cli:get",
     "archive": "medbridge.archive.cli:archive",
     "user": "medbridge.archive.cli:user",
+    "worklist": "medbridge.dimse.workflow_cli:worklist",
+    "mpps": "medbridge.dimse.workflow_cli:mpps",
+    "commit": "medbridge.dimse.workflow_cli:commit",
+    "print": "medbridge.dimse.workflow_cli:print_group",
 }
 
 

@@ -15,7 +15,9 @@
         ├── DuplicateInstance               same SOP Instance UID, different content
         ├── NotFoundError (LookupError)     no patient, study, series or instance so named
         ├── QueryError (ValueError)         a query or request names keys or values wrongly
-        └── StorageError                    the bytes could not be stored or read back
+        ├── StorageError                    the bytes could not be stored or read back
+        └── ServiceRequestError             a workflow request (MPPS, commitment, print)
+                                            refused, with its PS3.4 status
 
 and one warning, for files read despite a doubt a user must know about::
 
@@ -46,6 +48,7 @@ __all__ = [
     "NotFoundError",
     "OrientationWarning",
     "QueryError",
+    "ServiceRequestError",
     "StorageError",
     "UnsupportedTransferSyntax",
 ]
@@ -159,6 +162,20 @@ class QueryError(ArchiveError, ValueError):
 
 class StorageError(ArchiveError):
     """Bytes could not be written durably or read back."""
+
+
+class ServiceRequestError(ArchiveError):
+    """A workflow service request is refused; `status` is its PS3.4/PS3.7 status code.
+
+    The archive decides (unknown instance, a transition the state machine forbids, a
+    missing attribute); the DIMSE door answers with `status` and the HTTP door with a
+    4xx, so both edges say the same thing.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(reason)
 
 
 class IncompleteVolumeError(GeometryError):

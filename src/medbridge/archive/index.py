@@ -289,5 +289,5 @@ class Index:
         self.engine.dispose()
 
 
-# the accounts' tables share this metadata, so Index creates them too
-from medbridge.archive import accounts  # noqa: E402, F401
+# the accounts' and workflow services' tables share this metadata, so Index creates them
+from medbridge.archive import accounts, workflow_tables  # noqa: E402, F401

@@ -41,6 +41,7 @@ from medbridge.dicom.flat import Element, NotFlat, encode_flat
 from medbridge.dicom.part10 import file_meta_prefix
 from medbridge.dimse._direct import DirectResponder
 from medbridge.dimse._tcp import tune_association_socket
+from medbridge.dimse.worklist import MODALITY_WORKLIST_FIND, handle_worklist_find
 from medbridge.errors import (
     ArchiveError,
     DuplicateInstance,
@@ -182,7 +183,11 @@ def handle_find(
     Patient Root or Study Root follows the request's Affected SOP Class UID. Pending
     responses are written directly to the connection where `DirectResponder` can
     (plain TCP, little endian syntaxes); pynetdicom sends the others and the final one.
+    A query on the Modality Worklist model goes to `medbridge.dimse.worklist`.
     """
+    if getattr(event.request, "AffectedSOPClassUID", "") == MODALITY_WORKLIST_FIND:
+        yield from handle_worklist_find(event, archive, config)
+        return
     try:
         identifier = event.identifier
         answers = list(archive.find_elements(identifier, model=_model(event)))

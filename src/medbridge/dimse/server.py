@@ -25,6 +25,8 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from medbridge.archive import Archive
 from medbridge.dimse.handlers import handlers_for
+from medbridge.dimse.workflow import WORKFLOW_SOP_CLASSES, Workflow
+from medbridge.dimse.worklist import MODALITY_WORKLIST_FIND
 from medbridge.server.config import ServerConfig
 
 __all__ = ["QUERY_RETRIEVE_MODELS", "VERIFICATION", "Server", "build_ae", "start"]
@@ -69,6 +71,9 @@ def build_ae(config: ServerConfig) -> AE:
         )
     for uid in QUERY_RETRIEVE_MODELS:
         ae.add_supported_context(uid, TRANSFER_SYNTAXES)
+    # worklist, MPPS, storage commitment, print (medbridge.dimse.workflow)
+    for uid in (MODALITY_WORKLIST_FIND, *WORKFLOW_SOP_CLASSES):
+        ae.add_supported_context(uid, TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
     # C-MOVE sub-associations propose their own contexts (handlers._storage_contexts);
     # callers are admitted by handlers.handle_requested (AE title and host)
     return ae
@@ -97,6 +102,7 @@ class Server:
     server: ThreadedAssociationServer
     archive: Archive
     port: int
+    workflow: Workflow | None = None
 
     def stop(self, *, grace: float = 10.0) -> None:
         """Stop accepting, let running associations finish for `grace` seconds, close.
@@ -110,19 +116,23 @@ class Server:
         while self.ae.active_associations and time.monotonic() < deadline:
             time.sleep(0.05)
         self.ae.shutdown()
+        if self.workflow is not None:
+            self.workflow.stop()
 
 
 def start(config: ServerConfig, archive: Archive) -> Server:
     """Start listening for DIMSE over `archive`; returns once the port is bound."""
     ae = build_ae(config)
+    workflow = Workflow(archive, config)
     server = ae.start_server(
         (config.bind, config.dimse_port),
         block=False,
-        evt_handlers=handlers_for(archive, config),
+        evt_handlers=[*handlers_for(archive, config), *workflow.bindings()],
         ssl_context=config.ssl_context(),
     )
     if server is None:  # only with block=True
         raise RuntimeError("pynetdicom returned no server")
     server.contexts = SharedContexts(server.contexts)
     port = int(server.server_address[1])
-    return Server(ae=ae, server=server, archive=archive, port=port)
+    workflow.start()
+    return Server(ae=ae, server=server, archive=archive, port=port, workflow=workflow)

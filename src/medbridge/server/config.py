@@ -26,6 +26,7 @@ the TOML file given with ``--config``, the defaults here. A TOML file looks like
     cors_origins = []              # browser origins allowed to call the HTTP door
     cross_origin_isolation = false # COOP/COEP headers (a viewer's MPR needs them)
     max_body = 4294967296          # largest STOW-RS request body, bytes
+    commit_verify = true           # storage commitment re-hashes each file (SHA-256)
 
     [tokens.viewer]                # bearer tokens of the HTTP door, each with a role
     token = "a long random string"
@@ -40,6 +41,8 @@ the TOML file given with ``--config``, the defaults here. A TOML file looks like
     ae_title = "WS1"
     host = "10.0.0.5"
     port = 104
+    services = ["store", "find", "move", "get", "worklist", "mpps", "commit", "print"]
+                                   # what it may ask for (default: all of SERVICES)
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from medbridge.errors import ArchiveError
 
 __all__ = [
     "ENV_PREFIX",
+    "SERVICES",
     "KnownAE",
     "Role",
     "ServerConfig",
@@ -78,13 +82,18 @@ def validate_ae_title(title: str) -> str:
     return value
 
 
+#: The services a known AE may be allowed (``services`` of ``[aes.NAME]``).
+SERVICES = ("store", "find", "move", "get", "worklist", "mpps", "commit", "print")
+
+
 @dataclass(frozen=True)
 class KnownAE:
-    """A remote AE: who may call us and where C-MOVE sends to."""
+    """A remote AE: who may call us, where C-MOVE and commitment reports go to."""
 
     ae_title: str
     host: str
     port: int
+    services: frozenset[str] = frozenset(SERVICES)
 
 
 class Role(StrEnum):
@@ -155,6 +164,7 @@ class ServerConfig:
     s3_secret_access_key: str | None = field(default=None, repr=False)
     audit_log: Path | None = None
     deid_key: str | None = field(default=None, repr=False)
+    commit_verify: bool = True
 
     def open_archive(self) -> Archive:
         """Open the archive these settings describe (index, storage, policies)."""
@@ -192,6 +202,15 @@ class ServerConfig:
         if known is None:
             return False
         return not self.check_caller_host or address in _addresses(known.host)
+
+    def may(self, title: str, service: str) -> bool:
+        """Whether the caller `title` may use `service` (one of `SERVICES`).
+
+        A known AE may use the services its ``services`` list names; an unknown one
+        (admitted only without ``refuse_unknown``) may use all of them.
+        """
+        known = self.known_ae(title)
+        return known is None or service in known.services
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """Return the server-side TLS context, or None when TLS is not configured."""
@@ -259,6 +278,7 @@ _CASTS: dict[str, Any] = {
     "s3_secret_access_key": str,
     "audit_log": Path,
     "deid_key": str,
+    "commit_verify": _boolean,
 }
 
 
@@ -299,9 +319,15 @@ def load_config(
         for name, ae in doc.get("aes", {}).items():
             try:
                 title = validate_ae_title(ae.get("ae_title", name))
-                known.append(KnownAE(title, ae["host"], int(ae["port"])))
+                services = frozenset(_strings(ae.get("services", list(SERVICES))))
+                known.append(KnownAE(title, ae["host"], int(ae["port"]), services))
             except (KeyError, TypeError, ValueError) as exc:
                 raise ArchiveError(f"{path}: [aes.{name}] needs ae_title, host, port") from exc
+            if not services <= set(SERVICES):
+                raise ArchiveError(
+                    f"{path}: [aes.{name}] services: unknown "
+                    f"{', '.join(sorted(services - set(SERVICES)))}; known: {', '.join(SERVICES)}"
+                )
         for name, tok in doc.get("tokens", {}).items():
             try:
                 tokens.append(Token(name, str(tok["token"]), Role(tok.get("role", "read"))))

@@ -56,10 +56,11 @@ def create_app(archive: Archive, config: ServerConfig | None = None) -> FastAPI:
     app.add_middleware(AuditMiddleware, audit=archive.audit, config=config)
     app.get("/health", tags=["health"], summary="Whether the index and storage answer")(_health)
     # the route modules import this package's helpers: import them last
-    from medbridge.web import dicomweb, fhir, page, session
+    from medbridge.web import dicomweb, fhir, page, session, workflow
 
     app.include_router(dicomweb.router, prefix=DICOMWEB_ROOT)
     app.include_router(session.router)
+    app.include_router(workflow.router)  # /api/worklist, /api/mpps, /api/print, ...
     fhir.install(app)
     page.install(app)
     return app
