@@ -9,6 +9,7 @@ exits non-zero. ``serve`` lives in `medbridge.server.cli`, ``archive`` in
 
 from __future__ import annotations
 
+import functools
 import ssl
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ _console = make_console()
 # -- SCU commands --------------------------------------------------------------------
 
 
-def _peer_options(func: Any) -> Any:
+def _peer_options(func: Any, *, port_type: Any = int) -> Any:
     func = click.option(
         "--aet", default="MEDBRIDGE", show_default=True, help="Our (calling) AE title."
     )(func)
@@ -51,20 +52,84 @@ def _peer_options(func: Any) -> Any:
         type=click.Path(exists=True, path_type=Path),
         help="With --tls-ca: our certificate and key (one PEM), for servers that require one.",
     )(func)
-    func = click.argument("port", type=int)(func)
+    func = click.argument("port", type=port_type, required=False)(func)
     func = click.argument("host")(func)
     return func
 
 
+# -- DICOMweb: find, get and send also take a URL instead of HOST PORT ------------------
+
+_WEB = [
+    click.option(
+        "--token",
+        envvar="MEDBRIDGE_TOKEN",
+        help="With a URL: bearer token for the DICOMweb server (or MEDBRIDGE_TOKEN).",
+    ),
+    click.option(
+        "--ca",
+        type=click.Path(exists=True, path_type=Path),
+        help="With an https URL: the CA file that signed the server's certificate.",
+    ),
+]
+
+
+def _web_options(func: Any) -> Any:
+    for option in reversed(_WEB):
+        func = option(func)
+    return func
+
+
+def _web_peer(host: str, port: int | None, token: str | None, ca: Path | None) -> Any:
+    """The DICOMweb server when HOST is an http(s) URL (a DICOMweb root), else None."""
+    if not host.lower().startswith(("http://", "https://")):
+        return None
+    if port is not None:
+        raise click.UsageError(f"{host} is a DICOMweb URL: give its port inside it, not as PORT")
+    from medbridge.web.client import WebPeer  # only a URL needs the HTTP client
+
+    return WebPeer(host, token=token, ca=ca)
+
+
+def _send_target(
+    host: str, port: str | None, paths: tuple[Path, ...], token: str | None, ca: Path | None
+) -> tuple[Any, int | None, tuple[Path, ...]]:
+    """(web peer or None, DIMSE port, paths) of ``send``: after a URL, PORT is a path."""
+    if not host.lower().startswith(("http://", "https://")):
+        if port is None or not port.isdigit():
+            raise click.UsageError(f"PORT must be a number, not {port!r} (or give a URL)")
+        if not paths:
+            raise click.UsageError("Missing argument 'PATHS...'.")
+        return None, int(port), paths
+    if port is not None:
+        if port.isdigit() and not Path(port).exists():
+            _web_peer(host, int(port), token, ca)  # the usage error of a URL with a PORT
+        if not Path(port).exists():
+            raise click.BadParameter(f"{port!r} does not exist", param_hint="PATHS")
+        paths = (Path(port), *paths)
+    if not paths:
+        raise click.UsageError("Missing argument 'PATHS...'.")
+    return _web_peer(host, None, token, ca), None, paths
+
+
+def _web() -> Any:
+    from medbridge.web import client
+
+    return client
+
+
 def _peer(
     host: str,
-    port: int,
+    port: int | None,
     aec: str,
     aet: str,
     max_pdu: int,
     tls_ca: Path | None,
     tls_cert: Path | None = None,
 ) -> scu.Peer:
+    if host.lower().startswith(("http://", "https://")):
+        raise click.UsageError(f"{host}: only find, get and send take a DICOMweb URL")
+    if port is None:
+        raise click.UsageError("missing argument PORT (or give an http(s) URL as HOST)")
     tls = None
     if tls_ca is not None:
         tls = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls_ca))
@@ -85,7 +150,7 @@ _MODEL = click.option(
 @_peer_options
 def echo(
     host: str,
-    port: int,
+    port: int | None,
     aec: str,
     aet: str,
     max_pdu: int,
@@ -103,21 +168,28 @@ def echo(
 
 
 @click.command()
-@_peer_options
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@functools.partial(_peer_options, port_type=str)  # after a URL, the first PATH
+@_web_options
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def send(
     host: str,
-    port: int,
+    port: str | None,
     aec: str,
     aet: str,
     max_pdu: int,
     tls_ca: Path | None,
     tls_cert: Path | None,
+    token: str | None,
+    ca: Path | None,
     paths: tuple[Path, ...],
 ) -> None:
-    """C-STORE the DICOM files under PATHS to HOST PORT, as they are."""
+    """C-STORE the DICOM files under PATHS to HOST PORT, as they are (STOW-RS to a URL)."""
+    web, dimse_port, paths = _send_target(host, port, paths, token, ca)
     try:
-        result = scu.send(_peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert), paths)
+        if web:
+            result = _web().send(web, paths)
+        else:
+            result = scu.send(_peer(host, dimse_port, aec, aet, max_pdu, tls_ca, tls_cert), paths)
     except MedbridgeError as exc:
         fail(exc)
     for path, reason in result.failed:
@@ -129,28 +201,34 @@ def send(
 
 @click.command()
 @_peer_options
+@_web_options
 @KEY
 @LEVEL
 @_MODEL
 def find(
     host: str,
-    port: int,
+    port: int | None,
     aec: str,
     aet: str,
     max_pdu: int,
     tls_ca: Path | None,
     tls_cert: Path | None,
+    token: str | None,
+    ca: Path | None,
     keys: tuple[str, ...],
     level: str,
     patient_root: bool,
 ) -> None:
-    """C-FIND at HOST PORT; prints one row per match."""
+    """C-FIND at HOST PORT (QIDO-RS at a URL); prints one row per match."""
     model = QueryModel.PATIENT_ROOT if patient_root else QueryModel.STUDY_ROOT
     identifier = parse_keys(keys, level)
     try:
-        answers = scu.find(
-            _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert), identifier, model=model
-        )
+        if web := _web_peer(host, port, token, ca):
+            answers = _web().find(web, identifier, model=model)
+        else:
+            answers = scu.find(
+                _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert), identifier, model=model
+            )
     except MedbridgeError as exc:
         fail(exc)
     columns = [e.keyword for e in identifier if e.keyword != "QueryRetrieveLevel"]
@@ -178,7 +256,7 @@ def _show(value: Any) -> str:
 @click.option("--dest", required=True, help="AE title of the move destination.")
 def move(
     host: str,
-    port: int,
+    port: int | None,
     aec: str,
     aet: str,
     max_pdu: int,
@@ -210,6 +288,7 @@ def move(
 
 @click.command()
 @_peer_options
+@_web_options
 @KEY
 @LEVEL
 @_MODEL
@@ -224,26 +303,31 @@ def move(
 )
 def get(
     host: str,
-    port: int,
+    port: int | None,
     aec: str,
     aet: str,
     max_pdu: int,
     tls_ca: Path | None,
     tls_cert: Path | None,
+    token: str | None,
+    ca: Path | None,
     keys: tuple[str, ...],
     level: str,
     patient_root: bool,
     out_dir: Path,
 ) -> None:
-    """C-GET the matches at HOST PORT into --out."""
+    """C-GET the matches at HOST PORT into --out (QIDO-RS then WADO-RS at a URL)."""
     model = QueryModel.PATIENT_ROOT if patient_root else QueryModel.STUDY_ROOT
     try:
-        result = scu.get(
-            _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert),
-            parse_keys(keys, level),
-            out_dir,
-            model=model,
-        )
+        if web := _web_peer(host, port, token, ca):
+            result = _web().get(web, parse_keys(keys, level), out_dir, model=model)
+        else:
+            result = scu.get(
+                _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert),
+                parse_keys(keys, level),
+                out_dir,
+                model=model,
+            )
     except MedbridgeError as exc:
         fail(exc)
     click.echo(
