@@ -29,6 +29,4 @@ def test_loopback_needs_no_token(host):
 
 def test_tokens_or_insecure_allow_exposure():
     check_exposure(ServerConfig(http_host="0.0.0.0", insecure=True))
-    check_exposure(
-        ServerConfig(http_host="0.0.0.0", tokens=(Token("v", "secret", Role.READ),))
-    )
+    check_exposure(ServerConfig(http_host="0.0.0.0", tokens=(Token("v", "secret", Role.READ),)))
