@@ -19,7 +19,17 @@ import click
 from rich.table import Table
 
 from medbridge.archive import QueryModel
-from medbridge.cliopts import KEY, LEVEL, fail, parse_keys
+from medbridge.cliopts import (
+    KEY,
+    LEVEL,
+    WEB,
+    fail,
+    is_url,
+    parse_keys,
+    send_target,
+    web_client,
+    web_peer,
+)
 from medbridge.console import make_console
 from medbridge.dimse import scu
 from medbridge.errors import MedbridgeError
@@ -57,66 +67,6 @@ def _peer_options(func: Any, *, port_type: Any = int) -> Any:
     return func
 
 
-# -- DICOMweb: find, get and send also take a URL instead of HOST PORT ------------------
-
-_WEB = [
-    click.option(
-        "--token",
-        envvar="MEDBRIDGE_TOKEN",
-        help="With a URL: bearer token for the DICOMweb server (or MEDBRIDGE_TOKEN).",
-    ),
-    click.option(
-        "--ca",
-        type=click.Path(exists=True, path_type=Path),
-        help="With an https URL: the CA file that signed the server's certificate.",
-    ),
-]
-
-
-def _web_options(func: Any) -> Any:
-    for option in reversed(_WEB):
-        func = option(func)
-    return func
-
-
-def _web_peer(host: str, port: int | None, token: str | None, ca: Path | None) -> Any:
-    """The DICOMweb server when HOST is an http(s) URL (a DICOMweb root), else None."""
-    if not host.lower().startswith(("http://", "https://")):
-        return None
-    if port is not None:
-        raise click.UsageError(f"{host} is a DICOMweb URL: give its port inside it, not as PORT")
-    from medbridge.web.client import WebPeer  # only a URL needs the HTTP client
-
-    return WebPeer(host, token=token, ca=ca)
-
-
-def _send_target(
-    host: str, port: str | None, paths: tuple[Path, ...], token: str | None, ca: Path | None
-) -> tuple[Any, int | None, tuple[Path, ...]]:
-    """(web peer or None, DIMSE port, paths) of ``send``: after a URL, PORT is a path."""
-    if not host.lower().startswith(("http://", "https://")):
-        if port is None or not port.isdigit():
-            raise click.UsageError(f"PORT must be a number, not {port!r} (or give a URL)")
-        if not paths:
-            raise click.UsageError("Missing argument 'PATHS...'.")
-        return None, int(port), paths
-    if port is not None:
-        if port.isdigit() and not Path(port).exists():
-            _web_peer(host, int(port), token, ca)  # the usage error of a URL with a PORT
-        if not Path(port).exists():
-            raise click.BadParameter(f"{port!r} does not exist", param_hint="PATHS")
-        paths = (Path(port), *paths)
-    if not paths:
-        raise click.UsageError("Missing argument 'PATHS...'.")
-    return _web_peer(host, None, token, ca), None, paths
-
-
-def _web() -> Any:
-    from medbridge.web import client
-
-    return client
-
-
 def _peer(
     host: str,
     port: int | None,
@@ -126,7 +76,7 @@ def _peer(
     tls_ca: Path | None,
     tls_cert: Path | None = None,
 ) -> scu.Peer:
-    if host.lower().startswith(("http://", "https://")):
+    if is_url(host):
         raise click.UsageError(f"{host}: only find, get and send take a DICOMweb URL")
     if port is None:
         raise click.UsageError("missing argument PORT (or give an http(s) URL as HOST)")
@@ -169,7 +119,7 @@ def echo(
 
 @click.command()
 @functools.partial(_peer_options, port_type=str)  # after a URL, the first PATH
-@_web_options
+@WEB
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def send(
     host: str,
@@ -184,10 +134,10 @@ def send(
     paths: tuple[Path, ...],
 ) -> None:
     """C-STORE the DICOM files under PATHS to HOST PORT, as they are (STOW-RS to a URL)."""
-    web, dimse_port, paths = _send_target(host, port, paths, token, ca)
+    web, dimse_port, paths = send_target(host, port, paths, token, ca)
     try:
         if web:
-            result = _web().send(web, paths)
+            result = web_client().send(web, paths)
         else:
             result = scu.send(_peer(host, dimse_port, aec, aet, max_pdu, tls_ca, tls_cert), paths)
     except MedbridgeError as exc:
@@ -201,7 +151,7 @@ def send(
 
 @click.command()
 @_peer_options
-@_web_options
+@WEB
 @KEY
 @LEVEL
 @_MODEL
@@ -223,8 +173,8 @@ def find(
     model = QueryModel.PATIENT_ROOT if patient_root else QueryModel.STUDY_ROOT
     identifier = parse_keys(keys, level)
     try:
-        if web := _web_peer(host, port, token, ca):
-            answers = _web().find(web, identifier, model=model)
+        if web := web_peer(host, port, token, ca):
+            answers = web_client().find(web, identifier, model=model)
         else:
             answers = scu.find(
                 _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert), identifier, model=model
@@ -288,7 +238,7 @@ def move(
 
 @click.command()
 @_peer_options
-@_web_options
+@WEB
 @KEY
 @LEVEL
 @_MODEL
@@ -319,8 +269,8 @@ def get(
     """C-GET the matches at HOST PORT into --out (QIDO-RS then WADO-RS at a URL)."""
     model = QueryModel.PATIENT_ROOT if patient_root else QueryModel.STUDY_ROOT
     try:
-        if web := _web_peer(host, port, token, ca):
-            result = _web().get(web, parse_keys(keys, level), out_dir, model=model)
+        if web := web_peer(host, port, token, ca):
+            result = web_client().get(web, parse_keys(keys, level), out_dir, model=model)
         else:
             result = scu.get(
                 _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert),
