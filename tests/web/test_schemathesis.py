@@ -14,6 +14,7 @@ import json
 import re
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
@@ -51,6 +52,7 @@ def test_description_covers_dicomweb(web):
     assert not missing, f"not in /openapi.json: {missing}"
 
 
+@pytest.mark.slow
 def test_no_server_error(web):
     """Whatever schemathesis sends to any operation, the answer is not a 5xx.
 
