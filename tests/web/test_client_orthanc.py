@@ -68,6 +68,7 @@ FIND_CASES = {
         ["PatientID=PAT1", "StudyInstanceUID", "StudyDate", "AccessionNumber", "PatientName"],
     ),
     "study date range": ("STUDY", ["StudyDate=20240101-20240228", "StudyInstanceUID", "PatientID"]),
+    "study by full name": ("STUDY", ["PatientName=Doe^Jane", "StudyInstanceUID"]),
     "study wildcard name": ("STUDY", ["PatientName=Smith*", "StudyInstanceUID", "PatientID"]),
     "study UID list": (
         "STUDY",
