@@ -125,8 +125,10 @@ def _wire_errors(peer: WebPeer, what: str) -> Iterator[None]:
         yield
     except httpx.HTTPStatusError as exc:
         rsp = exc.response
-        rsp.read()
-        text = rsp.text.strip().replace("\n", " ")
+        try:
+            text = rsp.read().decode("utf-8", "replace").strip().replace("\n", " ")
+        except httpx.StreamError:  # a streamed answer, closed before its body was read
+            text = ""
         detail = f"HTTP {rsp.status_code} {rsp.reason_phrase}" + (
             f" ({text[:200]})" if text else ""
         )
