@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import NoReturn
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from pydicom.dataset import Dataset
@@ -18,7 +20,21 @@ from medbridge.archive.keys import identifier_from_keys
 from medbridge.errors import QueryError
 from medbridge.exitcodes import ExitCode
 
-__all__ = ["KEY", "LEVEL", "fail", "parse_keys", "setup_logging"]
+if TYPE_CHECKING:
+    from medbridge.web.client import WebPeer
+
+__all__ = [
+    "KEY",
+    "LEVEL",
+    "WEB",
+    "fail",
+    "is_url",
+    "parse_keys",
+    "send_target",
+    "setup_logging",
+    "web_client",
+    "web_peer",
+]
 
 KEY = click.option(
     "-k",
@@ -57,3 +73,70 @@ def fail(exc: Exception, code: ExitCode = ExitCode.ERROR) -> NoReturn:
     """End the command with one line naming what failed and why."""
     click.echo(f"error: {exc}", err=True)
     sys.exit(code)
+
+
+# -- DICOMweb: ``find``, ``get`` and ``send`` take a URL instead of HOST PORT ------------
+
+
+def _web_options(func: Any) -> Any:
+    func = click.option(
+        "--ca",
+        type=click.Path(exists=True, path_type=Path),
+        help="With an https URL: the CA file that signed the server's certificate.",
+    )(func)
+    return click.option(
+        "--token",
+        envvar="MEDBRIDGE_TOKEN",
+        help="With a URL: bearer token for the DICOMweb server (or MEDBRIDGE_TOKEN).",
+    )(func)
+
+
+WEB = _web_options
+
+
+def is_url(host: str) -> bool:
+    """Whether HOST is an http(s) URL, a DICOMweb root, rather than a host name."""
+    return host.lower().startswith(("http://", "https://"))
+
+
+def web_peer(host: str, port: int | None, token: str | None, ca: Path | None) -> WebPeer | None:
+    """The DICOMweb server when HOST is a URL, else None; a URL with a PORT is a usage error."""
+    if not is_url(host):
+        return None
+    if port is not None:
+        raise click.UsageError(f"{host} is a DICOMweb URL: give its port inside it, not as PORT")
+    from medbridge.web.client import WebPeer  # only a URL needs the HTTP client
+
+    return WebPeer(host, token=token, ca=ca)
+
+
+def web_client() -> ModuleType:
+    """`medbridge.web.client`, imported when a command is given a URL."""
+    from medbridge.web import client
+
+    return client
+
+
+def send_target(
+    host: str, port: str | None, paths: tuple[Path, ...], token: str | None, ca: Path | None
+) -> tuple[WebPeer | None, int | None, tuple[Path, ...]]:
+    """``send``'s (DICOMweb server or None, DIMSE port, paths).
+
+    ``send HOST PORT PATHS...`` and ``send URL PATHS...`` share one signature, so after a
+    URL click hands the first path over as PORT; it is put back here.
+    """
+    if not is_url(host):
+        if port is None or not port.isdigit():
+            raise click.UsageError(f"PORT must be a number, not {port!r} (or give a URL)")
+        if not paths:
+            raise click.UsageError("Missing argument 'PATHS...'.")
+        return None, int(port), paths
+    if port is not None:
+        if port.isdigit() and not Path(port).exists():
+            web_peer(host, int(port), token, ca)  # the usage error of a URL with a PORT
+        if not Path(port).exists():
+            raise click.BadParameter(f"{port!r} does not exist", param_hint="PATHS")
+        paths = (Path(port), *paths)
+    if not paths:
+        raise click.UsageError("Missing argument 'PATHS...'.")
+    return web_peer(host, None, token, ca), None, paths

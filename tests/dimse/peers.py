@@ -268,9 +268,16 @@ def postgres_cluster() -> Iterator[str]:
 
 @contextlib.contextmanager
 def orthanc(
-    work: Path, *, aet: str = "ORTHANC", modalities: dict[str, tuple[str, str, int]] | None = None
+    work: Path,
+    *,
+    aet: str = "ORTHANC",
+    modalities: dict[str, tuple[str, str, int]] | None = None,
+    settings: dict[str, object] | None = None,
 ) -> Iterator[tuple[int, int]]:
-    """Run Orthanc (Debian package) with SQLite in `work`; yields (http_port, dicom_port)."""
+    """Run Orthanc (Debian package) with SQLite in `work`; yields (http_port, dicom_port).
+
+    `settings` are added to its configuration (plugins, their sections).
+    """
     exe = need("Orthanc")
     http_port, dicom_port = free_port(), free_port()
     work.mkdir(parents=True, exist_ok=True)
@@ -287,6 +294,7 @@ def orthanc(
         "DicomCheckCalledAet": False,
         "Plugins": [],
         "StableAge": 1,
+        **(settings or {}),
     }
     cfg = work / "orthanc.json"
     cfg.write_text(json.dumps(config))

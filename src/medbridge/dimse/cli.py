@@ -9,6 +9,7 @@ exits non-zero. ``serve`` lives in `medbridge.server.cli`, ``archive`` in
 
 from __future__ import annotations
 
+import functools
 import ssl
 import sys
 from pathlib import Path
@@ -18,7 +19,17 @@ import click
 from rich.table import Table
 
 from medbridge.archive import QueryModel
-from medbridge.cliopts import KEY, LEVEL, fail, parse_keys
+from medbridge.cliopts import (
+    KEY,
+    LEVEL,
+    WEB,
+    fail,
+    is_url,
+    parse_keys,
+    send_target,
+    web_client,
+    web_peer,
+)
 from medbridge.console import make_console
 from medbridge.dimse import scu
 from medbridge.errors import MedbridgeError
@@ -31,7 +42,7 @@ _console = make_console()
 # -- SCU commands --------------------------------------------------------------------
 
 
-def _peer_options(func: Any) -> Any:
+def _peer_options(func: Any, *, port_type: Any = int) -> Any:
     func = click.option(
         "--aet", default="MEDBRIDGE", show_default=True, help="Our (calling) AE title."
     )(func)
@@ -51,20 +62,24 @@ def _peer_options(func: Any) -> Any:
         type=click.Path(exists=True, path_type=Path),
         help="With --tls-ca: our certificate and key (one PEM), for servers that require one.",
     )(func)
-    func = click.argument("port", type=int)(func)
+    func = click.argument("port", type=port_type, required=False)(func)
     func = click.argument("host")(func)
     return func
 
 
 def _peer(
     host: str,
-    port: int,
+    port: int | None,
     aec: str,
     aet: str,
     max_pdu: int,
     tls_ca: Path | None,
     tls_cert: Path | None = None,
 ) -> scu.Peer:
+    if is_url(host):
+        raise click.UsageError(f"{host}: only find, get and send take a DICOMweb URL")
+    if port is None:
+        raise click.UsageError("missing argument PORT (or give an http(s) URL as HOST)")
     tls = None
     if tls_ca is not None:
         tls = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls_ca))
@@ -85,7 +100,7 @@ _MODEL = click.option(
 @_peer_options
 def echo(
     host: str,
-    port: int,
+    port: int | None,
     aec: str,
     aet: str,
     max_pdu: int,
@@ -103,21 +118,28 @@ def echo(
 
 
 @click.command()
-@_peer_options
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@functools.partial(_peer_options, port_type=str)  # after a URL, the first PATH
+@WEB
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def send(
     host: str,
-    port: int,
+    port: str | None,
     aec: str,
     aet: str,
     max_pdu: int,
     tls_ca: Path | None,
     tls_cert: Path | None,
+    token: str | None,
+    ca: Path | None,
     paths: tuple[Path, ...],
 ) -> None:
-    """C-STORE the DICOM files under PATHS to HOST PORT, as they are."""
+    """C-STORE the DICOM files under PATHS to HOST PORT, as they are (STOW-RS to a URL)."""
+    web, dimse_port, paths = send_target(host, port, paths, token, ca)
     try:
-        result = scu.send(_peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert), paths)
+        if web:
+            result = web_client().send(web, paths)
+        else:
+            result = scu.send(_peer(host, dimse_port, aec, aet, max_pdu, tls_ca, tls_cert), paths)
     except MedbridgeError as exc:
         fail(exc)
     for path, reason in result.failed:
@@ -129,28 +151,34 @@ def send(
 
 @click.command()
 @_peer_options
+@WEB
 @KEY
 @LEVEL
 @_MODEL
 def find(
     host: str,
-    port: int,
+    port: int | None,
     aec: str,
     aet: str,
     max_pdu: int,
     tls_ca: Path | None,
     tls_cert: Path | None,
+    token: str | None,
+    ca: Path | None,
     keys: tuple[str, ...],
     level: str,
     patient_root: bool,
 ) -> None:
-    """C-FIND at HOST PORT; prints one row per match."""
+    """C-FIND at HOST PORT (QIDO-RS at a URL); prints one row per match."""
     model = QueryModel.PATIENT_ROOT if patient_root else QueryModel.STUDY_ROOT
     identifier = parse_keys(keys, level)
     try:
-        answers = scu.find(
-            _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert), identifier, model=model
-        )
+        if web := web_peer(host, port, token, ca):
+            answers = web_client().find(web, identifier, model=model)
+        else:
+            answers = scu.find(
+                _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert), identifier, model=model
+            )
     except MedbridgeError as exc:
         fail(exc)
     columns = [e.keyword for e in identifier if e.keyword != "QueryRetrieveLevel"]
@@ -178,7 +206,7 @@ def _show(value: Any) -> str:
 @click.option("--dest", required=True, help="AE title of the move destination.")
 def move(
     host: str,
-    port: int,
+    port: int | None,
     aec: str,
     aet: str,
     max_pdu: int,
@@ -210,6 +238,7 @@ def move(
 
 @click.command()
 @_peer_options
+@WEB
 @KEY
 @LEVEL
 @_MODEL
@@ -224,26 +253,31 @@ def move(
 )
 def get(
     host: str,
-    port: int,
+    port: int | None,
     aec: str,
     aet: str,
     max_pdu: int,
     tls_ca: Path | None,
     tls_cert: Path | None,
+    token: str | None,
+    ca: Path | None,
     keys: tuple[str, ...],
     level: str,
     patient_root: bool,
     out_dir: Path,
 ) -> None:
-    """C-GET the matches at HOST PORT into --out."""
+    """C-GET the matches at HOST PORT into --out (QIDO-RS then WADO-RS at a URL)."""
     model = QueryModel.PATIENT_ROOT if patient_root else QueryModel.STUDY_ROOT
     try:
-        result = scu.get(
-            _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert),
-            parse_keys(keys, level),
-            out_dir,
-            model=model,
-        )
+        if web := web_peer(host, port, token, ca):
+            result = web_client().get(web, parse_keys(keys, level), out_dir, model=model)
+        else:
+            result = scu.get(
+                _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert),
+                parse_keys(keys, level),
+                out_dir,
+                model=model,
+            )
     except MedbridgeError as exc:
         fail(exc)
     click.echo(

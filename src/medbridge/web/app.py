@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from medbridge import __version__
 from medbridge.archive import Archive
@@ -53,6 +54,21 @@ def create_app(archive: Archive, config: ServerConfig | None = None) -> FastAPI:
         )
     if config.cross_origin_isolation:
         app.middleware("http")(_isolate)
+    # JSON answers (QIDO-RS, FHIR) gzip'ed when the client accepts it; pixel data and
+    # DICOM parts are already as small as they get, and compressing them costs the CPU
+    # that WADO-RS throughput needs
+    app.add_middleware(
+        GZipMiddleware,
+        minimum_size=1024,
+        compresslevel=6,
+        exclude_content_types=(
+            *DEFAULT_EXCLUDED_CONTENT_TYPES,
+            "multipart/*",
+            "image/*",
+            "application/dicom",
+            "application/octet-stream",
+        ),
+    )
     app.add_middleware(AuditMiddleware, audit=archive.audit, config=config)
     app.get("/health", tags=["health"], summary="Whether the index and storage answer")(_health)
     # the route modules import this package's helpers: import them last

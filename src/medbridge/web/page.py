@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from medbridge.archive import Archive
 from medbridge.archive.locate import StoredInstance, locate
-from medbridge.archive.storage import validate_uid
+from medbridge.archive.storage import is_valid_uid
 from medbridge.errors import ArchiveError, ConversionError, QueryError
 from medbridge.server.config import Role, ServerConfig
 from medbridge.web.access import require
@@ -63,9 +63,9 @@ def _policy(config: ServerConfig):  # type: ignore[no-untyped-def]
 
 
 def _files(archive: Archive, study: str, series: str | None) -> list[StoredInstance]:
-    validate_uid(study, name="Study Instance UID")
-    if series is not None:
-        validate_uid(series, name="Series Instance UID")
+    for name, uid in (("Study Instance UID", study), ("Series Instance UID", series)):
+        if uid is not None and not is_valid_uid(uid):
+            raise QueryError(f"invalid {name} {uid[:80]!r}: not a PS3.5 9.1 UID")
     return locate(archive, study, series)
 
 
