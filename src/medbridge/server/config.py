@@ -13,6 +13,7 @@ the TOML file given with ``--config``, the defaults here. A TOML file looks like
     duplicates = "keep"            # or "replace"
     refuse_unknown = true          # only the AEs below may associate...
     check_caller_host = true       # ...and only from their host (default with the above)
+    check_called_ae = true         # refuse calls to another AE title (default: refuse_unknown)
     max_pdu = 0                    # 0: no limit (PS3.8 D.3.3.1 Maximum Length)
     http_port = 8080               # the HTTP door (DICOMweb under /dicom-web); 0: any free
     http_host = "127.0.0.1"        # beyond loopback only with tokens (or insecure = true)
@@ -118,6 +119,7 @@ class ServerConfig:
     duplicates: DuplicatePolicy = DuplicatePolicy.KEEP
     refuse_unknown: bool = False
     check_caller_host: bool = True
+    check_called_ae: bool | None = None
     max_pdu: int = 0
     max_associations: int = 32
     fsync: bool = True
@@ -137,6 +139,15 @@ class ServerConfig:
         """Return the known AE with this title, or None."""
         title = title.strip()
         return next((ae for ae in self.known_aes if ae.ae_title == title), None)
+
+    @property
+    def checks_called_ae(self) -> bool:
+        """Whether callers must call our AE title: ``check_called_ae``, by default on
+        exactly when ``refuse_unknown`` is (a server that picks its callers also wants
+        to be called by its name; an open one answers any title, as pynetdicom does)."""
+        if self.check_called_ae is None:
+            return self.refuse_unknown
+        return self.check_called_ae
 
     def admits(self, title: str, address: str) -> bool:
         """Whether a caller may associate: its AE title known, and from its host.
@@ -200,6 +211,7 @@ _CASTS: dict[str, Any] = {
     "duplicates": DuplicatePolicy,
     "refuse_unknown": _boolean,
     "check_caller_host": _boolean,
+    "check_called_ae": _boolean,
     "max_pdu": int,
     "max_associations": int,
     "fsync": _boolean,
