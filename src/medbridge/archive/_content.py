@@ -41,15 +41,18 @@ def same_content(first: bytes, second: bytes) -> bool:
     """
     try:
         a, b = _read(first), _read(second)
-        return _canonical(a, bool(a.is_little_endian)) == _canonical(b, bool(b.is_little_endian))
+        return _canonical(a, _little(a)) == _canonical(b, _little(b))
     except Exception:  # undecodable content cannot be shown to be the same
         return False
 
 
 def _read(data: bytes) -> Dataset:
-    ds = dcmread(io.BytesIO(data), force=True)
-    ds.is_little_endian = ds.original_encoding[1]
-    return ds
+    return dcmread(io.BytesIO(data), force=True)
+
+
+def _little(ds: Dataset) -> bool:
+    """Whether the dataset was encoded little endian (pydicom's ``original_encoding``)."""
+    return ds.original_encoding[1] is not False
 
 
 def _canonical(ds: Dataset, little: bool) -> list[tuple[int, Any]]:
