@@ -14,11 +14,21 @@ from typing import NoReturn
 import click
 from pydicom.dataset import Dataset
 
-from medbridge.archive.keys import identifier_from_keys
 from medbridge.errors import QueryError
 from medbridge.exitcodes import ExitCode
 
-__all__ = ["KEY", "LEVEL", "fail", "parse_keys", "setup_logging"]
+__all__ = [
+    "KEY",
+    "LEVEL",
+    "VERBOSITY",
+    "fail",
+    "parse_keys",
+    "quiet_pynetdicom",
+    "setup_logging",
+]
+
+#: ``click.Context.meta`` key of the ``-v`` count (the group's or the command's).
+VERBOSITY = "medbridge.verbosity"
 
 KEY = click.option(
     "-k",
@@ -37,14 +47,24 @@ LEVEL = click.option(
 
 def parse_keys(keys: tuple[str, ...], level: str) -> Dataset:
     """`identifier_from_keys`, a bad key reported as a usage error of ``-k``."""
+    from medbridge.archive.keys import identifier_from_keys  # SQLAlchemy: not for `ls`
+
     try:
         return identifier_from_keys(keys, level)
     except QueryError as exc:
         raise click.BadParameter(str(exc), param_hint="-k") from None
 
 
+def quiet_pynetdicom(record: logging.LogRecord) -> bool:
+    """A handler filter: pynetdicom's records only with ``-vv``, where they explain."""
+    return not record.name.startswith("pynetdicom")
+
+
 def setup_logging(verbose: int) -> None:
     """Log lines with time and source on stderr; pynetdicom's own only with ``-vv``."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[VERBOSITY] = max(verbose, ctx.meta.get(VERBOSITY, 0))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

@@ -28,19 +28,43 @@ def archive() -> None:
     """Maintain the archive's files and index."""
 
 
-@archive.command("check")
-@click.option(
+_DATA_DIR = click.option(
     "--data-dir",
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, file_okay=False),
     envvar="MEDBRIDGE_DATA_DIR",
     default=Path("./var"),
     show_default=True,
+    help="The archive's folder, as given to `medbridge serve` (env MEDBRIDGE_DATA_DIR).",
 )
-@click.option("--index-url", envvar="MEDBRIDGE_INDEX_URL")
-@click.option("--repair", is_flag=True, help="Fix what was found.")
-@click.option("--no-checksums", is_flag=True, help="Skip hashing every file.")
+_INDEX_URL = click.option(
+    "--index-url",
+    envvar="MEDBRIDGE_INDEX_URL",
+    help="SQLAlchemy URL of a shared index (postgresql+psycopg://...); default: the "
+    "SQLite index in --data-dir (env MEDBRIDGE_INDEX_URL).",
+)
+
+
+@archive.command("check")
+@_DATA_DIR
+@_INDEX_URL
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Fix what was found: index unindexed files, re-index files whose checksum "
+    "differs, drop the rows of missing files, delete stale temporary files.",
+)
+@click.option(
+    "--no-checksums",
+    is_flag=True,
+    help="Skip hashing every file (fast; finds missing and unindexed files only).",
+)
 def check_command(data_dir: Path, index_url: str | None, repair: bool, no_checksums: bool) -> None:
-    """Find (and with --repair fix) index/storage mismatches."""
+    """Find (and with --repair fix) index/storage mismatches.
+
+    Exit status: 0 index and files agree (or all was repaired), 1 problems found (or
+    files that cannot be read).
+    """
+    _existing(data_dir, index_url)
     try:
         with Archive(data_dir, index_url=index_url) as arc:
             report = check(arc, repair=repair, checksums=not no_checksums)
@@ -64,14 +88,8 @@ def check_command(data_dir: Path, index_url: str | None, repair: bool, no_checks
 
 
 @archive.command("export")
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    envvar="MEDBRIDGE_DATA_DIR",
-    default=Path("./var"),
-    show_default=True,
-)
-@click.option("--index-url", envvar="MEDBRIDGE_INDEX_URL")
+@_DATA_DIR
+@_INDEX_URL
 @LEVEL
 @KEY
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
@@ -94,6 +112,7 @@ def export_command(
     (same options, same key, same pseudonyms) into OUT/<study>/<series>/<instance>.dcm,
     and the archive's files are never changed.
     """
+    _existing(data_dir, index_url)
     try:
         with Archive(data_dir, index_url=index_url) as arc:
             refs = arc.instances(parse_keys(keys, level))
@@ -113,6 +132,12 @@ def export_command(
     click.echo(f"{written} exported, {failed} failed -> {out}")
     if failed:
         sys.exit(ExitCode.PARTIAL if written else ExitCode.ERROR)
+
+
+def _existing(data_dir: Path, index_url: str | None) -> None:
+    """Refuse a --data-dir that holds no archive: opening one there would create it."""
+    if index_url is None and not (data_dir / "index.sqlite").is_file():
+        fail(MedbridgeError(f"no archive in {data_dir} (no index.sqlite): check --data-dir"))
 
 
 def _copy_out(refs: list[InstanceRef], out: Path) -> tuple[int, int]:

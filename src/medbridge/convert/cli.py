@@ -57,7 +57,9 @@ _YES_NO = click.Choice(["y", "n"], case_sensitive=False)
     type=click.Choice(["y", "n", "i", "o", "3"], case_sensitive=False),
     default="n",
     show_default=True,
-    help="y: .nii.gz (parallel gzip), n: .nii.",
+    help="y: .nii.gz (parallel gzip), n: .nii. dcm2niix's i (its internal zlib), "
+    "o (pipe to pigz) and 3 (3D files, dcm2niix -z 3) are accepted and write .nii.gz "
+    "as y does: medbridge has one gzip writer.",
 )
 @click.option(
     "-b",
