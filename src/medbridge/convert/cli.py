@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 
 import click
-from rich.progress import Progress
 from rich.table import Table
 
-from medbridge.console import make_console
+from medbridge.console import make_console, progress_bar
 from medbridge.convert._pipeline import (
     ConversionReport,
     ConvertOptions,
@@ -159,13 +158,16 @@ def convert_command(
         threads=threads,
     )
     console = make_console(stderr=True, quiet=quiet)
-    with Progress(console=console, transient=True, disable=quiet) as bar:
-        task = bar.add_task("converting", total=None)
+    with progress_bar(console, transient=True) as bar:
+        task = bar.add_task("reading headers", total=None)
+
+        def planned(count: int) -> None:
+            bar.update(task, description="converting", total=count, completed=0)
 
         def tick(_item: Output | Skipped) -> None:
             bar.advance(task)
 
-        report = convert_files(list(inputs), target, options, progress=tick)
+        report = convert_files(list(inputs), target, options, progress=tick, on_plan=planned)
     if not quiet:
         console.print(summary_table(report))
     status = exit_status(report)
@@ -190,7 +192,17 @@ def exit_status(report: ConversionReport) -> ExitCode:
 
 def summary_table(report: ConversionReport) -> Table:
     """What was written and what was skipped, one row per output or refusal."""
-    table = Table(title=f"{len(report.outputs)} written, {len(report.skipped)} skipped")
+    ignored = [s for s in report.skipped if s.reason.startswith("ignored:")]
+    parts = [f"{len(report.outputs)} written"]
+    if len(report.skipped) > len(ignored):
+        parts.append(f"{len(report.skipped) - len(ignored)} not converted")
+    if ignored:
+        parts.append(f"{len(ignored)} ignored")
+    if report.not_dicom:
+        parts.append(f"{report.not_dicom} files not DICOM images")
+    if report.earlier_outputs:
+        parts.append(f"{report.earlier_outputs} earlier outputs passed over")
+    table = Table(title=", ".join(parts))
     for column in ("status", "output", "shape", "detail"):
         table.add_column(column)
     for out in sorted(report.outputs, key=lambda o: o.name):
@@ -204,4 +216,8 @@ def summary_table(report: ConversionReport) -> Table:
         table.add_row(status, skip.name, "", skip.reason)
     if report.not_dicom:
         table.add_row("skipped", f"{report.not_dicom} files", "", "not DICOM images")
+    if report.earlier_outputs:
+        table.add_row(
+            "skipped", f"{report.earlier_outputs} files", "", "earlier outputs (.nii, .json...)"
+        )
     return table
