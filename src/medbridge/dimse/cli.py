@@ -356,6 +356,9 @@ def get(
 def _retrieve_report(what: str, result: scu.RetrieveResult, done: str) -> None:
     """One summary line; the exit status of PS3.4's outcome (success, warning, failure)."""
     counts = f"{done}, failed {result.failed}, warning {result.warning}"
+    if result.status == 0x0000 and result.total == 0:
+        click.echo(f"error: {what}: nothing matches the keys at the peer", err=True)
+        sys.exit(ExitCode.ERROR)
     if result.status in (0x0000, 0xB000):
         click.echo(f"{what} status 0x{result.status:04X}: {counts}")
         if result.status == 0xB000:

@@ -187,6 +187,14 @@ def _addresses(host: str) -> set[str]:
     return found | {f"::ffff:{a}" for a in found if ":" not in a}
 
 
+def _port(value: object) -> int:
+    """A TCP port to listen on: 0 (any free one) to 65535."""
+    port = int(str(value))
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port} is not in 0-65535")
+    return port
+
+
 def _boolean(value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -204,7 +212,7 @@ def _strings(value: object) -> tuple[str, ...]:
 
 _CASTS: dict[str, Any] = {
     "data_dir": Path,
-    "dimse_port": int,
+    "dimse_port": _port,
     "ae_title": validate_ae_title,
     "bind": str,
     "index_url": str,
@@ -218,7 +226,7 @@ _CASTS: dict[str, Any] = {
     "tls_cert": Path,
     "tls_key": Path,
     "tls_ca": Path,
-    "http_port": int,
+    "http_port": _port,
     "http_host": str,
     "insecure": _boolean,
     "cors_origins": _strings,
@@ -264,9 +272,14 @@ def load_config(
         for name, ae in doc.get("aes", {}).items():
             try:
                 title = validate_ae_title(ae.get("ae_title", name))
-                known.append(KnownAE(title, ae["host"], int(ae["port"])))
+                port = int(ae["port"])
+                if not 0 < port < 65536:
+                    raise ValueError(f"port {port} is not in 1-65535")
+                known.append(KnownAE(title, ae["host"], port))
             except (KeyError, TypeError, ValueError) as exc:
-                raise ArchiveError(f"{path}: [aes.{name}] needs ae_title, host, port") from exc
+                raise ArchiveError(
+                    f"{path}: [aes.{name}] needs ae_title, host and a port in 1-65535"
+                ) from exc
         for name, tok in doc.get("tokens", {}).items():
             try:
                 tokens.append(Token(name, str(tok["token"]), Role(tok.get("role", "read"))))
