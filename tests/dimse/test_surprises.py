@@ -179,3 +179,44 @@ class TestErrorComment:
         """Without UIDs, the text is cut between words and marked."""
         comment = error_comment("word " * 30)
         assert len(comment) <= 64 and comment.endswith("word...")
+
+
+class TestClientOutput:
+    def test_find_without_keys_shows_the_studies(self, server):
+        """``find`` with no -k prints each study's UID and main attributes, not a blank."""
+        result = medbridge("find", "--aec", "MEDBRIDGE", HOST, str(server.port))
+        assert result.returncode == 0, result.stderr
+        header = next(line for line in result.stdout.splitlines() if "StudyInstanceUID" in line)
+        assert header.index("StudyInstanceUID") < header.index("StudyDate")
+        assert Spec(study=1).study_uid in result.stdout
+        assert "PAT1" in result.stdout
+
+    def test_find_columns_follow_the_keys(self, server):
+        """Columns come in the order of -k, not in tag order."""
+        result = medbridge(
+            "find", "--aec", "MEDBRIDGE", "-k", "StudyDate", "-k", "PatientName",
+            "-k", "StudyInstanceUID", HOST, str(server.port),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        header = next(line for line in result.stdout.splitlines() if "StudyDate" in line)
+        positions = [header.index(k) for k in ("StudyDate", "PatientName", "StudyInstanceUID")]
+        assert positions == sorted(positions)
+
+    def test_get_reports_progress_counts(self, server, tmp_path):
+        """`scu.get` reports the announced and done sub-operations as they arrive."""
+        from medbridge.archive import QueryModel
+        from medbridge.dimse import scu
+
+        seen: list[tuple[int, int]] = []
+        identifier = Dataset()
+        identifier.QueryRetrieveLevel = "SERIES"
+        identifier.SeriesInstanceUID = Spec().series_uid
+        result = scu.get(
+            scu.Peer(HOST, server.port, ae_title="MEDBRIDGE"),
+            identifier,
+            tmp_path,
+            model=QueryModel.STUDY_ROOT,
+            on_response=lambda r: seen.append((r.total - r.remaining, r.total)),
+        )
+        assert result.status == 0x0000 and len(result.received) == 3
+        assert seen[0][1] == 3 and seen[-1] == (3, 3)
