@@ -92,6 +92,14 @@ class TestInfo:
         assert "spacing (mm)             1.5 2 2.5" in proc.stdout
         assert "DICOM" not in proc.stderr
 
+    def test_dicom_named_like_a_volume(self, pydicom_data: Path, tmp_path: Path) -> None:
+        """A DICOM file named ``.img`` (old CDs) is still dumped as DICOM."""
+        target = tmp_path / "IMAGE1.img"
+        target.write_bytes((pydicom_data / "CT_small.dcm").read_bytes())
+        proc = _run("info", str(target))
+        assert proc.returncode == ExitCode.OK, proc.stderr
+        assert "(0010,0010) PN PatientName" in proc.stdout
+
     def test_missing_file(self, tmp_path: Path) -> None:
         """A missing file is one line on stderr and a non-zero status."""
         proc = _run("info", str(tmp_path / "nope.dcm"))

@@ -158,13 +158,17 @@ def info_command(paths: Sequence[str]) -> None:
             if looks_like_nifti(path):
                 for key, value in describe_nifti(path):
                     out.print(f"{key:<24} {escape(value)}")
-            elif _is_volume_file(path):
-                from medbridge.formats.describe import describe_volume_file
-
-                for key, value in describe_volume_file(path):
-                    out.print(f"{key:<24} {escape(value)}")
+            elif _volume_format(path, sniffed=True):
+                _describe_volume(out, path)
             else:
-                for line in dump_file(path):
+                try:
+                    lines = list(dump_file(path))
+                except MedbridgeError:
+                    if not _volume_format(path, sniffed=False):
+                        raise
+                    _describe_volume(out, path)  # a broken .nrrd: the format's reason
+                    continue
+                for line in lines:
                     out.print(escape(str(line)))
         except (MedbridgeError, OSError) as exc:
             click.echo(f"medbridge info: {_error_text(path, exc)}", err=True)
@@ -172,19 +176,27 @@ def info_command(paths: Sequence[str]) -> None:
     sys.exit(status)
 
 
-def _is_volume_file(path: str) -> bool:
-    """A research-format file by name and first bytes (`medbridge.formats.detect`), or a
-    name with a volume extension (so a broken .nrrd gets the format's reason, not
-    "not DICOM")."""
+def _volume_format(path: str, *, sniffed: bool) -> bool:
+    """Whether `path` is a research-format file: by name and first bytes (`sniffed`,
+    `medbridge.formats.detect`), else by name alone. DICOM files may carry any name,
+    ``.img`` included, so a name alone only explains why a file that is not DICOM
+    could not be read."""
     from medbridge import formats
 
-    if formats.detect(path) is not None:
-        return True
+    if sniffed:
+        return formats.detect(path) is not None
     try:
         formats.format_for(path)
     except MedbridgeError:
         return False
     return True
+
+
+def _describe_volume(out: Console, path: str) -> None:
+    from medbridge.formats.describe import describe_volume_file
+
+    for key, value in describe_volume_file(path):
+        out.print(f"{key:<24} {escape(value)}")
 
 
 def _scan_with_progress(
