@@ -16,6 +16,7 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import (
+    StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
 )
@@ -72,6 +73,22 @@ class TestRefusedRetrieve:
         assert assoc.is_established
         responses = list(
             assoc.send_c_move(_patient_level(), "DEST", StudyRootQueryRetrieveInformationModelMove)
+        )
+        assoc.release()
+        final = responses[-1][0]
+        assert final.Status == 0xA900
+        assert "Study Root" in final.ErrorComment
+
+
+class TestRefusedFind:
+    def test_find_failure_carries_the_reason(self, server):
+        """C-FIND at PATIENT level in Study Root: 0xA900 with the reason as Error Comment."""
+        ae = AE(ae_title="FINDER")
+        ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+        assoc = ae.associate(HOST, server.port, ae_title="MEDBRIDGE")
+        assert assoc.is_established
+        responses = list(
+            assoc.send_c_find(_patient_level(), StudyRootQueryRetrieveInformationModelFind)
         )
         assoc.release()
         final = responses[-1][0]

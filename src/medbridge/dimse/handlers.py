@@ -251,7 +251,7 @@ def handle_find(
         answers = list(archive.find_elements(identifier, model=_model(event)))
     except ArchiveError as exc:
         LOGGER.error("C-FIND from %s refused: %s", _peer(event), exc)
-        yield _failure(0xA900, str(exc)).Status, None
+        yield _failure(0xA900, str(exc)), None  # the reason travels as Error Comment
         return
     except Exception as exc:  # a damaged identifier fails to decode
         LOGGER.error("C-FIND from %s: cannot decode identifier: %s", _peer(event), exc)
