@@ -14,6 +14,7 @@ import click
 
 from medbridge.archive import Archive, InstanceRef, check
 from medbridge.cliopts import KEY, LEVEL, fail, parse_keys
+from medbridge.console import make_console, progress_bar
 from medbridge.deid.options import policy_options
 from medbridge.deid.policy import Policy
 from medbridge.deid.runner import anonymize_paths
@@ -144,13 +145,16 @@ def _copy_out(refs: list[InstanceRef], out: Path) -> tuple[int, int]:
     """Copy stored files out by their (validated) SOP Instance UIDs; count copied, failed."""
     out.mkdir(parents=True, exist_ok=True)
     written = failed = 0
-    for ref in refs:
-        target = out / f"{ref.sop_instance_uid}.dcm"
-        try:
-            shutil.copyfile(ref.path, target)
-        except OSError as exc:
-            click.echo(f"failed: {ref.path}: {exc.strerror or exc}", err=True)
-            failed += 1
-        else:
-            written += 1
+    with progress_bar(make_console(stderr=True)) as bar:
+        task = bar.add_task("exporting", total=len(refs))
+        for ref in refs:
+            target = out / f"{ref.sop_instance_uid}.dcm"
+            try:
+                shutil.copyfile(ref.path, target)
+            except OSError as exc:
+                bar.console.print(f"failed: {ref.path}: {exc.strerror or exc}")
+                failed += 1
+            else:
+                written += 1
+            bar.advance(task)
     return written, failed

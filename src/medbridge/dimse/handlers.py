@@ -239,7 +239,7 @@ def _model(event: Event) -> QueryModel:
 
 def handle_find(
     event: Event, archive: Archive, config: ServerConfig
-) -> Iterator[tuple[int, Dataset | None]]:
+) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     """C-FIND SCP (PS3.4 C.4.1): one pending response per match, then success.
 
     Patient Root or Study Root follows the request's Affected SOP Class UID. Pending
