@@ -330,5 +330,20 @@ class TestEverydayDefaults:
 
     def test_compress_letters_explained_in_help(self):
         """``--help`` says what -z i, o and 3 do."""
-        text = medbridge("--help").stdout
-        assert "i (its internal zlib)" in text and "3 (3D files" in text
+        text = " ".join(medbridge("--help").stdout.split())
+        assert "i (its internal zlib) and o (optimal pigz) write .nii.gz" in text
+        assert "3 (uncompressed, one file per volume) is not supported" in text
+
+    @pytest.mark.parametrize(("letter", "written"), [("i", "3.nii.gz"), ("o", "3.nii.gz")])
+    def test_dcm2niix_compress_letters(self, series: Path, tmp_path: Path, letter, written):
+        """``-z i`` and ``-z o`` write .nii.gz, as dcm2niix does."""
+        result = medbridge("-z", letter, "-f", "%s", "-o", tmp_path / "out", series)
+        assert result.returncode == ExitCode.OK, result.stderr
+        assert written in names(tmp_path / "out")
+
+    def test_compress_3_is_refused_not_misread(self, series: Path, tmp_path: Path):
+        """``-z 3`` (dcm2niix: uncompressed 3D files) is a usage error, not .nii.gz."""
+        result = medbridge("-z", "3", "-o", tmp_path / "out", series)
+        assert result.returncode == ExitCode.USAGE
+        assert "one per volume" in result.stderr and "Traceback" not in result.stderr
+        assert not names(tmp_path / "out")

@@ -56,9 +56,9 @@ _YES_NO = click.Choice(["y", "n"], case_sensitive=False)
     type=click.Choice(["y", "n", "i", "o", "3"], case_sensitive=False),
     default="n",
     show_default=True,
-    help="y: .nii.gz (parallel gzip), n: .nii. dcm2niix's i (its internal zlib), "
-    "o (pipe to pigz) and 3 (3D files, dcm2niix -z 3) are accepted and write .nii.gz "
-    "as y does: medbridge has one gzip writer.",
+    help="y: .nii.gz (parallel gzip), n: .nii. dcm2niix's i (its internal zlib) and "
+    "o (optimal pigz) write .nii.gz as y does: medbridge has one gzip writer. "
+    "dcm2niix's 3 (uncompressed, one file per volume) is not supported.",
 )
 @click.option(
     "-b",
@@ -131,6 +131,12 @@ def convert_command(
     """
     from medbridge.formats import transcode
 
+    if compress == "3":
+        raise click.BadParameter(
+            "3 (dcm2niix's uncompressed 3D files, one per volume) is not supported; "
+            "use -z n for .nii or -z y for .nii.gz",
+            param_hint="'-z'",
+        )
     if transcode.is_volume_input(inputs, input_format) or to_dicom:
         sys.exit(
             transcode.main(
@@ -138,7 +144,7 @@ def convert_command(
                 out_dir,
                 input_format=input_format,
                 output_format=output_format,
-                compress=compress.lower() in ("y", "i", "3"),
+                compress=compress.lower() in ("y", "i", "o"),
                 to_dicom=to_dicom,
                 like=like,
                 quiet=quiet,
@@ -150,7 +156,7 @@ def convert_command(
     target = out_dir or (first if first.is_dir() else first.parent)
     options = ConvertOptions(
         template=template,
-        compress=compress.lower() in ("y", "i", "3"),
+        compress=compress.lower() in ("y", "i", "o"),
         bids=bids.lower(),  # type: ignore[arg-type]
         ignore_derived=ignore_derived.lower() == "y",
         anonymize_sidecar=anonymize_sidecar.lower() == "y",
