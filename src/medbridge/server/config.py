@@ -278,7 +278,7 @@ def load_config(
                 known.append(KnownAE(title, ae["host"], port))
             except (KeyError, TypeError, ValueError) as exc:
                 raise ArchiveError(
-                    f"{path}: [aes.{name}] needs ae_title, host and a port in 1-65535"
+                    f"{path}: [aes.{name}] needs ae_title, host, port (1-65535)"
                 ) from exc
         for name, tok in doc.get("tokens", {}).items():
             try:
