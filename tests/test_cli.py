@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 
 from medbridge.exitcodes import ExitCode
 
@@ -74,12 +76,57 @@ class TestInfo:
         assert "scl_slope / scl_inter    2 / -10" in out
         assert "vox_offset               352" in out
 
+    @pytest.mark.parametrize("name", ["v.nrrd", "v.mha", "v.mgz", "v.hdr"])
+    def test_other_volume_formats(self, tmp_path: Path, name: str) -> None:
+        """NRRD, MetaImage, MGH, Analyze: what ``info`` reads, not "not a DICOM file"."""
+        from medbridge import formats
+        from medbridge.volume import Volume
+
+        affine = np.diag([1.5, 2.0, 2.5, 1.0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Analyze warns about left-right
+            formats.write(Volume(np.zeros((4, 5, 6), np.int16), affine), tmp_path / name)
+        proc = _run("info", str(tmp_path / name))
+        assert proc.returncode == ExitCode.OK, proc.stderr
+        assert "shape                    4 x 5 x 6" in proc.stdout
+        assert "spacing (mm)             1.5 2 2.5" in proc.stdout
+        assert "DICOM" not in proc.stderr
+
+    def test_dicom_named_like_a_volume(self, pydicom_data: Path, tmp_path: Path) -> None:
+        """A DICOM file named ``.img`` (old CDs) is still dumped as DICOM."""
+        target = tmp_path / "IMAGE1.img"
+        target.write_bytes((pydicom_data / "CT_small.dcm").read_bytes())
+        proc = _run("info", str(target))
+        assert proc.returncode == ExitCode.OK, proc.stderr
+        assert "(0010,0010) PN PatientName" in proc.stdout
+
     def test_missing_file(self, tmp_path: Path) -> None:
         """A missing file is one line on stderr and a non-zero status."""
         proc = _run("info", str(tmp_path / "nope.dcm"))
         assert proc.returncode == ExitCode.ERROR
         assert str(tmp_path / "nope.dcm") in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+class TestHelp:
+    """Every option says what it does."""
+
+    @pytest.mark.parametrize("command", [["archive", "check"], ["archive", "export"]])
+    def test_archive_options_have_help(self, command: list[str]) -> None:
+        """``archive check|export --help`` explains --data-dir, --index-url (and --repair)."""
+        proc = _run(*command, "--help")
+        assert proc.returncode == ExitCode.OK
+        text = " ".join(proc.stdout.split())
+        assert "--data-dir DIRECTORY The archive's folder" in text
+        assert "--index-url TEXT SQLAlchemy URL" in text
+        if command[1] == "check":
+            assert "--repair Fix what was found" in text
+
+    def test_exit_statuses_in_main_help(self) -> None:
+        """``medbridge --help`` states the one exit-status rule."""
+        text = _run("--help").stdout
+        for line in ("0  all done", "1  nothing done", "2  bad command line", "3  partial"):
+            assert line in text
 
 
 class TestCommands:

@@ -16,29 +16,26 @@ import click
 from pydicom.uid import UID
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.tree import Tree
 
 from medbridge import __version__
-from medbridge.console import make_console
+from medbridge.cliopts import VERBOSITY, quiet_pynetdicom
+from medbridge.console import make_console, progress_bar
 from medbridge.dicom import (
     InstanceRecord,
     Patient,
     ScanFailure,
     build_hierarchy,
-    collect_files,
     dump_file,
     scan_files,
     series_summaries,
 )
+from medbridge.dicom.files import iter_files
 from medbridge.errors import MedbridgeError
 from medbridge.exitcodes import ExitCode
 from medbridge.formats.nifti_header import describe_nifti, looks_like_nifti
 
 __all__ = ["main"]
-
-_PROGRESS_MIN_FILES = 200
-
 
 # Sub-commands whose modules pull in heavy dependencies (pynetdicom, SQLAlchemy,
 # nibabel) are imported only when invoked, so ``medbridge ls`` stays quick to start.
@@ -61,7 +58,27 @@ _LAZY_COMMANDS = {
 
 
 class _LazyGroup(click.Group):
-    """A click group that imports a sub-command's module the first time it is needed."""
+    """A click group that imports a sub-command's module the first time it is needed.
+
+    It is also the last line of defence of the one-line rule: an error no command
+    expected ends the command with one line and exit status 1, its traceback only
+    with ``-vv`` (`VERBOSITY`).
+    """
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("medbridge: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:
+            if ctx.meta.get(VERBOSITY, 0) >= 2:
+                raise
+            what = str(exc) if isinstance(exc, MedbridgeError) else f"{type(exc).__name__}: {exc}"
+            click.echo(f"medbridge: error: {what} (-vv shows the traceback)", err=True)
+            sys.exit(ExitCode.ERROR)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *_LAZY_COMMANDS])
@@ -80,10 +97,25 @@ class _LazyGroup(click.Group):
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="medbridge")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def main(verbose: int) -> None:
-    """medbridge: read, convert, de-identify and serve medical images."""
+@click.pass_context
+def main(ctx: click.Context, verbose: int) -> None:
+    """medbridge: read, convert, de-identify and serve medical images.
+
+    \b
+    Exit status, every command:
+      0  all done
+      1  nothing done (no input read, peer unreachable, ...)
+      2  bad command line
+      3  partial: some inputs skipped or failed, the rest done
+      4  done, but some outputs incomplete (missing slices)
+    Errors are one line; -vv adds tracebacks and the DICOM network log.
+    """
+    ctx.meta[VERBOSITY] = verbose
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbose < 2:  # pynetdicom's own ERROR lines repeat what our one line says
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(quiet_pynetdicom)
 
 
 @main.command("ls")
@@ -115,10 +147,12 @@ def ls_command(paths: Sequence[str], as_json: bool) -> None:
 @main.command("info")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 def info_command(paths: Sequence[str]) -> None:
-    """Show the header of DICOM or NIfTI files: every element, or every header field.
+    """Show the header of DICOM files, or of volume files in any format `convert` reads.
 
     DICOM: tag, VR, name (private tags with their creator), value, nested sequences.
     NIfTI-1/2: dims, datatype, pixdim, qform/sform codes and matrices, scaling, extensions.
+    NRRD, MetaImage, Analyze, MGH, MINC: size, voxel type, spacing, RAS+ affine, scaling
+    and the metadata medbridge reads from them.
     """
     out = make_console()
     status = ExitCode.OK
@@ -129,8 +163,17 @@ def info_command(paths: Sequence[str]) -> None:
             if looks_like_nifti(path):
                 for key, value in describe_nifti(path):
                     out.print(f"{key:<24} {escape(value)}")
+            elif _volume_format(path, sniffed=True):
+                _describe_volume(out, path)
             else:
-                for line in dump_file(path):
+                try:
+                    lines = list(dump_file(path))
+                except MedbridgeError:
+                    if not _volume_format(path, sniffed=False):
+                        raise
+                    _describe_volume(out, path)  # a broken .nrrd: the format's reason
+                    continue
+                for line in lines:
                     out.print(escape(str(line)))
         except (MedbridgeError, OSError) as exc:
             click.echo(f"medbridge info: {_error_text(path, exc)}", err=True)
@@ -138,24 +181,48 @@ def info_command(paths: Sequence[str]) -> None:
     sys.exit(status)
 
 
+def _volume_format(path: str, *, sniffed: bool) -> bool:
+    """Whether `path` is a research-format file: by name and first bytes (`sniffed`,
+    `medbridge.formats.detect`), else by name alone. DICOM files may carry any name,
+    ``.img`` included, so a name alone only explains why a file that is not DICOM
+    could not be read."""
+    from medbridge import formats
+
+    if sniffed:
+        return formats.detect(path) is not None
+    try:
+        formats.format_for(path)
+    except MedbridgeError:
+        return False
+    return True
+
+
+def _describe_volume(out: Console, path: str) -> None:
+    from medbridge.formats.describe import describe_volume_file
+
+    for key, value in describe_volume_file(path):
+        out.print(f"{key:<24} {escape(value)}")
+
+
 def _scan_with_progress(
     paths: Sequence[str], err: Console
 ) -> tuple[list[InstanceRecord], list[ScanFailure]]:
-    found = collect_files(paths)
+    """Walk and read every file, with a count while walking and a bar while reading
+    (on a terminal only: piped output stays clean)."""
     records: list[InstanceRecord] = []
-    failures = list(found.failures)
-    show = err.is_terminal and len(found.files) >= _PROGRESS_MIN_FILES
-    with Progress(
-        TextColumn("scanning"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not show,
-    ) as progress:
-        task = progress.add_task("scan", total=len(found.files))
-        for result in scan_files(found.files, on_file=lambda _: progress.advance(task)):
+    failures: list[ScanFailure] = []
+    files: list[str] = []
+    with progress_bar(err, transient=True) as bar:
+        walking = bar.add_task("finding files", total=None)
+        for item in iter_files(paths):
+            if isinstance(item, ScanFailure):
+                failures.append(item)
+            else:
+                files.append(item)
+                bar.advance(walking)
+        bar.remove_task(walking)
+        reading = bar.add_task("reading headers", total=len(files))
+        for result in scan_files(files, on_file=lambda _: bar.advance(reading)):
             if isinstance(result, ScanFailure):
                 failures.append(result)
             else:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from pydicom.dataset import Dataset
 
-from medbridge.archive.keys import identifier_from_keys
 from medbridge.errors import QueryError
 from medbridge.exitcodes import ExitCode
 
@@ -26,15 +25,21 @@ if TYPE_CHECKING:
 __all__ = [
     "KEY",
     "LEVEL",
+    "VERBOSITY",
     "WEB",
     "fail",
     "is_url",
+    "open_archive",
     "parse_keys",
+    "quiet_pynetdicom",
     "send_target",
     "setup_logging",
     "web_client",
     "web_peer",
 ]
+
+#: ``click.Context.meta`` key of the ``-v`` count (the group's or the command's).
+VERBOSITY = "medbridge.verbosity"
 
 KEY = click.option(
     "-k",
@@ -53,14 +58,24 @@ LEVEL = click.option(
 
 def parse_keys(keys: tuple[str, ...], level: str) -> Dataset:
     """`identifier_from_keys`, a bad key reported as a usage error of ``-k``."""
+    from medbridge.archive.keys import identifier_from_keys  # SQLAlchemy: not for `ls`
+
     try:
         return identifier_from_keys(keys, level)
     except QueryError as exc:
         raise click.BadParameter(str(exc), param_hint="-k") from None
 
 
+def quiet_pynetdicom(record: logging.LogRecord) -> bool:
+    """A handler filter: pynetdicom's records only with ``-vv``, where they explain."""
+    return not record.name.startswith("pynetdicom")
+
+
 def setup_logging(verbose: int) -> None:
     """Log lines with time and source on stderr; pynetdicom's own only with ``-vv``."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[VERBOSITY] = max(verbose, ctx.meta.get(VERBOSITY, 0))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
@@ -126,8 +141,8 @@ def send_target(
     URL click hands the first path over as PORT; it is put back here.
     """
     if not is_url(host):
-        if port is None or not port.isdigit():
-            raise click.UsageError(f"PORT must be a number, not {port!r} (or give a URL)")
+        if port is None or not port.isdigit() or not 0 < int(port) < 65536:
+            raise click.UsageError(f"PORT must be a number in 1-65535, not {port!r} (or a URL)")
         if not paths:
             raise click.UsageError("Missing argument 'PATHS...'.")
         return None, int(port), paths
@@ -140,3 +155,31 @@ def send_target(
     if not paths:
         raise click.UsageError("Missing argument 'PATHS...'.")
     return web_peer(host, None, token, ca), None, paths
+
+
+if TYPE_CHECKING:
+    from medbridge.archive import Archive
+
+
+def open_archive(
+    config_file: Path | None,
+    data_dir: Path | None,
+    index_url: str | None,
+    storage_url: str | None = None,
+    *,
+    create: bool = False,
+) -> Archive:
+    """Open the archive a command's options name, as `medbridge serve` would with them.
+
+    Unless `create`, a data folder without an index is refused: opening an archive
+    there would create an empty one, and a mistyped --data-dir would look empty.
+    """
+    from medbridge.errors import MedbridgeError
+    from medbridge.server.config import load_config
+
+    config = load_config(
+        config_file, data_dir=data_dir, index_url=index_url, storage_url=storage_url
+    )
+    if not create and config.index_url is None and not (config.data_dir / "index.sqlite").is_file():
+        fail(MedbridgeError(f"no archive in {config.data_dir} (no index.sqlite): check --data-dir"))
+    return config.open_archive()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import threading
 
 import pytest
+from pydicom import dcmread, dcmwrite
 from pydicom.dataset import Dataset
 
 from archive.factory import ROOT, Spec, make_bytes
@@ -45,6 +47,41 @@ class TestStore:
         with pytest.raises(DuplicateInstance, match=Spec().sop_uid):
             empty_archive.store(make_bytes(Spec(description="OTHER")))
         assert empty_archive.read(Spec().sop_uid) == original
+
+    @pytest.mark.parametrize(
+        ("syntax", "implicit", "little"),
+        [("1.2.840.10008.1.2", True, True), ("1.2.840.10008.1.2.2", False, False)],
+        ids=["implicit", "big-endian"],
+    )
+    def test_same_dataset_in_another_encoding_is_identical(
+        self, empty_archive, syntax, implicit, little
+    ):
+        """The same dataset in another transfer syntax (pixels byte-swapped for big
+        endian) is the same instance under either policy: IDENTICAL, stored copy kept."""
+        original = make_bytes(Spec())
+        empty_archive.store(original)
+        ds = dcmread(io.BytesIO(original))
+        if not little:
+            ds.PixelData = ds.pixel_array.astype(">i2").tobytes()
+        ds.file_meta.TransferSyntaxUID = syntax
+        buf = io.BytesIO()
+        dcmwrite(buf, ds, implicit_vr=implicit, little_endian=little, force_encoding=True)
+        assert buf.getvalue() != original
+        for policy in DuplicatePolicy:
+            result = empty_archive.store(buf.getvalue(), duplicates=policy)
+            assert result.outcome is StoreOutcome.IDENTICAL
+        assert empty_archive.read(Spec().sop_uid) == original
+
+    def test_other_pixels_in_another_encoding_conflict(self, empty_archive):
+        """Big endian with unswapped pixel bytes holds other pixel values: a conflict."""
+        original = make_bytes(Spec())
+        empty_archive.store(original)
+        ds = dcmread(io.BytesIO(original))
+        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.2"
+        buf = io.BytesIO()
+        dcmwrite(buf, ds, implicit_vr=False, little_endian=False, force_encoding=True)
+        with pytest.raises(DuplicateInstance):
+            empty_archive.store(buf.getvalue())
 
     def test_conflicting_resend_replaces_under_replace(self, empty_archive):
         """Under REPLACE the new content wins, also in the index."""

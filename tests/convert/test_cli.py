@@ -183,7 +183,7 @@ class TestReportAndExitStatus:
         """The closing table names each output with its shape."""
         result = medbridge("-f", "%p_%s", "-o", tmp_path / "out", series)
         assert result.returncode == ExitCode.OK
-        assert "1 written, 0 skipped" in result.stderr
+        assert "1 written\n" in result.stderr  # no "0 skipped": only what happened
         assert "t1_axial_3" in result.stderr and "10×12×6" in result.stderr
 
     def test_incomplete_volume_exit_status(self, tmp_path: Path):
@@ -222,6 +222,128 @@ class TestReportAndExitStatus:
         write(SeriesSpec("nogeo", drop=("PixelSpacing",)), tmp_path / "in")
         result = medbridge("-o", tmp_path / "out", tmp_path / "in")
         assert result.returncode == ExitCode.ERROR
-        assert "0 written, 1 skipped" in result.stderr
+        assert "0 written, 1 not converted" in result.stderr
         assert "6 files in" in result.stderr and "PixelSpacing" in result.stderr
         assert not list((tmp_path / "out").glob("*.nii*"))
+
+
+def _fractional_time(ds, _k: int, _t: int) -> None:
+    ds.StudyDate = "20240102"
+    ds.StudyTime = "105619.609"
+
+
+def _almost_a_minute(ds, _k: int, _t: int) -> None:
+    ds.StudyDate = "20240102"
+    ds.StudyTime = "101559.7"
+
+
+class TestEverydayDefaults:
+    """Issue 15: the default names, a second run, and what the summary says."""
+
+    @pytest.mark.parametrize("given", ["in", "in/", "in/sub/Series1/t1_0001.dcm"])
+    def test_default_template_names_like_dcm2niix(
+        self, tmp_path: Path, given: str, monkeypatch: pytest.MonkeyPatch
+    ):
+        """``%f_%p_%t_%s``: %f is the input folder given (a file's own folder), %t rounds
+        a fractional StudyTime (105619.609 -> 105620)."""
+        write(SeriesSpec("t1", tweak=_fractional_time), tmp_path / "in" / "sub" / "Series1")
+        monkeypatch.chdir(tmp_path)
+        dcm2niix("-b", "y", "-z", "n", "-o", tmp_path / "ref", given)
+        result = medbridge("-o", tmp_path / "ours", given)
+        assert result.returncode == ExitCode.OK, result.stderr
+        assert names(tmp_path / "ours") == names(tmp_path / "ref")
+        assert any("20240102105620" in name for name in names(tmp_path / "ours"))
+
+    def test_seconds_never_round_to_60_like_dcm2niix(self, tmp_path: Path):
+        """101559.7 is ``101559`` for dcm2niix (its issue 912), not ``101560``."""
+        write(SeriesSpec("t1", tweak=_almost_a_minute), tmp_path / "in")
+        dcm2niix("-b", "y", "-z", "n", "-f", "%t", "-o", tmp_path / "ref", tmp_path / "in")
+        result = medbridge("-f", "%t", "-o", tmp_path / "ours", tmp_path / "in")
+        assert result.returncode == ExitCode.OK, result.stderr
+        assert (
+            names(tmp_path / "ours")
+            == names(tmp_path / "ref")
+            == {
+                "20240102101559.nii",
+                "20240102101559.json",
+            }
+        )
+
+    def test_second_run_adds_dcm2niix_suffix(self, series: Path, tmp_path: Path):
+        """A second (and third) run into the same folder writes ``<name>a``, ``<name>b``
+        as dcm2niix does, keeps the first run's files and reports the renaming."""
+        for _ in range(3):
+            dcm2niix("-b", "y", "-z", "n", "-f", "%p_%s", "-o", tmp_path / "ref", series)
+        out = tmp_path / "ours"
+        first = medbridge("-f", "%p_%s", "-o", out, series)
+        assert first.returncode == ExitCode.OK, first.stderr
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+        second = medbridge("-f", "%p_%s", "-o", out, series)
+        third = medbridge("-f", "%p_%s", "-o", out, series)
+        assert second.returncode == third.returncode == ExitCode.OK, second.stderr
+        assert names(out) == names(tmp_path / "ref")
+        assert {n: (out / n).read_bytes() for n in before} == before
+        assert "t1_axial_3a" in second.stderr and "existed" in second.stderr
+        assert "skipped" not in second.stderr
+
+    def test_converting_into_the_input_folder_twice_counts_honestly(self, series: Path):
+        """The first run's outputs among the inputs are "earlier outputs", never "0 skipped"
+        above a "skipped" row."""
+        assert medbridge("-f", "%s", series).returncode == ExitCode.OK
+        again = medbridge("-f", "%s", series)
+        assert again.returncode == ExitCode.OK, again.stderr
+        assert "0 skipped" not in again.stderr
+        assert "2 earlier outputs" in again.stderr
+        assert names(series) >= {"3.nii", "3.json", "3a.nii", "3a.json"}
+
+    def test_philips_trace_is_written_as_adc_like_dcm2niix(self, dcm_qa: Path, tmp_path: Path):
+        """Philips DWI with trace (isotropic) volumes: the series without them, and
+        ``<name>_ADC`` with every volume, the trace last, voxel for voxel dcm2niix's."""
+        source = dcm_qa / "dcm_qa_philips" / "In" / "Vanderbilt_2018"
+        dcm2niix("-b", "y", "-z", "n", "-f", "%p_%s", "-o", tmp_path / "ref", source)
+        result = medbridge("-f", "%p_%s", "-o", tmp_path / "ours", source)
+        assert result.returncode == ExitCode.OK, result.stderr
+        assert names(tmp_path / "ours") == names(tmp_path / "ref")
+        adc = "WIP_dti_ax_601_ADC.nii"
+        ours = nib.load(tmp_path / "ours" / adc)
+        ref = nib.load(tmp_path / "ref" / adc)
+        assert ours.shape == ref.shape == (80, 80, 40, 17)
+        assert np.array_equal(ours.dataobj.get_unscaled(), ref.dataobj.get_unscaled())
+        assert np.allclose(ours.affine, ref.affine, atol=1e-4)
+
+    def test_philips_trace_ignored_with_i_y_is_reported(self, dcm_qa: Path, tmp_path: Path):
+        """With ``-i y`` no ``_ADC`` is written (as dcm2niix) and the summary says so."""
+        source = dcm_qa / "dcm_qa_philips" / "In" / "Vanderbilt_2018"
+        result = medbridge("-i", "y", "-f", "%p_%s", "-o", tmp_path / "ours", source)
+        assert result.returncode == ExitCode.OK, result.stderr
+        assert not any("_ADC" in n for n in names(tmp_path / "ours"))
+        assert "ignored" in result.stderr and "trace" in result.stderr
+
+    def test_unknown_output_extension_is_a_usage_error(self, tmp_path: Path):
+        """``convert X.nii -o x.xyz`` names the extension, exits 2 and creates nothing."""
+        volume = tmp_path / "v.nii"
+        nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4)), volume)
+        result = medbridge(volume, "-o", tmp_path / "x.xyz")
+        assert result.returncode == ExitCode.USAGE
+        assert ".xyz" in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / "x.xyz").exists()
+
+    def test_compress_letters_explained_in_help(self):
+        """``--help`` says what -z i, o and 3 do."""
+        text = " ".join(medbridge("--help").stdout.split())
+        assert "i (its internal zlib) and o (optimal pigz) write .nii.gz" in text
+        assert "3 (uncompressed, one file per volume) is not supported" in text
+
+    @pytest.mark.parametrize(("letter", "written"), [("i", "3.nii.gz"), ("o", "3.nii.gz")])
+    def test_dcm2niix_compress_letters(self, series: Path, tmp_path: Path, letter, written):
+        """``-z i`` and ``-z o`` write .nii.gz, as dcm2niix does."""
+        result = medbridge("-z", letter, "-f", "%s", "-o", tmp_path / "out", series)
+        assert result.returncode == ExitCode.OK, result.stderr
+        assert written in names(tmp_path / "out")
+
+    def test_compress_3_is_refused_not_misread(self, series: Path, tmp_path: Path):
+        """``-z 3`` (dcm2niix: uncompressed 3D files) is a usage error, not .nii.gz."""
+        result = medbridge("-z", "3", "-o", tmp_path / "out", series)
+        assert result.returncode == ExitCode.USAGE
+        assert "one per volume" in result.stderr and "Traceback" not in result.stderr
+        assert not names(tmp_path / "out")

@@ -48,8 +48,19 @@ class TestLoadConfig:
             ("", {"MEDBRIDGE_DUPLICATES": "merge"}, "invalid setting"),
             ("[aes.X]\nhost = 'h'\n", {}, r"\[aes.X\] needs ae_title, host, port"),
             ("[server\n", {}, "cannot read config"),
+            ("[server]\ndimse_port = 70000\n", {}, "port 70000 is not in 0-65535"),
+            ("[aes.X]\nae_title = 'X'\nhost = 'h'\nport = 0\n", {}, r"port \(1-65535\)"),
         ],
-        ids=["unknown-key", "backslash-ae", "bad-int", "bad-policy", "incomplete-ae", "bad-toml"],
+        ids=[
+            "unknown-key",
+            "backslash-ae",
+            "bad-int",
+            "bad-policy",
+            "incomplete-ae",
+            "bad-toml",
+            "port-range",
+            "ae-port-range",
+        ],
     )
     def test_errors_name_the_setting(self, tmp_path, text, env, match):
         """Bad settings raise ArchiveError saying which setting is wrong."""

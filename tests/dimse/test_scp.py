@@ -116,12 +116,15 @@ class TestStore:
         assert not stored_path(server.data_dir, "1.2.3.4.5.6").exists()
 
     def test_conflicting_resend_is_reported(self, server, tmp_path):
-        """Other content under a stored SOP Instance UID gets 0x0111 and changes nothing."""
+        """Other content under a stored SOP Instance UID gets storescu's "Warning"
+        (0xB000, a C-STORE status it knows) and changes nothing."""
         changed = tmp_path / "changed.dcm"
         changed.write_bytes(make_bytes(Spec(number=1, description="CHANGED")))
         before = stored_path(server.data_dir, Spec(number=1).sop_uid).read_bytes()
-        result = run(["storescu", "-aec", "MEDBRIDGE", HOST, str(server.port), str(changed)])
-        assert "0x0111" in result.stdout + result.stderr or result.returncode != 0
+        result = run(["storescu", "-v", "-aec", "MEDBRIDGE", HOST, str(server.port), str(changed)])
+        assert result.returncode == 0, result.stderr
+        assert "Unknown Status" not in result.stdout + result.stderr
+        assert "Warning" in result.stdout + result.stderr
         assert stored_path(server.data_dir, Spec(number=1).sop_uid).read_bytes() == before
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from medbridge.archive._answers import answer, select_rows, to_dataset
 from medbridge.archive._commits import CommitQueue
+from medbridge.archive._content import same_content
 from medbridge.archive._rows import delete_row, header_values, insert_row, stored_copy
 from medbridge.archive.audit import AuditLog
 from medbridge.archive.index import (
@@ -57,7 +58,8 @@ LOGGER = logging.getLogger(__name__)
 class DuplicatePolicy(StrEnum):
     """What to do when an instance arrives whose SOP Instance UID is stored already.
 
-    An identical resend (same bytes) always succeeds and changes nothing.
+    An identical resend (the same dataset, in any transfer syntax) always succeeds and
+    changes nothing.
     """
 
     KEEP = "keep"
@@ -234,7 +236,7 @@ class Archive:
             with self.index.read() as conn:
                 old = stored_copy(conn, sop_uid)
             if old is not None:
-                if old.sha256 == digest:
+                if old.sha256 == digest or self._same_as_stored(old.relpath, data):
                     return StoreResult(sop_uid, StoreOutcome.IDENTICAL, relpath, len(data))
                 if policy is DuplicatePolicy.KEEP:
                     raise DuplicateInstance(sop_uid)
@@ -259,6 +261,18 @@ class Archive:
             LOGGER.warning("replaced instance %s with different content", sop_uid)
             return StoreResult(sop_uid, StoreOutcome.REPLACED, relpath, stored.size)
         return StoreResult(sop_uid, StoreOutcome.STORED, relpath, stored.size)
+
+    def _same_as_stored(self, relpath: str, data: bytes) -> bool:
+        """Whether `data` holds the stored copy's dataset in another encoding.
+
+        A resend in another transfer syntax (storescu converts big endian, a router may
+        add group lengths) is the same instance, not "other content" (`same_content`).
+        """
+        try:
+            stored = self.storage.read(relpath)
+        except StorageError:
+            return False  # the stored file is gone: `archive check` reports it
+        return same_content(stored, data)
 
     # -- find ----------------------------------------------------------------------
 

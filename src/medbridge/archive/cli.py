@@ -26,14 +26,13 @@ from rich.text import Text
 from medbridge.archive import Archive, InstanceRef, check
 from medbridge.archive.accounts import ROLES, add_user, list_users, remove_user
 from medbridge.archive.migrate import migrate
-from medbridge.cliopts import KEY, LEVEL, fail, parse_keys
-from medbridge.console import make_console
+from medbridge.cliopts import KEY, LEVEL, fail, open_archive, parse_keys
+from medbridge.console import make_console, progress_bar
 from medbridge.deid.options import policy_options
 from medbridge.deid.policy import Policy
 from medbridge.deid.runner import anonymize_paths
 from medbridge.errors import MedbridgeError, StorageError
 from medbridge.exitcodes import ExitCode
-from medbridge.server.config import load_config
 
 __all__ = ["archive", "user"]
 
@@ -80,19 +79,29 @@ def _location(func: Any) -> Any:
 
 
 def _open(
-    config_file: Path | None, data_dir: Path | None, index_url: str | None, storage_url: str | None
+    config_file: Path | None,
+    data_dir: Path | None,
+    index_url: str | None,
+    storage_url: str | None,
+    *,
+    create: bool = False,
 ) -> Archive:
-    """Open the archive the options name, as `medbridge serve` would with them."""
-    config = load_config(
-        config_file, data_dir=data_dir, index_url=index_url, storage_url=storage_url
-    )
-    return config.open_archive()
+    return open_archive(config_file, data_dir, index_url, storage_url, create=create)
 
 
 @archive.command("check")
 @_location
-@click.option("--repair", is_flag=True, help="Fix what was found.")
-@click.option("--no-checksums", is_flag=True, help="Skip hashing every file.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Fix what was found: index unindexed files, re-index files whose checksum "
+    "differs, drop the rows of missing files, delete stale temporary files or uploads.",
+)
+@click.option(
+    "--no-checksums",
+    is_flag=True,
+    help="Skip hashing every file (fast; finds missing and unindexed files only).",
+)
 def check_command(
     config_file: Path | None,
     data_dir: Path | None,
@@ -101,7 +110,11 @@ def check_command(
     repair: bool,
     no_checksums: bool,
 ) -> None:
-    """Find (and with --repair fix) index/storage mismatches."""
+    """Find (and with --repair fix) index/storage mismatches.
+
+    Exit status: 0 index and files agree (or all was repaired), 1 problems found (or
+    files that cannot be read).
+    """
     try:
         with _open(config_file, data_dir, index_url, storage_url) as arc:
             report = check(arc, repair=repair, checksums=not no_checksums)
@@ -170,19 +183,22 @@ def _copy_out(arc: Archive, refs: list[InstanceRef], out: Path) -> tuple[int, in
     """Copy stored files out by their (validated) SOP Instance UIDs; count copied, failed."""
     out.mkdir(parents=True, exist_ok=True)
     written = failed = 0
-    for ref in refs:
-        target = out / f"{ref.sop_instance_uid}.dcm"
-        try:
-            with target.open("wb") as f:
-                for chunk in arc.storage.iter_chunks(ref.relpath):
-                    f.write(chunk)
-        except (OSError, StorageError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            click.echo(f"failed: {ref.sop_instance_uid}: {reason}", err=True)
-            target.unlink(missing_ok=True)
-            failed += 1
-        else:
-            written += 1
+    with progress_bar(make_console(stderr=True)) as bar:
+        task = bar.add_task("exporting", total=len(refs))
+        for ref in refs:
+            target = out / f"{ref.sop_instance_uid}.dcm"
+            try:
+                with target.open("wb") as f:
+                    for chunk in arc.storage.iter_chunks(ref.relpath):
+                        f.write(chunk)
+            except (OSError, StorageError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                bar.console.print(f"failed: {ref.sop_instance_uid}: {reason}")
+                target.unlink(missing_ok=True)
+                failed += 1
+            else:
+                written += 1
+            bar.advance(task)
     return written, failed
 
 
@@ -249,16 +265,17 @@ def migrate_command(
     try:
         with (
             _open(config_file, data_dir, index_url, storage_url) as source,
-            _open(to_config, to_data_dir, to_index_url, to_storage_url) as destination,Progress(
-            TextColumn("migrating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            _RateColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        ) as progress
+            _open(to_config, to_data_dir, to_index_url, to_storage_url, create=True) as destination,
+            Progress(
+                TextColumn("migrating"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                _RateColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+                disable=not err.is_terminal,
+            ) as progress,
         ):
             task = progress.add_task("migrate", total=None)
 
@@ -319,7 +336,7 @@ def user_add(
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        with _open(config_file, data_dir, index_url, storage_url) as arc:
+        with _open(config_file, data_dir, index_url, storage_url, create=True) as arc:
             added = add_user(arc.index, name, password, role)
     except MedbridgeError as exc:
         fail(exc)

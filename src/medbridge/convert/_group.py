@@ -9,7 +9,7 @@ separate outputs of the same series, each named with a suffix (``_e2``, ``_ph``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,9 @@ class OutputGroup:
     enhanced: bool = False
     multi_echo: bool = False
     suffixes: list[str] = field(default_factory=list)
+    adc_copy: bool = False
+    """dcm2niix's ``_ADC`` copy of a Philips DWI series: every volume, the derived trace
+    (isotropic) ones last; an image only (no sidecar, bval or bvec)."""
 
     @property
     def ds(self) -> Dataset:
@@ -290,6 +293,7 @@ def group_instances(
         out later, once the stack is known).
     """
     groups: dict[tuple[Any, ...], OutputGroup] = {}
+    traces: dict[tuple[Any, ...], list[tuple[Instance, list[Frame]]]] = {}
     skipped: dict[str, str] = {}
     seen_sop: set[tuple[str, str]] = set()
     ordered = sorted(
@@ -309,8 +313,9 @@ def group_instances(
             skipped[inst.path] = "duplicate of an instance already read (same SOP Instance UID)"
             continue
         seen_sop.add(sop)
-        if _philips_isotropic(ds):
-            skipped[inst.path] = "Philips isotropic (trace) diffusion image"
+        trace = _philips_isotropic(ds)
+        if trace and ignore_derived:
+            skipped[inst.path] = "Philips trace (isotropic) diffusion image (-i y)"
             continue
         base = _series_key(ds)
         number = _int(ds.get("InstanceNumber"))
@@ -354,6 +359,9 @@ def group_instances(
         echo_time = _float(ds.get("EchoTime"))
         plane = _orientation_key(ds)
         key = (*base, kind, echo, plane, mosaic, echo_time, _stack_key(ds))
+        if trace:
+            traces.setdefault(key, []).append((inst, frames))
+            continue
         group = groups.setdefault(
             key,
             OutputGroup(key, kind=kind, echo_number=echo, echo_time=echo_time, mosaic=mosaic),
@@ -369,7 +377,51 @@ def group_instances(
         _first_in_space_when_unnumbered(group)
         out.append(group)
     _name_suffixes(out)
+    out += _adc_copies(out, traces, skipped)
     return out, skipped
+
+
+#: Sorts after any instance number: the trace volumes go last in the ``_ADC`` copy.
+_AFTER_ALL = 1 << 62
+
+
+def _adc_copies(
+    groups: list[OutputGroup],
+    traces: dict[tuple[Any, ...], list[tuple[Instance, list[Frame]]]],
+    skipped: dict[str, str],
+) -> list[OutputGroup]:
+    """dcm2niix's ``_ADC`` outputs: each DWI series with its Philips trace images.
+
+    dcm2niix removes the derived trace (isotropic, "ADC") volumes from a Philips DWI
+    series, whose bvec cannot describe them, and writes the series a second time with
+    them, as ``<name>_ADC`` (``nii_dicom_batch.cpp``: "ADC maps can disrupt analysis:
+    save a copy with the ADC map, and another without"); ``-i y`` writes no copy. Trace
+    images with no series to join are reported, never dropped silently.
+    """
+    copies = []
+    for group in groups:
+        extra = traces.pop(group.key, None)
+        if not extra:
+            continue
+        frames = [replace(f, order=(_AFTER_ALL, *f.order)) for _, fs in extra for f in fs]
+        copies.append(
+            OutputGroup(
+                (*group.key, "ADC"),
+                instances=[*group.instances, *(inst for inst, _ in extra)],
+                frames=[*group.frames, *frames],
+                kind=group.kind,
+                echo_number=group.echo_number,
+                echo_time=group.echo_time,
+                mosaic=group.mosaic,
+                multi_echo=group.multi_echo,
+                suffixes=[*group.suffixes, "_ADC"],
+                adc_copy=True,
+            )
+        )
+    for extra in traces.values():
+        for inst, _ in extra:
+            skipped[inst.path] = "Philips trace (isotropic) image with no diffusion series to join"
+    return copies
 
 
 def _volume_order_unknown(group: OutputGroup) -> str | None:

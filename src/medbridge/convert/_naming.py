@@ -12,6 +12,7 @@ time, ``%u`` acquisition number, ``%v`` vendor, ``%x`` study ID, ``%y`` sequence
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import zlib
@@ -25,6 +26,7 @@ __all__ = [
     "VENDORS",
     "XA_VERSIONS",
     "file_vendor",
+    "input_folder_name",
     "instance_number",
     "is_xa",
     "protocol_name",
@@ -211,19 +213,56 @@ def protocol_name(ds: Header) -> str:
 
 
 def study_date_time(ds: Header) -> str:
-    """``%t``: dcm2niix's StudyDate × 10⁶ + StudyTime, whole seconds (``20240102000000``
-    when the time was removed)."""
+    """``%t``: dcm2niix's StudyDate × 10⁶ + StudyTime, rounded to whole seconds
+    (``printf("%0.0f")``), except that seconds never round up to 60 (dcm2niix issue 912:
+    59.5 and above stay 59, as the pinned dcm2niix writes); ``20240102000000`` when the
+    time was removed.
+
+    >>> from pydicom.dataset import Dataset
+    >>> ds = Dataset(); ds.StudyDate = "20240102"; ds.StudyTime = "105619.609"
+    >>> study_date_time(ds)
+    '20240102105620'
+    >>> ds.StudyTime = "101559.7"
+    >>> study_date_time(ds)
+    '20240102101559'
+    """
     total = 0.0
     for keyword, scale in (("StudyDate", 1e6), ("StudyTime", 1.0)):
         try:
             total += float(_text(ds, keyword) or 0) * scale
         except ValueError:
             continue
-    return str(int(total))
+    if math.fmod(total, 100.0) >= 59.5:
+        total = math.floor(total)
+    return f"{total:.0f}"
 
 
-def render_template(template: str, ds: Dataset, *, path: str = "", echo: int | None = None) -> str:
+def input_folder_name(path: str | os.PathLike[str]) -> str:
+    """``%f``: the last name of the input folder as given (a file's folder; for a file
+    without one, the working directory's), as dcm2niix's ``indirParent`` is.
+
+    >>> input_folder_name("/data/sub-01/"), input_folder_name("scans/ct/img1.dcm")
+    ('sub-01', 'ct')
+    """
+    text = os.fspath(path)
+    if not os.path.isdir(text):
+        text = os.path.dirname(text) or os.getcwd()
+    text = text.rstrip("/" + os.sep) or text
+    return os.path.basename(text) or text
+
+
+def render_template(
+    template: str,
+    ds: Dataset,
+    *,
+    path: str = "",
+    echo: int | None = None,
+    folder: str | None = None,
+) -> str:
     """Expand a ``-f`` template for one output, without extension or suffixes.
+
+    ``folder`` is ``%f`` (`input_folder_name` of the input the file was found under);
+    without it, the name of the file's own folder.
 
     >>> from pydicom.dataset import Dataset
     >>> ds = Dataset(); ds.ProtocolName = "ax asc"; ds.SeriesNumber = 6
@@ -236,7 +275,7 @@ def render_template(template: str, ds: Dataset, *, path: str = "", echo: int | N
         "c": lambda: _text(ds, "ImageComments"),
         "d": lambda: _text(ds, "SeriesDescription"),
         "e": lambda: str(echo or _number(ds, "EchoNumbers") or 0),
-        "f": lambda: os.path.basename(os.path.dirname(path)),
+        "f": lambda: folder if folder is not None else os.path.basename(os.path.dirname(path)),
         "g": lambda: _text(ds, "AccessionNumber"),
         "i": lambda: _text(ds, "PatientID"),
         "j": lambda: _text(ds, "SeriesInstanceUID"),
@@ -273,6 +312,8 @@ def render_template(template: str, ds: Dataset, *, path: str = "", echo: int | N
         out.append(ch)
         i += 1
     name = "".join(out)
+    if name.startswith("."):
+        name = "_" + name[1:]  # never a hidden file (before collapsing, as dcm2niix does)
     while "__" in name:  # dcm2niix collapses the runs empty fields leave
         name = name.replace("__", "_")
     parts = [sanitize(p) for p in name.split("/") if p not in ("", ".", "..")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,7 +23,7 @@ from medbridge.convert._diffusion import bvals_bvecs
 from medbridge.convert._general import is_3d, is_epi
 from medbridge.convert._group import OutputGroup, group_instances
 from medbridge.convert._inputs import Instance, ScanReport, expand_inputs, read_instances
-from medbridge.convert._naming import render_template, unique_name
+from medbridge.convert._naming import input_folder_name, render_template, unique_name
 from medbridge.convert._philips import philips_scaling
 from medbridge.convert._sidecar import build_sidecar, dumps, numbers_line
 from medbridge.convert._stream import stream_nifti
@@ -47,6 +47,12 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: What converters write beside their images; such files among the inputs are earlier
+#: outputs (the default -o is the input folder), not "non-DICOM" surprises.
+OUTPUT_EXTENSIONS = (".nii", ".nii.gz", ".json", ".bval", ".bvec", ".nrrd", ".nhdr")
+#: dcm2niix's ``niiExists`` (an image under the name), and the sidecar beside it.
+_EXISTING = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".json")
 
 
 @dataclass
@@ -115,6 +121,9 @@ class ConversionReport:
     outputs: list[Output] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     not_dicom: int = 0
+    earlier_outputs: int = 0
+    """Files skipped that look like a converter's outputs (.nii, .json, .bval...): a
+    folder converted into itself holds the previous run's."""
 
     @property
     def incomplete(self) -> list[Skipped]:
@@ -132,22 +141,27 @@ class _Planned:
     group: OutputGroup
     plan: StackPlan
     name: str
+    renamed_from: str = ""
 
 
 def _deliberate(reason: str) -> bool:
-    """Files left out on purpose (``-i y``, Philips trace images): not reported as refused."""
-    return "-i y" in reason or "isotropic" in reason
+    """Files left out on purpose (``-i y``): reported as ignored, not as refused."""
+    return "-i y" in reason
 
 
 def _by_folder(refused: dict[str, str]) -> list[Skipped]:
-    """One report row per folder and reason, so a refused 1,000-file series is one line."""
+    """One report row per folder and reason, so a refused 1,000-file series is one line.
+
+    Files left out on purpose (``-i y``) are rows too, marked "ignored:", so nothing is
+    ever dropped without a word; they do not count as errors.
+    """
     rows: dict[tuple[str, str], list[str]] = {}
     for path, why in refused.items():
         rows.setdefault((os.path.dirname(path), why), []).append(path)
     out = []
     for (folder, why), paths in rows.items():
         name = paths[0] if len(paths) == 1 else f"{len(paths)} files in {folder}"
-        out.append(Skipped(name, why))
+        out.append(Skipped(name, f"ignored: {why}" if _deliberate(why) else why))
     return out
 
 
@@ -157,18 +171,33 @@ def plan_outputs(
     """Scan, group and plan every output from headers alone."""
     report = ConversionReport()
     scan = ScanReport()
-    instances = read_instances(expand_inputs(inputs), scan)
-    report.not_dicom = len(scan.skipped)
+    folders: dict[str, str] = {}
+
+    def files() -> Iterator[str]:
+        for item in inputs:  # %f is the input's folder, as dcm2niix's is
+            folder = input_folder_name(item)
+            for path in expand_inputs([item]):
+                folders[path] = folder
+                yield path
+
+    instances = read_instances(files(), scan)
+    earlier = [p for p in scan.skipped if p.lower().endswith(OUTPUT_EXTENSIONS)]
+    report.earlier_outputs = len(earlier)
+    report.not_dicom = len(scan.skipped) - len(earlier)
     if options.deidentify is not None:
         instances = _deidentified(instances, options.deidentify, report)
     groups, skipped_files = group_instances(instances, ignore_derived=options.ignore_derived)
-    refused = {p: why for p, why in skipped_files.items() if not _deliberate(why)}
-    report.skipped += _by_folder(refused)
+    report.skipped += _by_folder(skipped_files)
     planned: list[_Planned] = []
     taken: set[str] = set()
     for group in groups:
+        first = group.instances[0].path
         base = render_template(
-            options.template, group.ds, path=group.instances[0].path, echo=group.echo_number
+            options.template,
+            group.ds,
+            path=first,
+            echo=group.echo_number,
+            folder=folders.get(first),
         )
         label = base + "".join(group.suffixes)
         try:
@@ -227,7 +256,7 @@ def _describe(item: _Planned, options: ConvertOptions) -> _Description:
     car = build_sidecar(ctx, anonymize=options.anonymize_sidecar)
     return _Description(
         fields=car.ordered(provenance=options.provenance),
-        diffusion=bvals_bvecs(item.plan),
+        diffusion=None if item.group.adc_copy else bvals_bvecs(item.plan),
         scaling=philips_scaling(ctx.ds),
         bits_stored=int(ctx.ds.get("BitsStored", 16) or 16),
         reorient=_is_3d_acquisition(ctx.ds) and ctx.n_slices > 1 and ctx.n_volumes == 1,
@@ -289,11 +318,11 @@ def _write_one(item: _Planned, out_dir: str, options: ConvertOptions) -> Output:
     os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
     files = []
     shape = item.plan.shape
-    if options.bids != "o":
+    if options.bids != "o" or item.group.adc_copy:
         path = stem + (".nii.gz" if options.compress else ".nii")
         shape = _write_image(item, about, path)
         files.append(path)
-    if options.bids in ("y", "o"):
+    if options.bids in ("y", "o") and not item.group.adc_copy:
         with open(stem + ".json", "w", encoding="utf-8") as fh:
             fh.write(dumps(fields))
         files.append(stem + ".json")
@@ -305,13 +334,49 @@ def _write_one(item: _Planned, out_dir: str, options: ConvertOptions) -> Output:
             fh.write("\n".join(numbers_line(row) for row in bvecs) + "\n")
         files += [stem + ".bval", stem + ".bvec"]
     ds = item.group.ds
+    description = str(ds.get("SeriesDescription", ""))
+    if item.group.adc_copy:
+        description += " (with the derived trace/ADC volumes, last)"
+    if item.renamed_from:
+        description += f" ({item.renamed_from} existed)"
     return Output(
         item.name,
         files,
         shape,
         int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None,
-        str(ds.get("SeriesDescription", "")),
+        description.strip(),
     )
+
+
+def _keep_existing(
+    planned: list[_Planned], out_dir: str, report: ConversionReport
+) -> list[_Planned]:
+    """Rename outputs whose name an existing file holds, as dcm2niix does (``a``..``z``)."""
+    reserved = {item.name for item in planned}
+
+    def taken(name: str) -> bool:
+        return any(os.path.exists(os.path.join(out_dir, name + ext)) for ext in _EXISTING)
+
+    kept = []
+    for item in planned:
+        if taken(item.name):
+            free = next(
+                (
+                    item.name + letter
+                    for letter in "abcdefghijklmnopqrstuvwxyz"
+                    if item.name + letter not in reserved and not taken(item.name + letter)
+                ),
+                None,
+            )
+            if free is None:
+                report.skipped.append(
+                    Skipped(item.name, f"{item.name} and {item.name}a..z exist in {out_dir}")
+                )
+                continue
+            item.renamed_from, item.name = item.name, free
+            reserved.add(free)
+        kept.append(item)
+    return kept
 
 
 def convert_files(
@@ -320,8 +385,14 @@ def convert_files(
     options: ConvertOptions | None = None,
     *,
     progress: Callable[[Output | Skipped], None] | None = None,
+    on_plan: Callable[[int], None] | None = None,
 ) -> ConversionReport:
     """Convert DICOM under ``inputs`` into NIfTI (+ JSON, bval/bvec) files in ``out_dir``.
+
+    Files already in ``out_dir`` are never overwritten: a name taken by an earlier run
+    gets dcm2niix's suffix, the first free of ``a`` to ``z`` (``nii_createFilename``);
+    when all 26 are taken the output is refused with the reason. ``on_plan`` receives
+    the number of outputs once planned, ``progress`` each result.
 
     Returns
     -------
@@ -332,6 +403,9 @@ def convert_files(
     out = os.fspath(out_dir)
     os.makedirs(out, exist_ok=True)
     planned, report = plan_outputs(inputs, options)
+    planned = _keep_existing(planned, out, report)
+    if on_plan is not None:
+        on_plan(len(planned))
     workers = options.threads or min(4, os.cpu_count() or 1)
 
     def run(item: _Planned) -> Output | Skipped:

@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 
 import click
-from rich.progress import Progress
 from rich.table import Table
 
-from medbridge.console import make_console
+from medbridge.console import make_console, progress_bar
 from medbridge.convert._pipeline import (
     ConversionReport,
     ConvertOptions,
@@ -57,7 +56,9 @@ _YES_NO = click.Choice(["y", "n"], case_sensitive=False)
     type=click.Choice(["y", "n", "i", "o", "3"], case_sensitive=False),
     default="n",
     show_default=True,
-    help="y: .nii.gz (parallel gzip), n: .nii.",
+    help="y: .nii.gz (parallel gzip), n: .nii. dcm2niix's i (its internal zlib) and "
+    "o (optimal pigz) write .nii.gz as y does: medbridge has one gzip writer. "
+    "dcm2niix's 3 (uncompressed, one file per volume) is not supported.",
 )
 @click.option(
     "-b",
@@ -130,6 +131,12 @@ def convert_command(
     """
     from medbridge.formats import transcode
 
+    if compress == "3":
+        raise click.BadParameter(
+            "3 (dcm2niix's uncompressed 3D files, one per volume) is not supported; "
+            "use -z n for .nii or -z y for .nii.gz",
+            param_hint="'-z'",
+        )
     if transcode.is_volume_input(inputs, input_format) or to_dicom:
         sys.exit(
             transcode.main(
@@ -137,7 +144,7 @@ def convert_command(
                 out_dir,
                 input_format=input_format,
                 output_format=output_format,
-                compress=compress.lower() in ("y", "i", "3"),
+                compress=compress.lower() in ("y", "i", "o"),
                 to_dicom=to_dicom,
                 like=like,
                 quiet=quiet,
@@ -149,7 +156,7 @@ def convert_command(
     target = out_dir or (first if first.is_dir() else first.parent)
     options = ConvertOptions(
         template=template,
-        compress=compress.lower() in ("y", "i", "3"),
+        compress=compress.lower() in ("y", "i", "o"),
         bids=bids.lower(),  # type: ignore[arg-type]
         ignore_derived=ignore_derived.lower() == "y",
         anonymize_sidecar=anonymize_sidecar.lower() == "y",
@@ -157,13 +164,16 @@ def convert_command(
         threads=threads,
     )
     console = make_console(stderr=True, quiet=quiet)
-    with Progress(console=console, transient=True, disable=quiet) as bar:
-        task = bar.add_task("converting", total=None)
+    with progress_bar(console, transient=True) as bar:
+        task = bar.add_task("reading headers", total=None)
+
+        def planned(count: int) -> None:
+            bar.update(task, description="converting", total=count, completed=0)
 
         def tick(_item: Output | Skipped) -> None:
             bar.advance(task)
 
-        report = convert_files(list(inputs), target, options, progress=tick)
+        report = convert_files(list(inputs), target, options, progress=tick, on_plan=planned)
     if not quiet:
         console.print(summary_table(report))
     status = exit_status(report)
@@ -188,7 +198,17 @@ def exit_status(report: ConversionReport) -> ExitCode:
 
 def summary_table(report: ConversionReport) -> Table:
     """What was written and what was skipped, one row per output or refusal."""
-    table = Table(title=f"{len(report.outputs)} written, {len(report.skipped)} skipped")
+    ignored = [s for s in report.skipped if s.reason.startswith("ignored:")]
+    parts = [f"{len(report.outputs)} written"]
+    if len(report.skipped) > len(ignored):
+        parts.append(f"{len(report.skipped) - len(ignored)} not converted")
+    if ignored:
+        parts.append(f"{len(ignored)} ignored")
+    if report.not_dicom:
+        parts.append(f"{report.not_dicom} files not DICOM images")
+    if report.earlier_outputs:
+        parts.append(f"{report.earlier_outputs} earlier outputs passed over")
+    table = Table(title=", ".join(parts))
     for column in ("status", "output", "shape", "detail"):
         table.add_column(column)
     for out in sorted(report.outputs, key=lambda o: o.name):
@@ -202,4 +222,8 @@ def summary_table(report: ConversionReport) -> Table:
         table.add_row(status, skip.name, "", skip.reason)
     if report.not_dicom:
         table.add_row("skipped", f"{report.not_dicom} files", "", "not DICOM images")
+    if report.earlier_outputs:
+        table.add_row(
+            "skipped", f"{report.earlier_outputs} files", "", "earlier outputs (.nii, .json...)"
+        )
     return table

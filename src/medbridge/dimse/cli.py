@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydicom.dataset import Dataset
 from rich.table import Table
 
 from medbridge.archive import QueryModel
@@ -30,19 +31,25 @@ from medbridge.cliopts import (
     web_client,
     web_peer,
 )
-from medbridge.console import make_console
+from medbridge.console import make_console, progress_bar
 from medbridge.dimse import scu
 from medbridge.errors import MedbridgeError
+from medbridge.exitcodes import ExitCode
 
 __all__ = ["echo", "find", "get", "move", "send"]
 
 _console = make_console()
+_err = make_console(stderr=True)
 
 
 # -- SCU commands --------------------------------------------------------------------
 
 
-def _peer_options(func: Any, *, port_type: Any = int) -> Any:
+#: A peer's TCP port: 1-65535, checked before anything connects (exit status 2).
+PORT = click.IntRange(1, 65535)
+
+
+def _peer_options(func: Any, *, port_type: Any = PORT) -> Any:
     func = click.option(
         "--aet", default="MEDBRIDGE", show_default=True, help="Our (calling) AE title."
     )(func)
@@ -114,7 +121,7 @@ def echo(
         fail(exc)
     click.echo(f"C-ECHO {aec}@{host}:{port}: status 0x{status:04X}")
     if status:
-        sys.exit(1)
+        sys.exit(ExitCode.ERROR)
 
 
 @click.command()
@@ -133,20 +140,33 @@ def send(
     ca: Path | None,
     paths: tuple[Path, ...],
 ) -> None:
-    """C-STORE the DICOM files under PATHS to HOST PORT, as they are (STOW-RS to a URL)."""
+    """C-STORE the DICOM files under PATHS to HOST PORT, as they are (STOW-RS to a URL).
+
+    Exit status: 0 all sent, 3 some files not sent (listed with the reason), 1 none sent.
+    """
     web, dimse_port, paths = send_target(host, port, paths, token, ca)
-    try:
-        if web:
-            result = web_client().send(web, paths)
-        else:
-            result = scu.send(_peer(host, dimse_port, aec, aet, max_pdu, tls_ca, tls_cert), paths)
-    except MedbridgeError as exc:
-        fail(exc)
+    files = list(scu.dicom_files(paths))
+    if not files:
+        fail(MedbridgeError(f"nothing to send: no files under {' '.join(map(str, paths))}"))
+    with progress_bar(_err) as bar:
+        task = bar.add_task("sending", total=len(files))
+        try:
+            if web:
+                result = web_client().send(web, paths)
+            else:
+                peer = _peer(host, dimse_port, aec, aet, max_pdu, tls_ca, tls_cert)
+                result = scu.send(peer, files, on_file=lambda _p: bar.advance(task))
+        except MedbridgeError as exc:
+            bar.stop()
+            fail(exc)
     for path, reason in result.failed:
         click.echo(f"{path}: {reason}", err=True)
-    click.echo(f"sent {result.sent}, failed {len(result.failed)}")
+    for path, reason in result.warnings:
+        click.echo(f"{path}: {reason}", err=True)
+    warned = f" ({len(result.warnings)} with warnings)" if result.warnings else ""
+    click.echo(f"sent {result.sent}{warned}, failed {len(result.failed)}")
     if result.failed:
-        sys.exit(1)
+        sys.exit(ExitCode.PARTIAL if result.sent else ExitCode.ERROR)
 
 
 @click.command()
@@ -169,9 +189,12 @@ def find(
     level: str,
     patient_root: bool,
 ) -> None:
-    """C-FIND at HOST PORT (QIDO-RS at a URL); prints one row per match."""
-    model = QueryModel.PATIENT_ROOT if patient_root else QueryModel.STUDY_ROOT
-    identifier = parse_keys(keys, level)
+    """C-FIND at HOST PORT (QIDO-RS at a URL); prints one row per match, columns in the order of -k.
+
+    Without -k, the level's unique key and main attributes are asked for and shown.
+    """
+    model = _model(patient_root)
+    identifier = _identifier(keys or default_keys(level), level, patient_root)
     try:
         if web := web_peer(host, port, token, ca):
             answers = web_client().find(web, identifier, model=model)
@@ -181,13 +204,79 @@ def find(
             )
     except MedbridgeError as exc:
         fail(exc)
-    columns = [e.keyword for e in identifier if e.keyword != "QueryRetrieveLevel"]
-    table = Table(title=f"{len(answers)} matches")
+    columns = key_columns(keys or default_keys(level))
+    table = Table(title=f"{len(answers)} {'match' if len(answers) == 1 else 'matches'}")
     for col in columns:
         table.add_column(col)
     for ds in answers:
         table.add_row(*[_show(ds.get(col)) for col in columns])
     _console.print(table)
+
+
+#: What ``find`` asks for when no -k is given: each level's unique key and what a
+#: person looks for first (PS3.4 C.6.1.1 / C.6.2.1 required and common keys).
+DEFAULT_KEYS = {
+    "PATIENT": (
+        "PatientID",
+        "PatientName",
+        "PatientBirthDate",
+        "PatientSex",
+        "NumberOfPatientRelatedStudies",
+    ),
+    "STUDY": (
+        "StudyInstanceUID",
+        "StudyDate",
+        "StudyDescription",
+        "PatientName",
+        "PatientID",
+        "AccessionNumber",
+        "ModalitiesInStudy",
+        "NumberOfStudyRelatedInstances",
+    ),
+    "SERIES": (
+        "SeriesInstanceUID",
+        "SeriesNumber",
+        "Modality",
+        "SeriesDescription",
+        "NumberOfSeriesRelatedInstances",
+    ),
+    "IMAGE": ("SOPInstanceUID", "InstanceNumber", "SOPClassUID"),
+}
+
+
+def default_keys(level: str) -> tuple[str, ...]:
+    """The return keys ``find`` uses at `level` when the user gives none."""
+    return DEFAULT_KEYS[level.upper()]
+
+
+def key_columns(keys: tuple[str, ...]) -> list[str]:
+    """The keywords of ``-k`` items in the order given (QueryRetrieveLevel left out)."""
+    columns = []
+    for item in keys:
+        keyword = item.partition("=")[0].strip()
+        if keyword != "QueryRetrieveLevel" and keyword not in columns:
+            columns.append(keyword)
+    return columns
+
+
+def _model(patient_root: bool) -> QueryModel:
+    return QueryModel.PATIENT_ROOT if patient_root else QueryModel.STUDY_ROOT
+
+
+def _identifier(keys: tuple[str, ...], level: str, patient_root: bool) -> Dataset:
+    """The request identifier; PATIENT level without --patient-root is a usage error.
+
+    The Study Root model (the default) has no PATIENT level (PS3.4 C.6.2): a peer
+    answers 0xA900, which says nothing about the remedy.
+    """
+    identifier = parse_keys(keys, level)
+    if identifier.QueryRetrieveLevel == "PATIENT" and not patient_root:
+        raise click.UsageError(
+            "--level PATIENT needs --patient-root: the Study Root model (the default) "
+            "starts at STUDY level (PS3.4 C.6.2); query patients with --patient-root, "
+            "or use --level STUDY with -k PatientID=..."
+        )
+    return identifier
 
 
 def _show(value: Any) -> str:
@@ -217,23 +306,28 @@ def move(
     patient_root: bool,
     dest: str,
 ) -> None:
-    """C-MOVE the matches at HOST PORT to the AE --dest."""
-    model = QueryModel.PATIENT_ROOT if patient_root else QueryModel.STUDY_ROOT
-    try:
-        result = scu.move(
-            _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert),
-            parse_keys(keys, level),
-            dest,
-            model=model,
-        )
-    except MedbridgeError as exc:
-        fail(exc)
-    click.echo(
-        f"C-MOVE status 0x{result.status:04X}: completed {result.completed}, "
-        f"failed {result.failed}, warning {result.warning}"
-    )
-    if result.status not in (0x0000, 0xB000):
-        sys.exit(1)
+    """C-MOVE the matches at HOST PORT to the AE --dest.
+
+    Exit status: 0 all moved, 3 some sub-operations failed, 1 none moved or refused.
+    """
+    identifier = _identifier(keys, level, patient_root)
+    peer = _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert)
+    with progress_bar(_err) as bar:
+        task = bar.add_task("moving", total=None)
+        try:
+            result = scu.move(
+                peer,
+                identifier,
+                dest,
+                model=_model(patient_root),
+                on_response=lambda r: bar.update(
+                    task, completed=r.total - r.remaining, total=r.total or None
+                ),
+            )
+        except MedbridgeError as exc:
+            bar.stop()
+            fail(exc)
+    _retrieve_report("C-MOVE", result, f"completed {result.completed}")
 
 
 @click.command()
@@ -266,23 +360,42 @@ def get(
     patient_root: bool,
     out_dir: Path,
 ) -> None:
-    """C-GET the matches at HOST PORT into --out (QIDO-RS then WADO-RS at a URL)."""
-    model = QueryModel.PATIENT_ROOT if patient_root else QueryModel.STUDY_ROOT
-    try:
-        if web := web_peer(host, port, token, ca):
-            result = web_client().get(web, parse_keys(keys, level), out_dir, model=model)
-        else:
-            result = scu.get(
-                _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert),
-                parse_keys(keys, level),
-                out_dir,
-                model=model,
-            )
-    except MedbridgeError as exc:
-        fail(exc)
-    click.echo(
-        f"C-GET status 0x{result.status:04X}: received {len(result.received)}, "
-        f"completed {result.completed}, failed {result.failed}"
-    )
-    if result.status not in (0x0000, 0xB000):
-        sys.exit(1)
+    """C-GET the matches at HOST PORT into --out (QIDO-RS then WADO-RS at a URL).
+
+    Exit status: 0 all received, 3 some sub-operations failed, 1 none received or refused.
+    """
+    identifier = _identifier(keys, level, patient_root)
+    with progress_bar(_err) as bar:
+        task = bar.add_task("receiving", total=None)
+        try:
+            if web := web_peer(host, port, token, ca):
+                result = web_client().get(web, identifier, out_dir, model=_model(patient_root))
+            else:
+                result = scu.get(
+                    _peer(host, port, aec, aet, max_pdu, tls_ca, tls_cert),
+                    identifier,
+                    out_dir,
+                    model=_model(patient_root),
+                    on_response=lambda r: bar.update(
+                        task, completed=r.total - r.remaining, total=r.total or None
+                    ),
+                )
+        except MedbridgeError as exc:
+            bar.stop()
+            fail(exc)
+    _retrieve_report("C-GET", result, f"received {len(result.received)}")
+
+
+def _retrieve_report(what: str, result: scu.RetrieveResult, done: str) -> None:
+    """One summary line; the exit status of PS3.4's outcome (success, warning, failure)."""
+    counts = f"{done}, failed {result.failed}, warning {result.warning}"
+    if result.status == 0x0000 and result.total == 0:
+        click.echo(f"error: {what}: nothing matches the keys at the peer", err=True)
+        sys.exit(ExitCode.ERROR)
+    if result.status in (0x0000, 0xB000):
+        click.echo(f"{what} status 0x{result.status:04X}: {counts}")
+        if result.status == 0xB000:
+            sys.exit(ExitCode.PARTIAL if result.completed else ExitCode.ERROR)
+        return
+    click.echo(f"error: {what} refused or failed, {result.text}", err=True)
+    sys.exit(ExitCode.PARTIAL if result.completed else ExitCode.ERROR)

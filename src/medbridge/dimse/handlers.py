@@ -9,8 +9,9 @@ Statuses used (PS3.4 B.2.3 for C-STORE, C.4.1.1.4 C-FIND, C.4.2.1.5 C-MOVE,
 C.4.3.1.4 C-GET; PS3.7 C.4 general):
 
 ======  ===============================================================
-0x0000  success: the instance is durable and indexed
-0x0111  duplicate SOP instance with different content (policy ``keep``)
+0x0000  success: the instance is durable and indexed (or was, identically)
+0xB000  warning, coercion of data elements: a resend with other content under a
+        stored SOP Instance UID, the stored copy kept (policy ``keep``)
 0xA700  out of resources: the file or the index row could not be written
 0xA900  identifier does not match SOP class (bad Query/Retrieve Level)
 0xA801  move destination unknown
@@ -18,12 +19,22 @@ C.4.3.1.4 C-GET; PS3.7 C.4 general):
 0xFE00  cancelled (C-CANCEL)
 0xFF00  pending: one more match, or sub-operations continue
 ======  ===============================================================
+
+Why 0xB000 for a conflicting resend: PS3.4 B.2.3 lists no duplicate status for C-STORE
+(0x0111 "Duplicate SOP Instance" belongs to N-CREATE, PS3.7 C.4, and DCMTK prints it as
+"Unknown Status", which modalities treat as a failed send and retry). Under ``keep`` the
+archive answers for this SOP Instance UID with element values other than the ones just
+sent, which is what "Coercion of Data Elements" (B000, PS3.4 B.4.1.3) tells a sender:
+stored, but not as you sent it. B007 would claim the data set does not match the SOP
+Class, and B006 that some elements were dropped while the rest was stored; neither is
+what happened.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -51,6 +62,7 @@ from medbridge.errors import (
 from medbridge.server.config import ServerConfig
 
 __all__ = [
+    "error_comment",
     "handle_echo",
     "handle_find",
     "handle_get",
@@ -72,11 +84,33 @@ _PATIENT_ROOT = {
 
 
 def _failure(status: int, comment: str) -> Dataset:
-    """Return a status dataset with (0000,0902) 'Error Comment' (at most 64 characters)."""
+    """Return a status dataset with (0000,0902) 'Error Comment' (`error_comment`)."""
     ds = Dataset()
     ds.Status = status
-    ds.ErrorComment = comment.encode("ascii", "replace").decode()[:64]
+    ds.ErrorComment = error_comment(comment)
     return ds
+
+
+#: (0000,0902) 'Error Comment' is LO: at most 64 characters (PS3.7 C.4, PS3.5 6.2).
+_COMMENT_LENGTH = 64
+_UID_TOKEN = re.compile(r"\s*\b\d+(?:\.\d+){2,}\b")
+
+
+def error_comment(text: str) -> str:
+    """`text` as an Error Comment: ASCII, at most 64 characters, never cut inside a word.
+
+    The full message goes to the log; the comment keeps the reason. UIDs go first when
+    the text is too long (a UID cut short reads as another, valid-looking UID), then
+    words from the end, marked with "...".
+    """
+    flat = " ".join(text.encode("ascii", "replace").decode().split())
+    if len(flat) <= _COMMENT_LENGTH:
+        return flat
+    flat = " ".join(_UID_TOKEN.sub("", flat).split())
+    if len(flat) <= _COMMENT_LENGTH:
+        return flat
+    cut = flat[: _COMMENT_LENGTH - 3].rsplit(" ", 1)[0].rstrip(" ,;:")
+    return cut + "..."
 
 
 def _peer(event: Event) -> str:
@@ -101,10 +135,23 @@ def handle_requested(event: Event, config: ServerConfig) -> None:
 
     The rejection is permanent, from the service user, "calling AE title not
     recognized" (PS3.8 9.3.4, result 1, source 1, reason 3), the answer DCMTK and
-    Orthanc give too.
+    Orthanc give too; a call to another AE title than ours, when the config checks it
+    (`ServerConfig.checks_called_ae`), gets reason 7, "called AE title not recognized".
     """
     req = event.assoc.requestor
     title = str(getattr(req.primitive, "calling_ae_title", "") or "").strip()
+    called = str(getattr(req.primitive, "called_ae_title", "") or "").strip()
+    if config.checks_called_ae and called != config.ae_title:
+        LOGGER.warning(
+            "association from %s@%s:%s refused: it called AE title %r, ours is %r",
+            title,
+            req.address,
+            req.port,
+            called,
+            config.ae_title,
+        )
+        _reject(event, 0x07)
+        return
     if config.admits(title, req.address):
         return
     LOGGER.warning(
@@ -113,7 +160,18 @@ def handle_requested(event: Event, config: ServerConfig) -> None:
         req.address,
         req.port,
     )
-    event.assoc.acse.send_reject(0x01, 0x01, 0x03)
+    _reject(event, 0x03)
+
+
+def _reject(event: Event, reason: int) -> None:
+    """Send A-ASSOCIATE-RJ (permanent, service user, `reason`) and wait until it is out.
+
+    pynetdicom closes the socket as soon as the handler returns; without waiting for the
+    DUL to send the PDU the caller sees an abort instead of the reason (as pynetdicom's
+    own rejections do, ``acse._negotiate_as_acceptor``: reject, then ``kill``).
+    """
+    event.assoc.acse.send_reject(0x01, 0x01, reason)
+    event.assoc.kill()
 
 
 def handle_echo(event: Event) -> int:
@@ -125,7 +183,8 @@ def handle_store(event: Event, archive: Archive) -> int | Dataset:
     """C-STORE SCP (PS3.4 B.2): store the dataset exactly as received.
 
     Returns 0x0000 only after `Archive.store` has returned, i.e. after the file is
-    fsync'ed, renamed into place and its index row committed.
+    fsync'ed, renamed into place and its index row committed. Each outcome is logged,
+    successes at INFO (one line: SOP Instance UID, caller, stored/identical/replaced).
     """
     sop_uid = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
     try:
@@ -134,14 +193,18 @@ def handle_store(event: Event, archive: Archive) -> int | Dataset:
     except InvalidDicomError as exc:
         LOGGER.error("C-STORE %s from %s refused: %s", sop_uid, _peer(event), exc)
         return _failure(0xC000, exc.reason)
-    except DuplicateInstance as exc:
-        LOGGER.error("C-STORE from %s: %s", _peer(event), exc)
-        return _failure(0x0111, "duplicate SOP Instance UID with different content")
+    except DuplicateInstance:
+        LOGGER.warning(
+            "C-STORE %s from %s: other content under a stored SOP Instance UID; "
+            "the stored copy is kept (duplicates = keep), answered 0xB000",
+            sop_uid,
+            _peer(event),
+        )
+        return _failure(0xB000, "already stored with other content; stored copy kept")
     except StorageError as exc:
         LOGGER.error("C-STORE %s from %s not stored: %s", sop_uid, _peer(event), exc)
         return _failure(0xA700, "could not store the instance")
-    if LOGGER.isEnabledFor(logging.DEBUG):
-        LOGGER.debug("C-STORE %s from %s: %s", sop_uid, _peer(event), result.outcome)
+    LOGGER.info("C-STORE %s from %s: %s", sop_uid, _peer(event), result.outcome)
     return 0x0000
 
 
@@ -177,7 +240,7 @@ def _model(event: Event) -> QueryModel:
 
 def handle_find(
     event: Event, archive: Archive, config: ServerConfig
-) -> Iterator[tuple[int, Dataset | None]]:
+) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     """C-FIND SCP (PS3.4 C.4.1): one pending response per match, then success.
 
     Patient Root or Study Root follows the request's Affected SOP Class UID. Pending
@@ -193,7 +256,7 @@ def handle_find(
         answers = list(archive.find_elements(identifier, model=_model(event)))
     except ArchiveError as exc:
         LOGGER.error("C-FIND from %s refused: %s", _peer(event), exc)
-        yield _failure(0xA900, str(exc)).Status, None
+        yield _failure(0xA900, str(exc)), None  # the reason travels as Error Comment
         return
     except Exception as exc:  # a damaged identifier fails to decode
         LOGGER.error("C-FIND from %s: cannot decode identifier: %s", _peer(event), exc)
@@ -243,6 +306,22 @@ def _select(event: Event, archive: Archive) -> list[InstanceRef] | Dataset:
     except ArchiveError as exc:
         LOGGER.error("retrieve from %s refused: %s", _peer(event), exc)
         return _failure(0xA900, str(exc))
+
+
+def _refusal(status: Dataset) -> Iterator[Any]:
+    """The yields that make pynetdicom send a refused retrieve's failure `status`.
+
+    pynetdicom answers Success, with no further yield read, whenever a C-MOVE or C-GET
+    handler announces 0 sub-operations (``service_class._get_scp``, ``_move_scp``); a
+    failure status reaches the caller only after a non-zero count. So one sub-operation
+    is announced and the failure (with its Error Comment) ends it; pynetdicom reports
+    that announced sub-operation as failed (PS3.4 C.4.2.1.5 allows the counts with a
+    failure). For C-MOVE pynetdicom first associates with the destination.
+    """
+    identifier = Dataset()
+    identifier.FailedSOPInstanceUIDList = []
+    yield 1
+    yield status, identifier
 
 
 def _sub_operations(
@@ -298,8 +377,10 @@ def handle_move(event: Event, archive: Archive, config: ServerConfig) -> Iterato
         return
     refs = _select(event, archive)
     if isinstance(refs, Dataset):
-        yield known.host, known.port
-        yield refs.Status, None
+        # pynetdicom associates with the destination before it reads the failure
+        verification = [build_context("1.2.840.10008.1.1")]
+        yield known.host, known.port, {"ae_title": known.ae_title, "contexts": verification}
+        yield from _refusal(refs)
         return
     kwargs: dict[str, Any] = {"contexts": _storage_contexts(refs) or None}
     if not refs:
@@ -320,8 +401,7 @@ def handle_get(event: Event, archive: Archive) -> Iterator[Any]:
     """
     refs = _select(event, archive)
     if isinstance(refs, Dataset):
-        yield 0
-        yield refs.Status, None
+        yield from _refusal(refs)
         return
     LOGGER.info("C-GET from %s: %d instances", _peer(event), len(refs))
     yield len(refs)

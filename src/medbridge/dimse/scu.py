@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,18 @@ from medbridge.archive.storage import FileStorage
 from medbridge.dimse.handlers import handle_open
 from medbridge.errors import ArchiveError, StorageError
 
-__all__ = ["Peer", "RetrieveResult", "SendResult", "echo", "find", "get", "move", "send"]
+__all__ = [
+    "Peer",
+    "RetrieveResult",
+    "SendResult",
+    "dicom_files",
+    "echo",
+    "find",
+    "get",
+    "move",
+    "not_sendable_reason",
+    "send",
+]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -75,10 +86,12 @@ class Peer:
 
 @dataclass
 class SendResult:
-    """What `send` did: instances accepted, and (path, reason) of each failure."""
+    """What `send` did: instances accepted, (path, reason) of each failure, and of each
+    instance accepted with a warning status."""
 
     sent: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    warnings: list[tuple[Path, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -89,28 +102,83 @@ class RetrieveResult:
     completed: int = 0
     failed: int = 0
     warning: int = 0
+    remaining: int = 0
     received: list[Path] = field(default_factory=list)
+    text: str = ""
+    """The final status for people (`status_text`), with the peer's Error Comment."""
+
+    @property
+    def total(self) -> int:
+        """Sub-operations announced so far (done and remaining)."""
+        return self.completed + self.failed + self.warning + self.remaining
+
+
+class _Reasons(logging.Handler):
+    """Collects pynetdicom's ERROR records while we associate: the only place it says
+    why a connection failed ("Connection refused") or what a rejection's reason was."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def reason(self) -> str:
+        """The peer's answer or the socket error, in pynetdicom's words, or ''."""
+        for line in self.lines:
+            if line.startswith("TCP Initialisation Error: "):
+                return line.removeprefix("TCP Initialisation Error: ")
+        wanted = ("Result: ", "Reason: ")
+        return "; ".join(line for line in self.lines if line.startswith(wanted))
+
+
+def _where(peer: Peer) -> str:
+    return f"{peer.ae_title}@{peer.host}:{peer.port}"
 
 
 @contextmanager
 def _associate(ae: AE, peer: Peer, **kwargs: Any) -> Iterator[Association]:
+    """An established association with `peer`, released at the end.
+
+    Raises
+    ------
+    ArchiveError
+        The port is out of range, the host does not resolve, the connection fails or
+        the peer rejects or aborts the association; the message names the peer and why.
+    """
+    if not 0 < peer.port < 65536:
+        raise ArchiveError(f"port {peer.port} of {peer.host} is not in 1-65535")
     ae.maximum_pdu_size = peer.max_pdu
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60
     tls_args = (peer.tls, peer.host) if peer.tls is not None else None
     handlers = [*kwargs.pop("evt_handlers", []), (evt.EVT_CONN_OPEN, handle_open)]
-    assoc = ae.associate(
-        peer.host,
-        peer.port,
-        ae_title=peer.ae_title,
-        tls_args=tls_args,
-        evt_handlers=handlers,
-        **kwargs,
-    )
-    if not assoc.is_established:
-        raise ArchiveError(
-            f"association with {peer.ae_title}@{peer.host}:{peer.port} "
-            f"{'rejected' if assoc.is_rejected else 'failed'}"
+    reasons = _Reasons()
+    pynetdicom_log = logging.getLogger("pynetdicom")
+    pynetdicom_log.addHandler(reasons)
+    try:
+        assoc = ae.associate(
+            peer.host,
+            peer.port,
+            ae_title=peer.ae_title,
+            tls_args=tls_args,
+            evt_handlers=handlers,
+            **kwargs,
         )
+    except (OSError, UnicodeError) as exc:  # socket.gaierror: the name does not resolve
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ArchiveError(f"cannot reach {peer.host}: {detail}") from exc
+    finally:
+        pynetdicom_log.removeHandler(reasons)
+    if not assoc.is_established:
+        why = reasons.reason()
+        if assoc.is_rejected:
+            what = "rejected the association"
+        elif why and not reasons.lines[0].startswith("Association request failed"):
+            what = "aborted the association"
+        else:
+            what = "cannot be reached"
+        raise ArchiveError(f"{_where(peer)} {what}{': ' + why if why else ''}")
     try:
         yield assoc
     finally:
@@ -140,10 +208,23 @@ def dicom_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def send(peer: Peer, paths: Iterable[Path]) -> SendResult:
+def send(
+    peer: Peer,
+    paths: Iterable[Path],
+    *,
+    on_file: Callable[[Path], None] | None = None,
+) -> SendResult:
     """C-STORE each DICOM file under `paths` to `peer`, as stored (no re-encoding).
 
-    Files that are not DICOM Part 10 are reported in ``failed`` and skipped.
+    Files that are not DICOM Part 10 are reported in ``failed`` with the reason `ls`
+    gives and skipped; a warning status (0xB000, 0xB006, 0xB007: stored, but not
+    exactly as sent) counts as sent and is listed in ``warnings``. `on_file` is called
+    once per file, sent or not (a progress bar's tick).
+
+    Raises
+    ------
+    ArchiveError
+        The peer cannot be reached or refuses the association (nothing was sent then).
     """
     result = SendResult()
     todo: list[tuple[Path, str, str]] = []
@@ -151,8 +232,10 @@ def send(peer: Peer, paths: Iterable[Path]) -> SendResult:
         try:
             meta = read_file_meta_info(path)
             todo.append((path, str(meta.MediaStorageSOPClassUID), str(meta.TransferSyntaxUID)))
-        except Exception as exc:  # not DICOM: report and go on
-            result.failed.append((path, f"not a DICOM file: {exc}"))
+        except Exception:  # not DICOM: report and go on
+            result.failed.append((path, not_sendable_reason(path)))
+            if on_file is not None:
+                on_file(path)
     pairs = list(dict.fromkeys((c, t) for _p, c, t in todo))
     # 128 contexts per association (PS3.8 9.3.2.2); more pairs need more associations
     for start in range(0, len(pairs), 64):
@@ -165,24 +248,51 @@ def send(peer: Peer, paths: Iterable[Path]) -> SendResult:
                 ae.add_requested_context(
                     sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
                 )
+        mine = [(p, c, t) for p, c, t in todo if (c, t) in batch]
         with _associate(ae, peer) as assoc:
-            for path, sop_class, ts in todo:
-                if (sop_class, ts) not in batch:
-                    continue
-                try:
-                    status = _store_file(assoc, path)
-                except (ValueError, AttributeError) as exc:
-                    result.failed.append((path, str(exc)))
-                    continue
-                code = int(status.get("Status", 0xFFFF))
-                if code in (0x0000, 0xB000, 0xB007, 0xB006):
-                    result.sent += 1
-                else:
-                    comment = status.get("ErrorComment", "")
-                    result.failed.append((path, f"status 0x{code:04X} {comment}".strip()))
+            for index, (path, _sop_class, _ts) in enumerate(mine):
                 if not assoc.is_established:
-                    raise ArchiveError(f"association with {peer.ae_title} lost after {path}")
+                    lost = f"not sent: the association with {_where(peer)} was lost"
+                    result.failed += [(p, lost) for p, _c, _t in mine[index:]]
+                    break
+                _send_one(assoc, path, result)
+                if on_file is not None:
+                    on_file(path)
     return result
+
+
+def _send_one(assoc: Association, path: Path, result: SendResult) -> None:
+    """C-STORE one file and file its outcome in `result`."""
+    try:
+        status = _store_file(assoc, path)
+    except (ValueError, AttributeError, OSError) as exc:
+        result.failed.append((path, str(exc)))
+        return
+    code = int(status.get("Status", 0xFFFF)) if status else 0xFFFF
+    comment = str(status.get("ErrorComment", "") or "") if status else ""
+    if code == 0x0000:
+        result.sent += 1
+    elif code in (0xB000, 0xB006, 0xB007):
+        result.sent += 1
+        result.warnings.append((path, f"warning 0x{code:04X} {comment}".strip()))
+    elif code == 0xFFFF:
+        result.failed.append((path, "no C-STORE response (the association was aborted)"))
+    else:
+        result.failed.append((path, f"status 0x{code:04X} {comment}".strip()))
+
+
+def not_sendable_reason(path: Path) -> str:
+    """Why a file cannot be sent as it is, in `medbridge ls`'s words."""
+    from medbridge.dicom.scan import read_record
+    from medbridge.errors import InvalidDicomError
+
+    try:
+        read_record(path)
+    except InvalidDicomError as exc:
+        return exc.reason
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return "no File Meta Information (PS3.10 7.1): its transfer syntax is unknown"
 
 
 def _store_file(assoc: Association, path: Path) -> Dataset:
@@ -223,11 +333,36 @@ def find(
             if code in (0xFF00, 0xFF01) and ds is not None:
                 answers.append(ds)
             elif code != 0x0000:
-                raise ArchiveError(f"C-FIND failed with status 0x{code:04X}")
+                raise ArchiveError(f"C-FIND at {_where(peer)} failed: {status_text(status)}")
     return answers
 
 
-def _retrieve_result(responses: Iterable[tuple[Dataset, Dataset | None]]) -> RetrieveResult:
+#: Failure statuses of the Query/Retrieve services (PS3.4 C.4.1.1.4, C.4.2.1.5, C.4.3.1.4).
+_STATUS_MEANINGS = {
+    0xA700: "out of resources",
+    0xA701: "out of resources: unable to calculate the number of matches",
+    0xA702: "out of resources: unable to perform sub-operations",
+    0xA801: "move destination unknown",
+    0xA900: "identifier does not match SOP Class",
+    0xFE00: "cancelled",
+    0xFFFF: "no response (the association was aborted)",
+}
+
+
+def status_text(status: Dataset | None) -> str:
+    """A response status for people: code, meaning (PS3.4 Annex C) and Error Comment."""
+    code = int(status.get("Status", 0xFFFF)) if status else 0xFFFF
+    meaning = _STATUS_MEANINGS.get(code) or (
+        "unable to process" if code >> 12 == 0xC else "failure"
+    )
+    comment = str(status.get("ErrorComment", "") or "").strip() if status else ""
+    return f"status 0x{code:04X} ({meaning}){': ' + comment if comment else ''}"
+
+
+def _retrieve_result(
+    responses: Iterable[tuple[Dataset, Dataset | None]],
+    on_response: Callable[[RetrieveResult], None] | None = None,
+) -> RetrieveResult:
     result = RetrieveResult(status=0xFFFF)
     for status, _ds in responses:
         if not status:
@@ -236,17 +371,30 @@ def _retrieve_result(responses: Iterable[tuple[Dataset, Dataset | None]]) -> Ret
         result.completed = int(status.get("NumberOfCompletedSuboperations", result.completed))
         result.failed = int(status.get("NumberOfFailedSuboperations", result.failed))
         result.warning = int(status.get("NumberOfWarningSuboperations", result.warning))
+        result.remaining = int(status.get("NumberOfRemainingSuboperations", 0) or 0)
+        result.text = status_text(status)
+        if on_response is not None:
+            on_response(result)
     return result
 
 
 def move(
-    peer: Peer, identifier: Dataset, destination: str, *, model: QueryModel = QueryModel.STUDY_ROOT
+    peer: Peer,
+    identifier: Dataset,
+    destination: str,
+    *,
+    model: QueryModel = QueryModel.STUDY_ROOT,
+    on_response: Callable[[RetrieveResult], None] | None = None,
 ) -> RetrieveResult:
-    """Send a C-MOVE (PS3.4 C.4.2) asking `peer` to send the matches to `destination`."""
+    """Send a C-MOVE (PS3.4 C.4.2) asking `peer` to send the matches to `destination`.
+
+    `on_response` sees the counts after each (pending) response.
+    """
     ae = AE(ae_title=peer.calling_ae_title)
     ae.add_requested_context(_MOVE[model])
     with _associate(ae, peer) as assoc:
-        return _retrieve_result(assoc.send_c_move(identifier, destination, _MOVE[model]))
+        responses = assoc.send_c_move(identifier, destination, _MOVE[model])
+        return _retrieve_result(responses, on_response)
 
 
 def get(
@@ -256,13 +404,14 @@ def get(
     *,
     model: QueryModel = QueryModel.STUDY_ROOT,
     sop_classes: Iterable[str] | None = None,
+    on_response: Callable[[RetrieveResult], None] | None = None,
 ) -> RetrieveResult:
     """Send a C-GET (PS3.4 C.4.3) and write each instance received into `out_dir`.
 
     Storage classes are proposed with SCP role selection (PS3.7 D.3.3.4): by default the
     127 most common (pynetdicom's list, one context per class, any transfer syntax);
     `sop_classes` narrows them. Files are named by their validated SOP Instance UID and
-    written durably, as received.
+    written durably, as received. `on_response` sees the counts after each response.
     """
     storage = FileStorage(out_dir)
     received: list[Path] = []
@@ -292,6 +441,6 @@ def get(
         return 0x0000
 
     with _associate(ae, peer, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, on_store)]) as assoc:
-        result = _retrieve_result(assoc.send_c_get(identifier, _GET[model]))
+        result = _retrieve_result(assoc.send_c_get(identifier, _GET[model]), on_response)
     result.received = received
     return result

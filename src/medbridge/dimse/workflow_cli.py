@@ -21,12 +21,11 @@ from rich.table import Table
 from medbridge.archive import Archive
 from medbridge.archive.printing import PrintStore
 from medbridge.archive.worklist import Worklist, item_from_json, new_item
-from medbridge.cliopts import fail
+from medbridge.cliopts import fail, open_archive
 from medbridge.console import make_console
 from medbridge.dimse import workflow_scu
 from medbridge.dimse.cli import _peer, _peer_options
 from medbridge.errors import MedbridgeError, QueryError
-from medbridge.server.config import load_config
 
 __all__ = ["commit", "mpps", "print_group", "worklist"]
 
@@ -51,9 +50,10 @@ def _archive_options(func: Any) -> Any:
     return func
 
 
-def _open(data_dir: Path | None, index_url: str | None, config_file: Path | None) -> Archive:
-    config = load_config(config_file, data_dir=data_dir, index_url=index_url)
-    return Archive(config.data_dir, index_url=config.index_url)
+def _open(
+    data_dir: Path | None, index_url: str | None, config_file: Path | None, *, create: bool = False
+) -> Archive:
+    return open_archive(config_file, data_dir, index_url, create=create)
 
 
 def _print_rows(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
@@ -140,7 +140,7 @@ def worklist_add(
                     step_description=values["step_description"],
                 )
             ]
-        with _open(data_dir, index_url, config_file) as arc:
+        with _open(data_dir, index_url, config_file, create=True) as arc:
             wl = Worklist(arc.index)
             ids = [wl.add(item) for item in items]
     except (MedbridgeError, json.JSONDecodeError, OSError) as exc:

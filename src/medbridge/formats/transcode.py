@@ -201,6 +201,10 @@ def main(
     if like is not None and not to_dicom:
         click.echo("medbridge convert: --like needs --to-dicom", err=True)
         return int(ExitCode.USAGE)
+    unknown = _unknown_output_name(output, output_format=output_format, to_dicom=to_dicom)
+    if unknown:
+        click.echo(f"medbridge convert: {unknown}", err=True)
+        return int(ExitCode.USAGE)
 
     def echo(line: str) -> None:
         problem = line.startswith(("error:", "warning:"))
@@ -220,6 +224,28 @@ def main(
     if not report.failed:
         return int(ExitCode.OK)
     return int(ExitCode.PARTIAL if report.written else ExitCode.ERROR)
+
+
+def _unknown_output_name(
+    output: Path | None, *, output_format: str | None, to_dicom: bool
+) -> str | None:
+    """Why ``-o`` cannot be used, when it names a file of no known format.
+
+    ``-o x.xyz`` is a file name by its look; writing into a new folder of that name (as
+    a plain ``-o OUT`` does) would hide the mistake. An existing folder, a known
+    extension or an explicit ``--format`` are all fine.
+    """
+    if output is None or to_dicom or output_format or output.is_dir() or not output.suffix:
+        return None
+    try:
+        formats.format_for(output)
+    except FormatError:
+        known = " ".join(ext for _label, m in formats._modules() for ext in m.EXTENSIONS)
+        return (
+            f"-o {output}: unknown extension '{output.suffix}' (known: {known}); "
+            "name a known extension, give --format, or create the folder first"
+        )
+    return None
 
 
 def _convert_one(

@@ -29,7 +29,7 @@ __all__ = ["serve"]
 )
 @click.option(
     "--dimse-port",
-    type=int,
+    type=click.IntRange(0, 65535),
     envvar="MEDBRIDGE_DIMSE_PORT",
     help="DIMSE port; 0 picks a free one [default: 11112].",
 )
@@ -54,7 +54,7 @@ __all__ = ["serve"]
 )
 @click.option(
     "--http-port",
-    type=int,
+    type=click.IntRange(0, 65535),
     envvar="MEDBRIDGE_HTTP_PORT",
     help="HTTP port (DICOMweb at /dicom-web); 0 picks a free one [default: 8080].",
 )

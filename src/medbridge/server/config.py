@@ -19,6 +19,7 @@ the TOML file given with ``--config``, the defaults here. A TOML file looks like
     duplicates = "keep"            # or "replace"
     refuse_unknown = true          # only the AEs below may associate...
     check_caller_host = true       # ...and only from their host (default with the above)
+    check_called_ae = true         # refuse calls to another AE title (default: refuse_unknown)
     max_pdu = 0                    # 0: no limit (PS3.8 D.3.3.1 Maximum Length)
     http_port = 8080               # the HTTP door (DICOMweb under /dicom-web); 0: any free
     http_host = "127.0.0.1"        # beyond loopback only with tokens (or insecure = true)
@@ -143,6 +144,7 @@ class ServerConfig:
     duplicates: DuplicatePolicy = DuplicatePolicy.KEEP
     refuse_unknown: bool = False
     check_caller_host: bool = True
+    check_called_ae: bool | None = None
     max_pdu: int = 0
     max_associations: int = 32
     fsync: bool = True
@@ -187,6 +189,15 @@ class ServerConfig:
         """Return the known AE with this title, or None."""
         title = title.strip()
         return next((ae for ae in self.known_aes if ae.ae_title == title), None)
+
+    @property
+    def checks_called_ae(self) -> bool:
+        """Whether callers must call our AE title: ``check_called_ae``, by default on
+        exactly when ``refuse_unknown`` is (a server that picks its callers also wants
+        to be called by its name; an open one answers any title, as pynetdicom does)."""
+        if self.check_called_ae is None:
+            return self.refuse_unknown
+        return self.check_called_ae
 
     def admits(self, title: str, address: str) -> bool:
         """Whether a caller may associate: its AE title known, and from its host.
@@ -235,6 +246,14 @@ def _addresses(host: str) -> set[str]:
     return found | {f"::ffff:{a}" for a in found if ":" not in a}
 
 
+def _port(value: object) -> int:
+    """A TCP port to listen on: 0 (any free one) to 65535."""
+    port = int(str(value))
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port} is not in 0-65535")
+    return port
+
+
 def _boolean(value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -252,20 +271,21 @@ def _strings(value: object) -> tuple[str, ...]:
 
 _CASTS: dict[str, Any] = {
     "data_dir": Path,
-    "dimse_port": int,
+    "dimse_port": _port,
     "ae_title": validate_ae_title,
     "bind": str,
     "index_url": str,
     "duplicates": DuplicatePolicy,
     "refuse_unknown": _boolean,
     "check_caller_host": _boolean,
+    "check_called_ae": _boolean,
     "max_pdu": int,
     "max_associations": int,
     "fsync": _boolean,
     "tls_cert": Path,
     "tls_key": Path,
     "tls_ca": Path,
-    "http_port": int,
+    "http_port": _port,
     "http_host": str,
     "insecure": _boolean,
     "cors_origins": _strings,
@@ -320,9 +340,14 @@ def load_config(
             try:
                 title = validate_ae_title(ae.get("ae_title", name))
                 services = frozenset(_strings(ae.get("services", list(SERVICES))))
-                known.append(KnownAE(title, ae["host"], int(ae["port"]), services))
+                port = int(ae["port"])
+                if not 0 < port < 65536:
+                    raise ValueError(f"port {port} is not in 1-65535")
+                known.append(KnownAE(title, ae["host"], port, services))
             except (KeyError, TypeError, ValueError) as exc:
-                raise ArchiveError(f"{path}: [aes.{name}] needs ae_title, host, port") from exc
+                raise ArchiveError(
+                    f"{path}: [aes.{name}] needs ae_title, host, port (1-65535)"
+                ) from exc
             if not services <= set(SERVICES):
                 raise ArchiveError(
                     f"{path}: [aes.{name}] services: unknown "

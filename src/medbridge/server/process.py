@@ -78,6 +78,10 @@ def start(config: ServerConfig) -> Process:
         raise
     try:
         dimse = start_dimse(config, archive)
+    except OSError as exc:  # the port is taken or not ours to bind
+        archive.close()
+        where = f"{config.bind or '0.0.0.0'}:{config.dimse_port}"
+        raise ArchiveError(f"cannot listen for DIMSE on {where}: {exc.strerror or exc}") from exc
     except BaseException:
         archive.close()
         raise
