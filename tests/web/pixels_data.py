@@ -161,6 +161,39 @@ def with_bulk_elements() -> Stored:
     return _stored("bulk", ds)
 
 
+def palette() -> Stored:
+    """A native PALETTE COLOR instance: index i shows as (i, 255 - i, 0) (8-bit LUTs)."""
+    ds = make_dataset(Spec(study=STUDY + 1, series=1, number=1, size=SIZE))
+    ds.PhotometricInterpretation = "PALETTE COLOR"
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    del ds.RescaleIntercept, ds.RescaleSlope
+    ds.PixelData = np.tile(np.arange(SIZE, dtype=np.uint8) * 8, (SIZE, 1)).tobytes()
+    ramp = np.arange(256, dtype=np.uint16)
+    for colour, values in (("Red", ramp), ("Green", 255 - ramp), ("Blue", 0 * ramp)):
+        setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [256, 0, 8])
+        setattr(ds, f"{colour}PaletteColorLookupTableData", values.astype("<u2").tobytes())
+        ds[f"{colour}PaletteColorLookupTableData"].VR = "OW"
+    return _stored("palette", ds)
+
+
+def ybr_native() -> Stored:
+    """A native YBR_FULL instance of one colour: RGB (200, 40, 90) once converted."""
+    from pydicom.pixels.processing import convert_color_space
+
+    ds = make_dataset(Spec(study=STUDY + 1, series=2, number=1, size=SIZE))
+    ds.PhotometricInterpretation = "YBR_FULL"
+    ds.SamplesPerPixel = 3
+    ds.PlanarConfiguration = 0
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    del ds.RescaleIntercept, ds.RescaleSlope
+    rgb = np.zeros((SIZE, SIZE, 3), dtype=np.uint8)
+    rgb[...] = (200, 40, 90)
+    ds.PixelData = convert_color_space(rgb, "RGB", "YBR_FULL").tobytes()
+    return _stored("ybr", ds)
+
+
 def all_instances() -> list[Stored]:
     """Everything the pixel tests store."""
     return [
@@ -168,6 +201,8 @@ def all_instances() -> list[Stored]:
         *(bundled(i, n) for i, n in enumerate(BUNDLED, start=1)),
         monochrome1(),
         with_bulk_elements(),
+        palette(),
+        ybr_native(),
     ]
 
 

@@ -17,8 +17,11 @@ import pytest
 from dicomweb_client.api import DICOMwebClient
 
 from archive.factory import Spec, corpus, make_bytes, make_dataset
-from medbridge.server.config import Role, Token
-from web.conftest import serve_archive
+from dimse.peers import postgres_cluster
+from medbridge.archive import Archive
+from medbridge.server.config import Role, ServerConfig, Token
+from medbridge.web.door import start
+from web.conftest import WebServer, serve_archive
 from web.pixels_data import all_instances, bundled, split_multipart
 
 EXPLICIT = "1.2.840.10008.1.2.1"
@@ -426,3 +429,32 @@ class TestUndecodable:
         finally:
             server.door.stop()
             server.archive.close()
+
+
+class TestSharedIndex:
+    def test_two_nodes_on_postgresql_share_metadata(self, tmp_path):
+        """Two doors over one PostgreSQL index and one storage: a store through one is in
+        the other's /metadata at once (the derived answers live in the storage)."""
+        with postgres_cluster() as url:
+            nodes = []
+            try:
+                for _ in range(2):
+                    archive = Archive(tmp_path / "var", index_url=url)
+                    config = ServerConfig(data_dir=tmp_path / "var", http_port=0)
+                    nodes.append(WebServer(archive, start(config, archive), tmp_path / "var"))
+                first, second = nodes
+                specs = [Spec(study=8, number=n) for n in (1, 2, 3)]
+                first.archive.store(make_bytes(specs[0]))
+                first.archive.store(make_bytes(specs[1]))
+                path = f"/studies/{specs[0].study_uid}/series/{specs[0].series_uid}/metadata"
+                assert len(get(first, path).json()) == 2
+                assert len(get(second, path).json()) == 2
+                second.archive.store(make_bytes(specs[2]))
+                assert len(get(first, path).json()) == 3
+                first.archive.delete(specs[0].sop_uid)
+                numbers = sorted(m["00200013"]["Value"][0] for m in get(second, path).json())
+                assert numbers == [2, 3]
+            finally:
+                for node in nodes:
+                    node.door.stop()
+                    node.archive.close()

@@ -197,6 +197,25 @@ class TestRendered:
             assert got.shape == expected.shape
             assert np.abs(got.astype(int) - expected.astype(int)).mean() < 3
 
+    def test_palette_colour(self, wado):
+        """PALETTE COLOR goes through its lookup tables (PS3.3 C.7.6.3.1.5)."""
+        item = wado.stored["palette"]
+        got = image(get(wado, f"{item.path}/rendered", "image/png"))
+        assert got.shape == (SIZE, SIZE, 3)
+        assert got[0, 3].tolist() == [24, 255 - 24, 0]
+
+    def test_native_ybr_is_converted_once(self, wado):
+        item = wado.stored["ybr"]
+        got = image(get(wado, f"{item.path}/rendered", "image/png"))
+        assert np.abs(got[5, 5].astype(int) - [200, 40, 90]).max() <= 2
+
+    def test_multiframe_as_animated_gif(self, wado):
+        item = wado.stored["rle"]
+        r = get(wado, f"{item.path}/rendered", "image/gif")
+        picture = Image.open(io.BytesIO(r.content))
+        assert picture.format == "GIF"
+        assert picture.n_frames == FRAMES
+
     def test_jpeg_with_quality_and_viewport(self, wado, client):
         item = wado.stored["CT_small.dcm"]
         small = client.retrieve_instance_rendered(

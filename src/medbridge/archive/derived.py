@@ -98,3 +98,21 @@ class DerivedFiles:
             if name.startswith(prefix) and name not in keep:
                 with contextlib.suppress(OSError):
                     (folder / name).unlink()
+
+    def remove_study(self, study_uid: str) -> None:
+        """Remove every derived file of `study_uid` (its last instance was deleted).
+
+        Names are keyed by content, so leftovers are never served; this only gives the
+        space back, and removes the study folder when nothing else is in it.
+        """
+        folder = self.folder(study_uid)
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return
+        for name in names:
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+            folder.parent.rmdir()  # only when empty: instances keep it otherwise

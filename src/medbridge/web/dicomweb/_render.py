@@ -20,7 +20,12 @@ import numpy.typing as npt
 from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut, convert_color_space
+from pydicom.pixels.processing import (
+    apply_color_lut,
+    apply_modality_lut,
+    apply_voi_lut,
+    convert_color_space,
+)
 
 from medbridge.errors import QueryError
 from medbridge.web.dicomweb._pixels import PixelLayout, decoded_frame
@@ -30,6 +35,7 @@ __all__ = [
     "RenderOptions",
     "parse_options",
     "render",
+    "render_animation",
 ]
 
 #: The media types ``/rendered`` produces and Pillow's format for each.
@@ -183,7 +189,8 @@ def _grayscale(
 
 def _colour(layout: PixelLayout, frame: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
     photometric = str(layout.header.get("PhotometricInterpretation", "RGB")).strip()
-    if photometric.startswith("YBR") and not layout.encapsulated:
+    if photometric.startswith("YBR") and layout.direct and not layout.encapsulated:
+        # read by offset, not through pydicom (whose decoders already give RGB)
         frame = convert_color_space(frame, "YBR_FULL", "RGB")
     if frame.dtype != np.uint8:
         bits = int(layout.header.get("BitsStored", 8) or 8)
@@ -237,6 +244,34 @@ def _scaled(image: Image.Image, scale: float) -> Image.Image:
     return image
 
 
+def _frame_image(layout: PixelLayout, index: int, options: RenderOptions) -> Image.Image:
+    """Frame `index` as an 8-bit Pillow image: RGB for colour and palette, L for gray."""
+    frame = decoded_frame(layout, index)
+    photometric = str(layout.header.get("PhotometricInterpretation", "")).strip()
+    if photometric == "PALETTE COLOR" and frame.ndim == 2:
+        rgb = apply_color_lut(frame, layout.header)  # PS3.3 C.7.6.3.1.5-6
+        descriptor = layout.header.get("RedPaletteColorLookupTableDescriptor") or [0, 0, 8]
+        if int(descriptor[2]) > 8:  # 16-bit entries: keep the high byte
+            rgb = rgb >> (int(descriptor[2]) - 8)
+        return Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB")
+    if frame.ndim == 3 and frame.shape[-1] in (3, 4):
+        return Image.fromarray(_colour(layout, frame[..., :3]), mode="RGB")
+    if frame.ndim == 3:
+        frame = frame[..., 0]
+    return Image.fromarray(_grayscale(layout, frame, options), mode="L")
+
+
+def render_animation(layout: PixelLayout, options: RenderOptions) -> bytes:
+    """Every frame of a multi-frame instance as one animated GIF (PS3.18 8.3.5: a
+    rendered multi-frame instance may be a multi-frame media type)."""
+    images = [_fit(_frame_image(layout, i, options), options, False) for i in range(layout.frames)]
+    out = io.BytesIO()
+    seconds = _first(layout.header.get("FrameTime"))
+    duration = int(seconds) if seconds and seconds > 0 else 100  # (0018,1063) is in ms
+    images[0].save(out, "GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
+    return out.getvalue()
+
+
 def render(
     layout: PixelLayout,
     index: int,
@@ -254,13 +289,7 @@ def render(
     QueryError
         The viewport selects nothing of the image.
     """
-    frame = decoded_frame(layout, index)
-    if frame.ndim == 3 and frame.shape[-1] in (3, 4):
-        image = Image.fromarray(_colour(layout, frame[..., :3]), mode="RGB")
-    else:
-        if frame.ndim == 3:
-            frame = frame[..., 0]
-        image = Image.fromarray(_grayscale(layout, frame, options), mode="L")
+    image = _frame_image(layout, index, options)
     image = _fit(image, options, thumbnail)
     out = io.BytesIO()
     fmt = RENDER_TYPES[media_type]

@@ -28,7 +28,13 @@ from medbridge.web.dicomweb._pixels import (
     read_layout,
     stored_frame,
 )
-from medbridge.web.dicomweb._render import RENDER_TYPES, RenderOptions, parse_options, render
+from medbridge.web.dicomweb._render import (
+    RENDER_TYPES,
+    RenderOptions,
+    parse_options,
+    render,
+    render_animation,
+)
 from medbridge.web.dicomweb._resources import find
 from medbridge.web.dicomweb._transcode import EXPLICIT_LE, IMPLICIT_LE, can_deliver
 
@@ -229,11 +235,14 @@ def instance_rendered(
     viewport: Viewport = None,
     quality: Quality = None,
 ) -> Response:
-    """The instance's first frame as JPEG, PNG or GIF."""
+    """The instance's first frame as JPEG or PNG; all its frames as an animated GIF."""
     item = find(request, study, series, instance)[0]
     media = _media(request, accept, f"instance {instance} rendered")
     options = _options(request)
-    return _image(render(read_layout(item.path), 0, media, options), media)
+    layout = read_layout(item.path)
+    if media == "image/gif" and layout.frames > 1:
+        return _image(render_animation(layout, options), media)
+    return _image(render(layout, 0, media, options), media)
 
 
 @router.get(
