@@ -326,3 +326,20 @@ class TestBothDoors:
             assert status.Status == 0
             found = client.search_for_instances(Spec().study_uid)
             assert len(found) == 2
+
+
+def test_deleting_a_study_removes_its_derived_files(empty_web) -> None:
+    """/metadata's precomputed files leave with the study's last instance."""
+    import httpx
+
+    from archive.factory import Spec, make_bytes
+    from medbridge.archive.derived import DerivedFiles
+
+    spec = Spec(study=611)
+    empty_web.archive.store(make_bytes(spec))
+    url = f"{empty_web.url}/studies/{spec.study_uid}"
+    assert httpx.get(f"{url}/series/{spec.series_uid}/metadata").status_code == 200
+    folder = DerivedFiles(empty_web.archive.storage).folder(spec.study_uid)
+    assert any(folder.iterdir())
+    assert httpx.delete(url).status_code == 204
+    assert not folder.exists() or not any(folder.iterdir())

@@ -15,9 +15,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from medbridge.archive import Archive, is_valid_uid
-from medbridge.errors import QueryError
+from medbridge.archive.locate import locate
+from medbridge.errors import NotFoundError, QueryError
 from medbridge.server.config import Role
 from medbridge.web.access import require
+from medbridge.web.dicomweb._resources import derived_of
 
 __all__ = ["router"]
 
@@ -86,4 +88,9 @@ def _delete(request: Request, **uids: str) -> Response:
     caller = getattr(request.state, "caller", "anonymous")
     what = ", ".join(f"{k} {v}" for k, v in uids.items())
     LOGGER.warning("DELETE by %s: %s (%d instances)", caller, what, len(deleted))
+    study = uids["StudyInstanceUID"]
+    try:
+        locate(archive, study)
+    except NotFoundError:  # the study's last instance went: its derived files go too
+        derived_of(request).remove_study(study)
     return Response(status_code=204)
