@@ -37,6 +37,7 @@ __all__ = [
     "is_valid_uid",
     "open_storage",
     "relpath_for",
+    "study_of",
     "validate_relpath",
     "validate_uid",
 ]
@@ -80,6 +81,12 @@ def relpath_for(study_instance_uid: str, sop_instance_uid: str) -> str:
     sop = validate_uid(sop_instance_uid, name="SOP Instance UID")
     digest = hashlib.sha1(study.encode("ascii")).hexdigest()
     return f"objects/{digest[:2]}/{study}/{sop}.dcm"
+
+
+def study_of(relpath: str) -> str:
+    """The Study Instance UID a `relpath_for` path names (its third part)."""
+    parts = relpath.split("/")
+    return parts[2] if len(parts) == 4 else ""
 
 
 def validate_relpath(relpath: str) -> str:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 from pydicom import dcmread
@@ -48,6 +48,8 @@ from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext, build_context
 
 from medbridge.archive import Archive, InstanceRef, QueryModel, answer_dataset
+from medbridge.archive.audit import AuditEvent, Outcome
+from medbridge.archive.storage import study_of
 from medbridge.dicom.flat import Element, NotFlat, encode_flat
 from medbridge.dicom.part10 import file_meta_prefix
 from medbridge.dimse._direct import DirectResponder
@@ -118,6 +120,51 @@ def _peer(event: Event) -> str:
     return f"{req.ae_title}@{req.address}:{req.port}"
 
 
+def _caller(event: Event) -> str:
+    return str(event.assoc.requestor.ae_title).strip()
+
+
+def _audit(
+    event: Event,
+    archive: Archive,
+    kind: AuditEvent,
+    *,
+    outcome: Outcome = Outcome.SUCCESS,
+    studies: Iterable[str] = (),
+    detail: str | None = None,
+    user: str | None = None,
+) -> None:
+    """One audit-trail line for a DIMSE request: the caller's AE title and address."""
+    archive.audit.record(
+        kind,
+        door="dimse",
+        user=user or _caller(event),
+        outcome=outcome,
+        address=str(event.assoc.requestor.address),
+        studies=studies,
+        detail=detail,
+    )
+
+
+def _not_allowed(event: Event, archive: Archive, config: ServerConfig, service: str) -> bool:
+    """Whether the caller lacks `service` (its ``role``/``services``); logged, audited."""
+    if config.may(_caller(event), service):
+        return False
+    LOGGER.warning("%s from %s refused: the AE may not %s", service, _peer(event), service)
+    _audit(
+        event,
+        archive,
+        AuditEvent.SECURITY_ALERT,
+        outcome=Outcome.MINOR_FAILURE,
+        detail=f"{service} refused: not among the AE's services",
+    )
+    return True
+
+
+def _studies_of(refs: list[InstanceRef]) -> set[str]:
+    return {study_of(ref.relpath) for ref in refs}
+
+
 def handle_open(event: Event) -> None:
     """EVT_CONN_OPEN, of associations we accept and of those we request: TCP tuning.
 
@@ -130,7 +177,7 @@ def handle_open(event: Event) -> None:
     tune_association_socket(event.assoc)
 
 
-def handle_requested(event: Event, config: ServerConfig) -> None:
+def handle_requested(event: Event, config: ServerConfig, archive: Archive) -> None:
     """EVT_REQUESTED: refuse callers the config does not admit (`ServerConfig.admits`).
 
     The rejection is permanent, from the service user, "calling AE title not
@@ -150,10 +197,26 @@ def handle_requested(event: Event, config: ServerConfig) -> None:
             called,
             config.ae_title,
         )
+        _audit(
+            event,
+            archive,
+            AuditEvent.SECURITY_ALERT,
+            outcome=Outcome.MINOR_FAILURE,
+            user=title,
+            detail=f"association refused: called AE title {called!r}",
+        )
         _reject(event, 0x07)
         return
     if config.admits(title, req.address):
         return
+    _audit(
+        event,
+        archive,
+        AuditEvent.SECURITY_ALERT,
+        outcome=Outcome.MINOR_FAILURE,
+        user=title,
+        detail="association refused: not a known AE from its host",
+    )
     LOGGER.warning(
         "association from %s@%s:%s refused: not a known AE from its host",
         title,
@@ -179,7 +242,7 @@ def handle_echo(event: Event) -> int:
     return 0x0000
 
 
-def handle_store(event: Event, archive: Archive) -> int | Dataset:
+def handle_store(event: Event, archive: Archive, config: ServerConfig) -> int | Dataset:
     """C-STORE SCP (PS3.4 B.2): store the dataset exactly as received.
 
     Returns 0x0000 only after `Archive.store` has returned, i.e. after the file is
@@ -187,6 +250,8 @@ def handle_store(event: Event, archive: Archive) -> int | Dataset:
     successes at INFO (one line: SOP Instance UID, caller, stored/identical/replaced).
     """
     sop_uid = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
+    if _not_allowed(event, archive, config, "store"):
+        return _failure(0x0124, "this AE may not store here")
     try:
         data = _part10(event)
         result = archive.store(data, expect_sop_instance_uid=sop_uid)
@@ -205,6 +270,13 @@ def handle_store(event: Event, archive: Archive) -> int | Dataset:
         LOGGER.error("C-STORE %s from %s not stored: %s", sop_uid, _peer(event), exc)
         return _failure(0xA700, "could not store the instance")
     LOGGER.info("C-STORE %s from %s: %s", sop_uid, _peer(event), result.outcome)
+    _audit(
+        event,
+        archive,
+        AuditEvent.INSTANCES_TRANSFERRED,
+        studies=(study_of(result.relpath),),
+        detail=f"C-STORE {sop_uid}: {result.outcome}",
+    )
     return 0x0000
 
 
@@ -251,6 +323,9 @@ def handle_find(
     if getattr(event.request, "AffectedSOPClassUID", "") == MODALITY_WORKLIST_FIND:
         yield from handle_worklist_find(event, archive, config)
         return
+    if _not_allowed(event, archive, config, "find"):
+        yield _failure(0x0124, "this AE may not query here"), None
+        return
     try:
         identifier = event.identifier
         answers = list(archive.find_elements(identifier, model=_model(event)))
@@ -263,6 +338,14 @@ def handle_find(
         yield 0xC310, None
         return
     LOGGER.info("C-FIND from %s: %d matches", _peer(event), len(answers))
+    asked = str(getattr(identifier, "StudyInstanceUID", "") or "")
+    _audit(
+        event,
+        archive,
+        AuditEvent.QUERY,
+        studies=[u for u in asked.split("\\") if u],
+        detail=f"C-FIND {getattr(identifier, 'QueryRetrieveLevel', '')}: {len(answers)} matches",
+    )
     retrieve_ae: Element = (_RETRIEVE_AE_TITLE, "AE", config.ae_title)
     direct = DirectResponder.for_event(event)
     try:
@@ -370,6 +453,9 @@ def handle_move(event: Event, archive: Archive, config: ServerConfig) -> Iterato
     The destination must be one of the config's known AEs; otherwise 0xA801.
     """
     destination = (event.move_destination or "").strip()
+    if _not_allowed(event, archive, config, "move"):
+        yield None, None  # pynetdicom answers 0xA801; the log and the trail say why
+        return
     known = config.known_ae(destination)
     if known is None:
         LOGGER.error("C-MOVE from %s: unknown destination %r", _peer(event), destination)
@@ -389,21 +475,38 @@ def handle_move(event: Event, archive: Archive, config: ServerConfig) -> Iterato
     kwargs["evt_handlers"] = [(evt.EVT_CONN_OPEN, handle_open)]
     yield known.host, known.port, kwargs
     LOGGER.info("C-MOVE from %s: %d instances to %s", _peer(event), len(refs), destination)
+    _audit(
+        event,
+        archive,
+        AuditEvent.BEGIN_TRANSFERRING,
+        studies=_studies_of(refs),
+        detail=f"C-MOVE of {len(refs)} instances to {destination}",
+    )
     yield len(refs)
     yield from _sub_operations(event, archive, refs)
 
 
-def handle_get(event: Event, archive: Archive) -> Iterator[Any]:
+def handle_get(event: Event, archive: Archive, config: ServerConfig) -> Iterator[Any]:
     """C-GET SCP (PS3.4 C.4.3): send the selected instances back on the same association.
 
     The caller must have proposed the storage classes with SCP role selection
     (PS3.7 D.3.3.4); pynetdicom fails the sub-operations of classes it did not.
     """
+    if _not_allowed(event, archive, config, "get"):
+        yield from _refusal(_failure(0x0124, "this AE may not retrieve here"))
+        return
     refs = _select(event, archive)
     if isinstance(refs, Dataset):
         yield from _refusal(refs)
         return
     LOGGER.info("C-GET from %s: %d instances", _peer(event), len(refs))
+    _audit(
+        event,
+        archive,
+        AuditEvent.BEGIN_TRANSFERRING,
+        studies=_studies_of(refs),
+        detail=f"C-GET of {len(refs)} instances",
+    )
     yield len(refs)
     yield from _sub_operations(event, archive, refs)
 
@@ -412,10 +515,10 @@ def handlers_for(archive: Archive, config: ServerConfig) -> list[Any]:
     """Return the ``(event, handler, args)`` bindings for ``AE.start_server``."""
     return [
         (evt.EVT_CONN_OPEN, handle_open),
-        (evt.EVT_REQUESTED, handle_requested, [config]),
+        (evt.EVT_REQUESTED, handle_requested, [config, archive]),
         (evt.EVT_C_ECHO, handle_echo),
-        (evt.EVT_C_STORE, handle_store, [archive]),
+        (evt.EVT_C_STORE, handle_store, [archive, config]),
         (evt.EVT_C_FIND, handle_find, [archive, config]),
         (evt.EVT_C_MOVE, handle_move, [archive, config]),
-        (evt.EVT_C_GET, handle_get, [archive]),
+        (evt.EVT_C_GET, handle_get, [archive, config]),
     ]

@@ -42,8 +42,9 @@ the TOML file given with ``--config``, the defaults here. A TOML file looks like
     ae_title = "WS1"
     host = "10.0.0.5"
     port = 104
-    services = ["store", "find", "move", "get", "worklist", "mpps", "commit", "print"]
-                                   # what it may ask for (default: all of SERVICES)
+    role = "uploader"              # viewer, uploader or admin (default), as the page's
+                                   # users; or name the services one by one:
+    services = ["store", "worklist", "mpps", "commit"]   # (an AE that may only store...)
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ __all__ = [
     "ServerConfig",
     "Token",
     "load_config",
+    "services_of",
     "validate_ae_title",
 ]
 
@@ -95,6 +97,18 @@ class KnownAE:
     host: str
     port: int
     services: frozenset[str] = frozenset(SERVICES)
+
+
+def services_of(role: Role) -> frozenset[str]:
+    """The DIMSE services a caller with `role` may use, as the HTTP door's roles read:
+    read finds and retrieves (and asks the worklist), write also stores and reports
+    (MPPS, commitment, print), admin may do everything."""
+    read = frozenset({"find", "move", "get", "worklist"})
+    if role is Role.READ:
+        return read
+    if role is Role.WRITE:
+        return read | {"store", "mpps", "commit", "print"}
+    return frozenset(SERVICES)
 
 
 class Role(StrEnum):
@@ -339,7 +353,10 @@ def load_config(
         for name, ae in doc.get("aes", {}).items():
             try:
                 title = validate_ae_title(ae.get("ae_title", name))
-                services = frozenset(_strings(ae.get("services", list(SERVICES))))
+                if "services" in ae:
+                    services = frozenset(_strings(ae["services"]))
+                else:
+                    services = services_of(Role(ae.get("role", "admin")))
                 port = int(ae["port"])
                 if not 0 < port < 65536:
                     raise ValueError(f"port {port} is not in 1-65535")
