@@ -69,10 +69,24 @@ def ge_epi(
     return apply
 
 
-def ge_diffusion(bvals: Sequence[float] = BVALS, bvecs: Sequence[Sequence[float]] = BVECS) -> Tweak:
-    """GE DWI: b-value in (0043,1039) (with GE's 10⁹ bias), direction in (0019,10BB-BD)."""
+def ge_diffusion(
+    bvals: Sequence[float] = BVALS,
+    bvecs: Sequence[Sequence[float]] = BVECS,
+    *,
+    release: str = "",
+) -> Tweak:
+    """GE DWI: b-value in (0043,1039) (with GE's 10⁹ bias), direction in (0019,10BB-BD).
+
+    With a ``release`` such as "MR29.1_EA_2039.g" (RX27 and later), also the standard
+    (0018,9087) b-value as those releases write it: only in diffusion-weighted images,
+    and still without a (0018,9089) direction.
+    """
 
     def apply(ds: Dataset, k: int, t: int) -> None:
+        if release:
+            ds.SoftwareVersions = [release[2:4], "LX", release]
+            if bvals[t] > 0:
+                ds.add_new(0x00189087, "FD", float(bvals[t]))
         parm = ds.private_block(0x0043, "GEMS_PARM_01", create=True)
         parm.add_new(0x39, "IS", [str(1_000_000_000 + int(bvals[t])), "8", "0", "0"])
         acq = ds.private_block(0x0019, "GEMS_ACQU_01", create=True)
