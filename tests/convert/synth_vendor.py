@@ -209,3 +209,39 @@ def siemens_header(*, pat: str = "p2") -> Tweak:
         ds.ScanningSequence = "EP"
 
     return apply
+
+
+def ge_acquisition(
+    *,
+    multiband: int = 0,
+    group_delay: float = 0.0,
+    asset: Sequence[str] = (),
+    echo_spacing_us: int = 0,
+    phase_lines: int = 0,
+    options: Sequence[str] = (),
+    block: dict[str, str] | None = None,
+) -> Tweak:
+    """GE acquisition elements: HyperBand factor (0043,10B6), epiRT group delay
+    (0043,107C, s), ASSET R factors (0043,1083: reciprocals, in-plane then out-of-plane),
+    echo spacing (0043,102C, µs), (0018,1310) phase lines, (0018,0022) scan options, and
+    the protocol data block (0025,101B)."""
+    packed = ge_protocol_block(block) if block is not None else None
+
+    def apply(ds: Dataset, k: int, t: int) -> None:
+        parm = ds.private_block(0x0043, "GEMS_PARM_01", create=True)
+        if multiband:
+            parm.add_new(0xB6, "LO", [str(multiband), "4", "19"])
+        if group_delay:
+            parm.add_new(0x7C, "FL", group_delay)
+        if asset:
+            parm.add_new(0x83, "DS", list(asset))
+        if echo_spacing_us:
+            parm.add_new(0x2C, "SS", echo_spacing_us)
+        if phase_lines:
+            ds.AcquisitionMatrix = [0, 48, phase_lines, 0]
+        if options:
+            ds.ScanOptions = list(options)
+        if packed is not None:
+            ds.private_block(0x0025, "GEMS_SERS_01", create=True).add_new(0x1B, "OB", packed)
+
+    return apply
