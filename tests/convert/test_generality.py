@@ -199,6 +199,17 @@ def _xa_split_volumes(ds: Dataset, k: int, t: int) -> None:
     ds.SeriesNumber, ds.InstanceNumber = 16001 + t, k + 1
 
 
+def _ge_system(model: str, user15: str | None) -> Tweak:
+    """A GE system model and its (0019,10B6) 'User Data 15' (the diffusion cycling mode)."""
+
+    def apply(ds: Dataset, k: int, t: int) -> None:
+        ds.ManufacturerModelName = model
+        if user15 is not None:
+            ds.private_block(0x0019, "GEMS_ACQU_01", create=True).add_new(0xB6, "DS", user15)
+
+    return apply
+
+
 def _feet_first(ds: Dataset, k: int, t: int) -> None:
     ds.PatientPosition = "FFS"
 
@@ -459,6 +470,11 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
                        tweak=chain(ge_diffusion(release="RX27.0_R03_1831.a"),
                                    phase_encoding("ROW"),
                                    ge_acquisition(block={"SLICEORDER": "0"})))),
+    *(_single(SeriesSpec(f"dwi_ge_premier_{name}", manufacturer=GE, volumes=3, slices=6,
+                         tweak=chain(ge_diffusion(release="MR29.1_EA_2039.g"),
+                                     ge_acquisition(block={"SLICEORDER": "1"}),
+                                     _ge_system("SIGNA Premier", user15))))
+      for name, user15 in (("cycling", None), ("special_off", "0.72"))),
     _single(SeriesSpec("fmri_ge_multiphase_sequential", manufacturer=GE, volumes=3, slices=8,
                        tweak=chain(ge_epi(sequence="epi", slice_order="0", multiband=2,
                                           options="EPI, MPh"))), geometry=False),

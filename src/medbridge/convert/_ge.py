@@ -129,6 +129,7 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
     for key, element in (("NumberOfDiffusionDirectionGE", 0xE0), ("NumberOfDiffusionT2GE", 0xDF)):
         count = number(private(ds, 0x0019, "GEMS_ACQU_01", element))
         car.set(key, round(count) if count else None, f"(0019,10{element:02X})")
+    car.set("DiffGradientCyclingGE", _cycling_mode(ds), "(0019,10B3)/(0019,10B6) + model")
     name = private(ds, 0x0019, "GEMS_ACQU_01", 0x9E)
     car.set("InternalPulseSequenceName", str(name).strip() if name else None, "(0019,109E)")
     shims = [private(ds, 0x0043, "GEMS_PARM_01", e) for e in (0x02, 0x03, 0x04)]
@@ -253,21 +254,30 @@ def _release(ds: Dataset) -> tuple[float, bool]:
     return version, version >= 27.1 or (major == 27 and release >= 3)
 
 
-def _cycling_diffusion(ds: Dataset) -> bool:
-    """GE diffusion gradient cycling (Premier, UHP and 7.0T systems) other than its
-    "special OFF" mode, which (0019,10B6) 'User Data 15' flags: slices are then not
-    acquired in a fixed order within the TR and dcm2niix gives no slice times."""
+def _cycling_mode(ds: Dataset) -> str | None:
+    """GE diffusion gradient cycling of an "epi2" series on the systems that cycle (Premier,
+    UHP, 7.0T): "SPOFF" (special OFF, (0019,10B6) 'User Data 15' 0.72 on a Premier, 0.5-1
+    elsewhere), "2TR"/"3TR" ((0019,10B3) 'User Data 12'), else "ALLTR"; None elsewhere.
+
+    Cycling slices follow no fixed order within the TR, so only SPOFF gets slice times.
+    """
+    if (
+        _epi_version(ds) != 2
+        and str(private(ds, 0x0019, "GEMS_ACQU_01", 0x9E) or "").strip() != "EPI2"
+    ):
+        return None
     model = str(ds.get("ManufacturerModelName", "") or "")
     premier = "Premier" in model
     if not (premier or "UHP" in model or "7.0T" in model):
-        return False
+        return None
     user15 = number(private(ds, 0x0019, "GEMS_ACQU_01", 0xB6))
     if user15 is not None:
         if premier and math.isclose(float(user15), 0.72, abs_tol=1e-4):
-            return False
+            return "SPOFF"
         if not premier and 0.5 <= float(user15) <= 1.0:
-            return False
-    return True
+            return "SPOFF"
+    user12 = number(private(ds, 0x0019, "GEMS_ACQU_01", 0xB3))
+    return {2: "2TR", 3: "3TR"}.get(round(user12) if user12 is not None else 0, "ALLTR")
 
 
 def epi_slice_times(ctx: OutputContext, block: dict[str, str]) -> tuple[list[Any], int] | None:
@@ -298,7 +308,7 @@ def epi_slice_times(ctx: OutputContext, block: dict[str, str]) -> tuple[list[Any
     diffusion = version == 2 or internal == "EPI2"
     if "MPhVar" in options or not (timed or multi_phase or diffusion):
         return None  # variable multi-phase delays, non-EPI sequences
-    if not (timed or multi_phase) and _cycling_diffusion(ds):
+    if not (timed or multi_phase) and _cycling_mode(ds) not in (None, "SPOFF"):
         return None
     tr = number(ds.get("RepetitionTime"))
     # Only fMRI follows SLICEORDER (an unreadable one counts as interleaved).
