@@ -619,6 +619,26 @@ def check_against_dicom(spec: SeriesSpec, img: nib.Nifti1Image) -> None:
         np.testing.assert_allclose(ras[:3], [-lps[0], -lps[1], lps[2]], atol=1e-3)
 
 
+#: NIfTI header fields dcm2niix fills beyond geometry and scaling (compared byte for byte).
+HEADER_FIELDS = ("descrip", "aux_file", "slice_code", "regular", "dim_info", "xyzt_units")
+
+
+def header_differences(case: str, ref_dir: Path, out_dir: Path) -> dict[Any, str]:
+    """Header fields of each image that differ from dcm2niix's, keyed as the TSV keys
+    them: ("synthetic", case/series, "nifti_header", field)."""
+    found: dict[Any, str] = {}
+    for ref in sorted(ref_dir.glob("*.nii")):
+        ours = out_dir / ref.name
+        if not ours.exists():
+            continue
+        theirs, mine = nib.load(ref).header, nib.load(ours).header
+        for name in HEADER_FIELDS:
+            if not np.array_equal(np.asarray(theirs[name]), np.asarray(mine[name])):
+                key = ("synthetic", f"{case}/{ref.stem}", "nifti_header", name)
+                found[key] = f"{mine[name]!r} != {theirs[name]!r}"
+    return found
+
+
 def _image_kind(what: str) -> str:
     """'voxels', 'shape', 'sform'... from a compare_set image problem."""
     return "voxels" if "voxel" in what else what.split()[0]
@@ -651,6 +671,7 @@ class TestAgainstDcm2niix:
             ("synthetic", f"{case.name}/{series}", "image", _image_kind(what)): what
             for series, what in result.image
         }
+        found |= header_differences(case.name, tmp_path / "ref", tmp_path / "ours")
         assert result.images_ok + len({d[1] for d in found if d[2] == "image"}) == len(manifest)
         listed = {d: r for d, r in known_differences().items() if d[1].startswith(case.name + "/")}
         assert set(found) == set(listed), found

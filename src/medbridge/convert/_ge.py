@@ -27,7 +27,7 @@ from medbridge.convert._sidecar import (
     text,
 )
 
-__all__ = ["fields", "private"]
+__all__ = ["fields", "ge_multiband", "private"]
 
 
 def private(ds: Dataset, group: int, creator: str, element: int) -> Any:
@@ -145,7 +145,7 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         # epiRT's group delay (s) is part of the volume period, as dcm2niix counts it.
         car.set("RepetitionTime", g6((float(tr) + float(delay) * 1000.0) / 1000.0),
                 "(0018,0080) + (0043,107C) group delay")  # fmt: skip
-    multiband = _multiband(ds)
+    multiband = ge_multiband(ds)
     timing = epi_slice_times(ctx, block)
     if timing is not None:
         times, multiband = timing
@@ -221,7 +221,7 @@ def _first_int(value: Any) -> int:
     return int(parsed) if parsed is not None else 0
 
 
-def _multiband(ds: Dataset) -> int:
+def ge_multiband(ds: Dataset) -> int:
     """(0043,10B6): multiband factor, then slice FOV shift and calibration."""
     return max(_first_int(private(ds, 0x0043, "GEMS_PARM_01", 0xB6)), 1)
 
@@ -315,7 +315,7 @@ def epi_slice_times(ctx: OutputContext, block: dict[str, str]) -> tuple[list[Any
     order = block.get("SLICEORDER", "") if timed else "1"
     if not tr:
         return None
-    multiband = max(_multiband(ds), _first_int(block.get("MBACCEL")), 1)
+    multiband = max(ge_multiband(ds), _first_int(block.get("MBACCEL")), 1)
     n = ctx.n_slices
     excitations = math.ceil(n / multiband)
     release, r3 = _release(ds)
