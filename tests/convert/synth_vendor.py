@@ -245,3 +245,31 @@ def ge_acquisition(
             ds.private_block(0x0025, "GEMS_SERS_01", create=True).add_new(0x1B, "OB", packed)
 
     return apply
+
+
+def ge_b0_map(
+    slices: int,
+    *,
+    sequence: str = "3db0map",
+    internal: str = "",
+    zip_factor: int = 1,
+) -> Tweak:
+    """GE's "3D B0 map": one series of two volumes, the field map (Hz, signed) first, then
+    the magnitude; (0020,1002) counts both, GE's (0021,104F) one volume's acquired slices
+    (fewer with ZIP interpolation, SliceThickness = zip × SpacingBetweenSlices)."""
+
+    def apply(ds: Dataset, k: int, t: int) -> None:
+        acq = ds.private_block(0x0019, "GEMS_ACQU_01", create=True)
+        acq.add_new(0x9C, "LO", sequence)
+        if internal:
+            acq.add_new(0x9E, "LO", internal)
+        ds.add_new(0x00201002, "IS", str(2 * slices))
+        rela = ds.private_block(0x0021, "GEMS_RELA_01", create=True)
+        rela.add_new(0x4F, "SS", slices // zip_factor)
+        ds.MRAcquisitionType = "3D"
+        if zip_factor > 1:
+            spacing = float(ds.SliceThickness)
+            ds.SpacingBetweenSlices = f"{spacing:g}"
+            ds.SliceThickness = f"{spacing * zip_factor:g}"
+
+    return apply

@@ -41,6 +41,7 @@ from convert.synth_vendor import (
     canon_comment_diffusion,
     chain,
     ge_acquisition,
+    ge_b0_map,
     ge_diffusion,
     ge_epi,
     ge_phase_reordering,
@@ -490,6 +491,15 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
     _single(SeriesSpec("ge_accelerated_without_matrix", manufacturer=GE, volumes=2,
                        tweak=chain(phase_encoding("COL"),
                                    ge_acquisition(asset=("0.5", "1"), echo_spacing_us=500)))),
+    # GE "3D B0 map": the field map (Hz) and the magnitude, one series, two outputs.
+    _single(SeriesSpec("ge_b0_map", manufacturer=GE, volumes=2, signed=True,
+                       tweak=ge_b0_map(6)), geometry=False),
+    _single(SeriesSpec("ge_b0_map_zip2", manufacturer=GE, volumes=2, signed=True,
+                       orientation=SAGITTAL, tweak=ge_b0_map(6, zip_factor=2)),
+            geometry=False),
+    _single(SeriesSpec("ge_b0_map_internal_name", manufacturer=GE, volumes=2, signed=True,
+                       descending=True, tweak=ge_b0_map(6, sequence="fgre", internal="B0map")),
+            geometry=False),
     # Enhanced multi-frame MR and CT, written with their functional groups.
     Case("enhanced_philips", (SeriesSpec("enhanced_philips", manufacturer=PHILIPS),),
          enhanced={}),

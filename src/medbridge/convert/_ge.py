@@ -103,6 +103,8 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
     ds = ctx.ds
     block = protocol_block(ds)
     car.set("TablePosition", _table_position(ds), "(0043,10B2) third value (table z)")
+    if ctx.group.kind == "fieldmap":
+        car.set("Units", "Hz", "the B0 map sequence's first volume: a field map in Hz")
     reuse = private(ds, 0x0043, "GEMS_PARM_01", 0x95)
     car.set(
         "PrescanReuseString",
@@ -130,8 +132,8 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         count = number(private(ds, 0x0019, "GEMS_ACQU_01", element))
         car.set(key, round(count) if count else None, f"(0019,10{element:02X})")
     car.set("DiffGradientCyclingGE", _cycling_mode(ds), "(0019,10B3)/(0019,10B6) + model")
-    name = private(ds, 0x0019, "GEMS_ACQU_01", 0x9E)
-    car.set("InternalPulseSequenceName", str(name).strip() if name else None, "(0019,109E)")
+    car.set("InternalPulseSequenceName", _internal_epi_name(ds), "(0019,109E) EPI or EPI2")
+    car.set("Interpolation3D", _zip_factor(ds), "(0018,0050) / (0018,0088) when GE's counts differ")
     shims = [private(ds, 0x0043, "GEMS_PARM_01", e) for e in (0x02, 0x03, 0x04)]
     if all(v is not None for v in shims):
         car.set("ShimSetting", [int(v) for v in shims], "(0043,1002-1004) gradient offsets")
@@ -178,6 +180,28 @@ def _partial_fourier(ds: Dataset) -> bool:
         flagged
         or str(ds.get((0x0018, 0x9081)).value if (0x0018, 0x9081) in ds else "")[:1].upper() == "Y"
     )
+
+
+def _internal_epi_name(ds: Dataset) -> str | None:
+    """(0019,109E) as dcm2niix reports it: only its EPI flavours, "EPI" (gradient echo,
+    not for the pepolar research sequence) and "EPI2" (spin echo)."""
+    name = str(private(ds, 0x0019, "GEMS_ACQU_01", 0x9E) or "").strip()
+    if name == "EPI2" or (name == "EPI" and _epi_version(ds) != 3):
+        return name
+    return None
+
+
+def _zip_factor(ds: Dataset) -> int | None:
+    """GE ZIP (through-plane interpolation) factor, SliceThickness over SpacingBetweenSlices,
+    when (0020,1002) 'Images in Acquisition' and GE's (0021,104F) 'Locations in
+    Acquisition' disagree (interpolated slices are not acquired); None when not above 1."""
+    images = number(ds.get("ImagesInAcquisition"))
+    locations = number(private(ds, 0x0021, "GEMS_RELA_01", 0x4F))
+    thickness, spacing = number(ds.get("SliceThickness")), number(ds.get("SpacingBetweenSlices"))
+    if not images or not locations or images == locations or not thickness or not spacing:
+        return None
+    factor = round(float(thickness) / float(spacing))
+    return factor if factor > 1 else None
 
 
 def _acceleration_and_readout(ctx: OutputContext, car: Sidecar) -> None:
