@@ -450,6 +450,8 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
     _single(SeriesSpec("fmri_ge_flipped", manufacturer=GE, volumes=3,
                        tweak=chain(ge_epi(), ge_phase_reordering("LINEAR"),
                                    phase_encoding("COL")))),
+    _single(SeriesSpec("ge_3d_flipped", manufacturer=GE, tweak=chain(
+        _three_d, ge_phase_reordering("LINEAR"), phase_encoding("COL"))), geometry=False),
     _single(SeriesSpec("fmri_ge_unflipped_row", manufacturer=GE, volumes=3,
                        tweak=chain(ge_epi(), ge_phase_reordering("REVERSE_LINEAR"),
                                    phase_encoding("ROW")))),

@@ -120,10 +120,22 @@ def _multiband(ctx: OutputContext, fields: dict[str, Any]) -> int:
     return max(factor if isinstance(factor, int) else 0, _first_time_shared(ctx))
 
 
-def _phase_positive(direction: Any) -> int | None:
-    """dcm2niix's phase-encoding polarity (1 positive) from the sidecar's direction; rows
-    are stored reversed, so a positive column direction is written ``j-``."""
-    return {"j-": 1, "j": 0, "i": 1, "i-": 0}.get(str(direction or ""))
+def _phase_positive(ctx: OutputContext, fields: dict[str, Any]) -> int | None:
+    """dcm2niix's phase-encoding polarity (1 positive), known even where the sidecar
+    leaves the direction out (3D non-EPI): the sidecar's direction (rows are stored
+    reversed, so a positive column direction is ``j-``), else GE's polarity (Flipped is
+    negative), else Siemens' CSA 'PhaseEncodingDirectionPositive'."""
+    direction = {"j-": 1, "j": 0, "i": 1, "i-": 0}.get(str(fields.get("PhaseEncodingDirection")))
+    if direction is not None:
+        return direction
+    polarity = fields.get("PhaseEncodingPolarityGE")
+    if polarity in ("Flipped", "Unflipped"):
+        return 0 if polarity == "Flipped" else 1
+    if vendor(ctx.ds) == "Siemens" and not ctx.group.enhanced:
+        value = csa_value(csa_header(ctx.ds, "image"), "PhaseEncodingDirectionPositive")
+        if value in (0, 1):
+            return int(value)
+    return None
 
 
 def nifti_fields(ctx: OutputContext, fields: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +145,7 @@ def nifti_fields(ctx: OutputContext, fields: dict[str, Any]) -> dict[str, Any]:
     echo = fields.get("EchoTime")
     if fields.get("Modality") != "CT" and "XRayExposure" not in fields:
         text = f"TE={float(echo) * 1000.0 if isinstance(echo, int | float) else 0.0:.2g};{text}"
-    phase = _phase_positive(fields.get("PhaseEncodingDirection"))
+    phase = _phase_positive(ctx, fields)
     if phase is not None:
         text += f";phase={phase}"
     multiband = _multiband(ctx, fields)
