@@ -69,10 +69,24 @@ def ge_epi(
     return apply
 
 
-def ge_diffusion(bvals: Sequence[float] = BVALS, bvecs: Sequence[Sequence[float]] = BVECS) -> Tweak:
-    """GE DWI: b-value in (0043,1039) (with GE's 10⁹ bias), direction in (0019,10BB-BD)."""
+def ge_diffusion(
+    bvals: Sequence[float] = BVALS,
+    bvecs: Sequence[Sequence[float]] = BVECS,
+    *,
+    release: str = "",
+) -> Tweak:
+    """GE DWI: b-value in (0043,1039) (with GE's 10⁹ bias), direction in (0019,10BB-BD).
+
+    With a ``release`` such as "MR29.1_EA_2039.g" (RX27 and later), also the standard
+    (0018,9087) b-value as those releases write it: only in diffusion-weighted images,
+    and still without a (0018,9089) direction.
+    """
 
     def apply(ds: Dataset, k: int, t: int) -> None:
+        if release:
+            ds.SoftwareVersions = [release[2:4], "LX", release]
+            if bvals[t] > 0:
+                ds.add_new(0x00189087, "FD", float(bvals[t]))
         parm = ds.private_block(0x0043, "GEMS_PARM_01", create=True)
         parm.add_new(0x39, "IS", [str(1_000_000_000 + int(bvals[t])), "8", "0", "0"])
         acq = ds.private_block(0x0019, "GEMS_ACQU_01", create=True)
@@ -193,5 +207,69 @@ def siemens_header(*, pat: str = "p2") -> Tweak:
         ds.EchoTrainLength = "31"
         ds.InPlanePhaseEncodingDirection = "COL"
         ds.ScanningSequence = "EP"
+
+    return apply
+
+
+def ge_acquisition(
+    *,
+    multiband: int = 0,
+    group_delay: float = 0.0,
+    asset: Sequence[str] = (),
+    echo_spacing_us: int = 0,
+    phase_lines: int = 0,
+    options: Sequence[str] = (),
+    block: dict[str, str] | None = None,
+) -> Tweak:
+    """GE acquisition elements: HyperBand factor (0043,10B6), epiRT group delay
+    (0043,107C, s), ASSET R factors (0043,1083: reciprocals, in-plane then out-of-plane),
+    echo spacing (0043,102C, µs), (0018,1310) phase lines, (0018,0022) scan options, and
+    the protocol data block (0025,101B)."""
+    packed = ge_protocol_block(block) if block is not None else None
+
+    def apply(ds: Dataset, k: int, t: int) -> None:
+        parm = ds.private_block(0x0043, "GEMS_PARM_01", create=True)
+        if multiband:
+            parm.add_new(0xB6, "LO", [str(multiband), "4", "19"])
+        if group_delay:
+            parm.add_new(0x7C, "FL", group_delay)
+        if asset:
+            parm.add_new(0x83, "DS", list(asset))
+        if echo_spacing_us:
+            parm.add_new(0x2C, "SS", echo_spacing_us)
+        if phase_lines:
+            ds.AcquisitionMatrix = [0, 48, phase_lines, 0]
+        if options:
+            ds.ScanOptions = list(options)
+        if packed is not None:
+            ds.private_block(0x0025, "GEMS_SERS_01", create=True).add_new(0x1B, "OB", packed)
+
+    return apply
+
+
+def ge_b0_map(
+    slices: int,
+    *,
+    sequence: str = "3db0map",
+    internal: str = "",
+    zip_factor: int = 1,
+) -> Tweak:
+    """GE's "3D B0 map": one series of two volumes, the field map (Hz, signed) first, then
+    the magnitude; (0020,1002) counts both, GE's (0021,104F) one volume's acquired slices
+    (fewer with ZIP interpolation, SliceThickness = zip × SpacingBetweenSlices)."""
+
+    def apply(ds: Dataset, k: int, t: int) -> None:
+        acq = ds.private_block(0x0019, "GEMS_ACQU_01", create=True)
+        acq.add_new(0x9C, "LO", sequence)
+        if internal:
+            acq.add_new(0x9E, "LO", internal)
+        ds.add_new(0x00201002, "IS", str(2 * slices))
+        rela = ds.private_block(0x0021, "GEMS_RELA_01", create=True)
+        rela.add_new(0x4F, "SS", slices // zip_factor)
+        ds.MRAcquisitionType = "3D"
+        if zip_factor > 1:
+            spacing = float(ds.SliceThickness)
+            ds.SpacingBetweenSlices = f"{spacing:g}"
+            ds.SliceThickness = f"{spacing * zip_factor:g}"
 
     return apply

@@ -40,6 +40,8 @@ from convert.synth_vendor import (
     Tweak,
     canon_comment_diffusion,
     chain,
+    ge_acquisition,
+    ge_b0_map,
     ge_diffusion,
     ge_epi,
     ge_phase_reordering,
@@ -196,6 +198,17 @@ def _xa_split_volumes(ds: Dataset, k: int, t: int) -> None:
     _xa_classic(True)(ds, k, t)
     ds.SeriesTime, ds.SeriesInstanceUID = "101600.123000", _XA_SERIES[t]
     ds.SeriesNumber, ds.InstanceNumber = 16001 + t, k + 1
+
+
+def _ge_system(model: str, user15: str | None) -> Tweak:
+    """A GE system model and its (0019,10B6) 'User Data 15' (the diffusion cycling mode)."""
+
+    def apply(ds: Dataset, k: int, t: int) -> None:
+        ds.ManufacturerModelName = model
+        if user15 is not None:
+            ds.private_block(0x0019, "GEMS_ACQU_01", create=True).add_new(0xB6, "DS", user15)
+
+    return apply
 
 
 def _feet_first(ds: Dataset, k: int, t: int) -> None:
@@ -389,6 +402,14 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
                        tweak=chain(ge_diffusion(), phase_encoding("ROW")))),
     _single(SeriesSpec("dwi_ge_feet_first", manufacturer=GE, volumes=5, orientation=SAGITTAL,
                        tweak=chain(ge_diffusion(), phase_encoding("COL"), _feet_first))),
+    # RX27 and later (MR29 "DV29"): a standard (0018,9087) b-value, the direction private.
+    _single(SeriesSpec("dwi_ge_mr29", manufacturer=GE, volumes=5,
+                       tweak=chain(ge_diffusion(release="MR29.1_EA_2039.g"),
+                                   phase_encoding("COL")))),
+    _single(SeriesSpec("dwi_ge_mr29_sagittal_row", manufacturer=GE, volumes=5,
+                       orientation=SAGITTAL,
+                       tweak=chain(ge_diffusion(release="MR29.1_EA_2039.g"),
+                                   phase_encoding("ROW")))),
     _single(SeriesSpec("dwi_unknown_vendor", manufacturer="ACME Imaging", volumes=5,
                        orientation=oblique(12, -20), tweak=standard_diffusion())),
     _single(SeriesSpec("dwi_canon_comments_coronal_row", manufacturer="CANON_MEC", volumes=5,
@@ -429,9 +450,58 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
     _single(SeriesSpec("fmri_ge_flipped", manufacturer=GE, volumes=3,
                        tweak=chain(ge_epi(), ge_phase_reordering("LINEAR"),
                                    phase_encoding("COL")))),
+    _single(SeriesSpec("ge_3d_flipped", manufacturer=GE, tweak=chain(
+        _three_d, ge_phase_reordering("LINEAR"), phase_encoding("COL"))), geometry=False),
     _single(SeriesSpec("fmri_ge_unflipped_row", manufacturer=GE, volumes=3,
                        tweak=chain(ge_epi(), ge_phase_reordering("REVERSE_LINEAR"),
                                    phase_encoding("ROW")))),
+    # GE HyperBand and ASSET: slice times, TR with the epiRT group delay, readout times.
+    _single(SeriesSpec("fmri_ge_hyperband_group_delay", manufacturer=GE, volumes=3, slices=9,
+                       rows=64, columns=64,
+                       tweak=chain(ge_epi(multiband=3), phase_encoding("COL"),
+                                   ge_acquisition(multiband=3, group_delay=0.055,
+                                                  asset=("0.5", "1"), echo_spacing_us=560,
+                                                  phase_lines=64)))),
+    _single(SeriesSpec("dwi_ge_hyperband", manufacturer=GE, volumes=5, slices=8, rows=64,
+                       columns=64,
+                       tweak=chain(ge_diffusion(release="MR29.1_EA_2039.g"),
+                                   phase_encoding("COL"),
+                                   ge_acquisition(multiband=2, asset=("0.5", "1"),
+                                                  echo_spacing_us=560, phase_lines=64,
+                                                  block={"SLICEORDER": "0"})))),
+    _single(SeriesSpec("dwi_ge_sequential_block", manufacturer=GE, volumes=5, slices=7,
+                       tweak=chain(ge_diffusion(release="RX27.0_R03_1831.a"),
+                                   phase_encoding("ROW"),
+                                   ge_acquisition(block={"SLICEORDER": "0"})))),
+    *(_single(SeriesSpec(f"dwi_ge_premier_{name}", manufacturer=GE, volumes=3, slices=6,
+                         tweak=chain(ge_diffusion(release="MR29.1_EA_2039.g"),
+                                     ge_acquisition(block={"SLICEORDER": "1"}),
+                                     _ge_system("SIGNA Premier", user15))))
+      for name, user15 in (("cycling", None), ("special_off", "0.72"))),
+    _single(SeriesSpec("fmri_ge_multiphase_sequential", manufacturer=GE, volumes=3, slices=8,
+                       tweak=chain(ge_epi(sequence="epi", slice_order="0", multiband=2,
+                                          options="EPI, MPh"))), geometry=False),
+    _single(SeriesSpec("ge_3d_asset_out_of_plane", manufacturer=GE, rows=64, columns=56,
+                       tweak=chain(_three_d, phase_encoding("COL"),
+                                   ge_acquisition(asset=("0.5", "0.5"), echo_spacing_us=600,
+                                                  phase_lines=42))), geometry=False),
+    _single(SeriesSpec("ge_partial_fourier_row", manufacturer=GE, volumes=2, rows=56,
+                       columns=64,
+                       tweak=chain(phase_encoding("ROW"),
+                                   ge_acquisition(asset=("0.6667", "1"), echo_spacing_us=500,
+                                                  phase_lines=42, options=("EPI_GEMS", "PFF"))))),
+    _single(SeriesSpec("ge_accelerated_without_matrix", manufacturer=GE, volumes=2,
+                       tweak=chain(phase_encoding("COL"),
+                                   ge_acquisition(asset=("0.5", "1"), echo_spacing_us=500)))),
+    # GE "3D B0 map": the field map (Hz) and the magnitude, one series, two outputs.
+    _single(SeriesSpec("ge_b0_map", manufacturer=GE, volumes=2, signed=True,
+                       tweak=ge_b0_map(6)), geometry=False),
+    _single(SeriesSpec("ge_b0_map_zip2", manufacturer=GE, volumes=2, signed=True,
+                       orientation=SAGITTAL, tweak=ge_b0_map(6, zip_factor=2)),
+            geometry=False),
+    _single(SeriesSpec("ge_b0_map_internal_name", manufacturer=GE, volumes=2, signed=True,
+                       descending=True, tweak=ge_b0_map(6, sequence="fgre", internal="B0map")),
+            geometry=False),
     # Enhanced multi-frame MR and CT, written with their functional groups.
     Case("enhanced_philips", (SeriesSpec("enhanced_philips", manufacturer=PHILIPS),),
          enhanced={}),
@@ -561,6 +631,26 @@ def check_against_dicom(spec: SeriesSpec, img: nib.Nifti1Image) -> None:
         np.testing.assert_allclose(ras[:3], [-lps[0], -lps[1], lps[2]], atol=1e-3)
 
 
+#: NIfTI header fields dcm2niix fills beyond geometry and scaling (compared byte for byte).
+HEADER_FIELDS = ("descrip", "aux_file", "slice_code", "regular", "dim_info", "xyzt_units")
+
+
+def header_differences(case: str, ref_dir: Path, out_dir: Path) -> dict[Any, str]:
+    """Header fields of each image that differ from dcm2niix's, keyed as the TSV keys
+    them: ("synthetic", case/series, "nifti_header", field)."""
+    found: dict[Any, str] = {}
+    for ref in sorted(ref_dir.glob("*.nii")):
+        ours = out_dir / ref.name
+        if not ours.exists():
+            continue
+        theirs, mine = nib.load(ref).header, nib.load(ours).header
+        for name in HEADER_FIELDS:
+            if not np.array_equal(np.asarray(theirs[name]), np.asarray(mine[name])):
+                key = ("synthetic", f"{case}/{ref.stem}", "nifti_header", name)
+                found[key] = f"{mine[name]!r} != {theirs[name]!r}"
+    return found
+
+
 def _image_kind(what: str) -> str:
     """'voxels', 'shape', 'sform'... from a compare_set image problem."""
     return "voxels" if "voxel" in what else what.split()[0]
@@ -593,6 +683,7 @@ class TestAgainstDcm2niix:
             ("synthetic", f"{case.name}/{series}", "image", _image_kind(what)): what
             for series, what in result.image
         }
+        found |= header_differences(case.name, tmp_path / "ref", tmp_path / "ours")
         assert result.images_ok + len({d[1] for d in found if d[2] == "image"}) == len(manifest)
         listed = {d: r for d, r in known_differences().items() if d[1].startswith(case.name + "/")}
         assert set(found) == set(listed), found

@@ -55,6 +55,7 @@ BY_DESIGN = {
     "StudyDescription": ("(0008,1030)", "free text"),
     "ProcedureStepDescription": ("(0040,0254)", "Performed Procedure Step Description"),
     "ImageComments": ("(0020,4000)", "free text"),
+    "_aux_file": ("(0020,4000)", "the image comments again, in the NIfTI header's aux_file"),
     "InstitutionName": ("(0008,0080)", "a place"),
     "InstitutionAddress": ("(0008,0081)", "a place"),
     "InstitutionalDepartmentName": ("(0008,1040)", "a place; dcm2niix then writes 'None'"),
@@ -71,6 +72,7 @@ REMAINING = {
         ("PhaseEncodingPolarityGE", "missing", "from GE's user data (0043,102A), not kept "
          "(private_not_kept.csv); the polarity is unknown, as dcm2niix finds it"),
         ("PhaseEncodingDirection", "missing", "its sign needs the polarity from (0043,102A)"),
+        ("_descrip", "value", "the NIfTI header's ';phase=' needs the same polarity"),
         ("PhaseEncodingAxis", "extra", "written instead of the direction when only the axis "
          "is known, as dcm2niix writes it"),
     )

@@ -65,8 +65,15 @@ def _first_number(value: Any) -> float | None:
 
 
 def _ge(ds: Dataset) -> _Reading | None:
-    """GE: (0043,1039) b-value (GE adds 10⁹ as a flag), (0019,10BB-BD) image-frame direction."""
+    """GE: (0043,1039) b-value (GE adds 10⁹ as a flag), (0019,10BB-BD) image-frame direction.
+
+    Since release 27 GE also writes the standard (0018,9087) b-value (left out of b = 0
+    images) but still no (0018,9089) direction: the private b-value, when present, wins
+    (as in dcm2niix, which reads it last), and the direction stays the private one.
+    """
     b = _first_number(private(ds, 0x0043, "GEMS_PARM_01", 0x39))
+    if b is None:
+        b = _first_number(_value(ds, (0x0018, 0x9087)))
     if b is None:
         return None
     parts = [_first_number(private(ds, 0x0019, "GEMS_ACQU_01", e)) for e in (0xBB, 0xBC, 0xBD)]
@@ -98,6 +105,15 @@ def _vendor_private(ds: Dataset) -> _Reading | None:
     return None
 
 
+def _ge_classic(ds: Dataset) -> bool:
+    """A GE single-frame image whose direction is only in the private (0019,10BB-BD)."""
+    return (
+        vendor(ds) == "GE"
+        and ds.get("DiffusionGradientOrientation") is None
+        and "PerFrameFunctionalGroupsSequence" not in ds
+    )
+
+
 def _reading(frame: Frame) -> _Reading | None:
     info = frame.info
     if "bvalue" in info:
@@ -105,7 +121,7 @@ def _reading(frame: Frame) -> _Reading | None:
     ds = frame_dataset(info)
     if ds is None:
         return None
-    if ds.get("DiffusionBValue") is not None:
+    if ds.get("DiffusionBValue") is not None and not _ge_classic(ds):
         grad = ds.get("DiffusionGradientOrientation")
         return _Reading(float(ds.DiffusionBValue), _floats(grad) if grad is not None else None)
     csa = csa_header(ds, "image")

@@ -112,6 +112,42 @@ def ge_image_kind(ds: Header) -> str | None:
     return {0: "mag", 1: "phase", 2: "real", 3: "imag"}.get(code)
 
 
+def _ge_private(ds: Header, group: int, creator: str, element: int) -> Any:
+    """A GE private value found through its creator block, or None."""
+    for block in range(0x10, 0x100):
+        owner = ds.get((group, block))
+        if owner is None:
+            continue
+        if str(owner.value).strip() == creator:
+            elem = ds.get((group, (block << 8) | element))
+            return None if elem is None else elem.value
+    return None
+
+
+def ge_field_map_kind(ds: Header) -> str | None:
+    """'fieldmap' or 'mag' for an image of GE's "3D B0 map" series, else None.
+
+    The B0 map sequence ((0019,109C) containing "b0map", or (0019,109E) "B0map") stores
+    two volumes in one series: first the field map in Hz, then the magnitude. (0020,1002)
+    'Images in Acquisition' counts both while GE's (0021,104F) 'Locations in Acquisition'
+    counts one volume's slices (times the ZIP factor, SliceThickness over
+    SpacingBetweenSlices, with through-plane interpolation): when they differ, images
+    numbered up to the locations are the field map, as dcm2niix splits them.
+    """
+    name = str(_ge_private(ds, 0x0019, "GEMS_ACQU_01", 0x9C) or "")
+    internal = str(_ge_private(ds, 0x0019, "GEMS_ACQU_01", 0x9E) or "").strip()
+    if "b0map" not in name and internal != "B0map":
+        return None
+    images = _int(ds.get("ImagesInAcquisition"))
+    locations = _int(_ge_private(ds, 0x0021, "GEMS_RELA_01", 0x4F))
+    if images <= 0 or locations <= 0 or images == locations:
+        return None
+    thickness, spacing = _float(ds.get("SliceThickness")), _float(ds.get("SpacingBetweenSlices"))
+    if thickness and spacing and spacing > 0 and round(thickness / spacing) > 1:
+        locations *= round(thickness / spacing)
+    return "fieldmap" if _int(ds.get("InstanceNumber")) <= locations else "mag"
+
+
 #: SOP classes dcm2niix counts as derived: Segmentation, Grayscale Softcopy Presentation State.
 _DERIVED_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.11.1")
 
@@ -355,6 +391,8 @@ def group_instances(
             continue
         kind = value_kind(_image_type(ds))
         kind = ge_image_kind(ds) or kind if kind == "mag" else kind
+        if kind == "mag" and vendor(ds) == "GE":
+            kind = ge_field_map_kind(ds) or kind
         echo = _int(ds.get("EchoNumbers"), 0) or None
         echo_time = _float(ds.get("EchoTime"))
         plane = _orientation_key(ds)

@@ -24,6 +24,7 @@ from medbridge.convert._general import is_3d, is_epi
 from medbridge.convert._group import OutputGroup, group_instances
 from medbridge.convert._inputs import Instance, ScanReport, expand_inputs, read_instances
 from medbridge.convert._naming import input_folder_name, render_template, unique_name
+from medbridge.convert._nifti_fields import nifti_fields
 from medbridge.convert._philips import philips_scaling
 from medbridge.convert._sidecar import build_sidecar, dumps, numbers_line
 from medbridge.convert._stream import stream_nifti
@@ -249,13 +250,16 @@ class _Description:
     scaling: tuple[float, float] | None
     bits_stored: int
     reorient: bool
+    header: dict[str, Any] = field(default_factory=dict)  # NIfTI descrip, aux_file...
 
 
 def _describe(item: _Planned, options: ConvertOptions) -> _Description:
     ctx = OutputContext(item.group, item.plan)
     car = build_sidecar(ctx, anonymize=options.anonymize_sidecar)
+    fields = car.ordered(provenance=options.provenance)
     return _Description(
-        fields=car.ordered(provenance=options.provenance),
+        fields=fields,
+        header=nifti_fields(ctx, fields),
         diffusion=None if item.group.adc_copy else bvals_bvecs(item.plan),
         scaling=philips_scaling(ctx.ds),
         bits_stored=int(ctx.ds.get("BitsStored", 16) or 16),
@@ -264,7 +268,7 @@ def _describe(item: _Planned, options: ConvertOptions) -> _Description:
 
 
 def _load(item: _Planned, about: _Description) -> Volume:
-    volume = load_stack(item.plan, metadata=dict(about.fields))
+    volume = load_stack(item.plan, metadata=dict(about.fields) | about.header)
     volume = _dcm2niix_dtype(volume, about.bits_stored)
     if about.reorient:
         volume.array, volume.affine_ras = canonical_order(
@@ -299,7 +303,7 @@ def _write_image(item: _Planned, about: _Description, path: str) -> tuple[int, .
         shape = stream_nifti(
             item.plan,
             path,
-            metadata=dict(about.fields),
+            metadata=dict(about.fields) | about.header,
             bits_stored=about.bits_stored,
             scaling=about.scaling,
             decoders=_decoder_threads(item),

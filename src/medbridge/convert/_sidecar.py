@@ -41,7 +41,8 @@ KEY_ORDER: tuple[str, ...] = (
     "ConvolutionKernel", "ReconFilterType", "ReconFilterSize", "ExposureTime", "XRayTubeCurrent",
     "XRayExposure", "SliceThickness", "SpacingBetweenSlices", "NumberOfAverages", "SAR",
     "TablePosition", "EchoNumber", "EchoTime", "RepetitionTime", "InversionTime", "MTState",
-    "SpoilingState", "FlipAngle", "PhaseEncodingPolarityGE", "PartialFourier", "BaseResolution",
+    "SpoilingState", "FlipAngle", "PhaseEncodingPolarityGE", "PartialFourier", "Interpolation3D",
+    "BaseResolution",
     "ShimSetting", "PrescanReuseString", "DelayTime", "TxRefAmp", "PhaseResolution",
     "PhaseOversampling", "VendorReportedEchoSpacing", "ReceiveCoilName", "CoilString",
     "ReceiveCoilActiveElements", "PulseSequenceDetails", "RefLinesPE", "WipMemBlock",
@@ -51,7 +52,8 @@ KEY_ORDER: tuple[str, ...] = (
     "FrequencyEncodingSteps", "PhaseEncodingStepsOutOfPlane", "AcquisitionMatrixPE",
     "ReconMatrixPE", "BandwidthPerPixelPhaseEncode", "ParallelReductionFactorInPlane",
     "ParallelAcquisitionTechnique", "ParallelReductionFactorOutOfPlane",
-    "NumberOfDiffusionDirectionGE", "NumberOfDiffusionT2GE", "WaterFatShift",
+    "NumberOfDiffusionDirectionGE", "NumberOfDiffusionT2GE", "DiffGradientCyclingGE",
+    "WaterFatShift",
     "EstimatedEffectiveEchoSpacing", "EstimatedTotalReadoutTime", "AcquisitionDuration",
     "NumberOfKSpaceTrajectories", "EffectiveEchoSpacing", "DerivedVendorReportedEchoSpacing",
     "TotalReadoutTime", "PixelBandwidth", "PhaseEncodingAxis", "DwellTime",
@@ -398,7 +400,7 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
 
 
 def pulse_sequence_type(
-    ctx: OutputContext, scanning: str | None, variant: str | None
+    ctx: OutputContext, scanning: str | None, variant: str | None, *, multiband: Any = None
 ) -> str | None:
     """ "Gradient Echo EPI", "Spin Echo"... from the scanning sequence alone.
 
@@ -406,7 +408,10 @@ def pulse_sequence_type(
     it: Siemens XA's private item), never from the sequence name or the enhanced IOD's
     (0018,9008): 'SE' is a spin echo; 'GR', or 'EP' without 'SE', a gradient echo (a
     Siemens "epse" diffusion sequence that stores only 'EP' is reported as gradient echo
-    EPI, as dcm2niix does). Siemens multiband (ASCCONV) is prefixed.
+    EPI, as dcm2niix does). A multiband acquisition is prefixed: Siemens' (ASCCONV or PAT
+    text), or any vendor's ``multiband`` factor (the sidecar's MultibandAccelerationFactor,
+    e.g. GE HyperBand's (0043,10B6)): dcm2niix prefixes its EPI names whenever its factor
+    exceeds 1 (it has no "Multiband" name for other sequences).
     """
     seq = _values(scanning)
     if "SE" in seq:
@@ -418,8 +423,8 @@ def pulse_sequence_type(
     out = f"{echo} EPI" if "EP" in seq else echo
     if echo == "Gradient Echo" and "EP" not in seq and "SP" in _values(variant):
         out = "Spoiled " + out
-    multiband = multiband_factor(ctx.ascconv) or pat_factors(ctx.ds)[1]
-    if multiband is not None and multiband > 1:
+    factor = multiband_factor(ctx.ascconv) or pat_factors(ctx.ds)[1] or multiband
+    if isinstance(factor, int | float) and factor > 1 and "EP" in seq:  # EPI names only
         out = "Multiband " + out
     return out
 

@@ -187,6 +187,10 @@ def _header(volume: Volume) -> Any:
         header.set_slope_inter(volume.slope, volume.intercept)
     descrip = str(meta.get("_descrip", ""))[:79]
     header["descrip"] = descrip.encode("ascii", "replace")
+    header["aux_file"] = str(meta.get("_aux_file", ""))[:23].encode("ascii", "replace")
+    header["slice_code"] = int(meta.get("_slice_code", 0) or 0)
+    if "Modality" in meta and not needs_two:  # NIfTI-2 dropped Analyze's 'regular'
+        header["regular"] = b"r"  # a converted image: 'r', as dcm2niix sets it
     dim_info = meta.get("_dim_info")
     phase = meta.get("InPlanePhaseEncodingDirectionDICOM")
     if dim_info is None and phase in ("COL", "ROW") and volume.array.ndim >= 3:
