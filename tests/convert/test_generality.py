@@ -32,8 +32,9 @@ from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless, generate_
 
 from conftest import require
 from convert.dcm_qa import compare_set, found_differences, known_differences, write_manifest
-from convert.synth import CORONAL, SAGITTAL, SeriesSpec, oblique, write
+from convert.synth import AXIAL, CORONAL, SAGITTAL, SeriesSpec, oblique, write
 from convert.synth_enhanced import write_enhanced
+from convert.synth_mosaic import diffusion_csa, write_mosaic
 from convert.synth_vendor import (
     BVALS,
     BVECS,
@@ -134,6 +135,33 @@ GE = "GE MEDICAL SYSTEMS"
 PHILIPS = "Philips Medical Systems"
 _XA = "syngo MR XA30"
 _DWI = (list(BVALS), list(BVECS))  # b-values and LPS directions, one per volume
+
+
+def _field_map(kind: str, echo: int | None = None) -> Tweak:
+    """A dual-echo field map's series: magnitude images of both echoes (volume t is echo
+    t + 1), or the phase difference, stored as the second echo (Siemens gre_field_mapping)."""
+
+    def apply(ds: Dataset, k: int, t: int) -> None:
+        number = echo or t + 1
+        ds.ImageType = ["ORIGINAL", "PRIMARY", kind, "ND"]
+        ds.EchoNumbers, ds.EchoTime = number, ("4.92", "7.38")[number - 1]
+
+    return apply
+
+
+def _field_map_case(name: str, maker: str, template: str = "%s") -> Case:
+    """Magnitude (series 5, echoes 1 and 2), phase difference (6, echo 2), a lone second
+    echo (7) and a lone first-echo phase image (8), as separate series of one study."""
+    return Case(name, (
+        SeriesSpec(f"{name}_magnitude", manufacturer=maker, volumes=2, series_number=5,
+                   tweak=_field_map("M")),
+        SeriesSpec(f"{name}_phasediff", manufacturer=maker, series_number=6,
+                   tweak=_field_map("P", 2)),
+        SeriesSpec(f"{name}_second_echo", manufacturer=maker, series_number=7,
+                   tweak=_field_map("M", 2)),
+        SeriesSpec(f"{name}_phase_first_echo", manufacturer=maker, series_number=8,
+                   tweak=_field_map("P", 1)),
+    ), template=template, geometry=False)  # fmt: skip
 
 
 def _blank_name(ds: Dataset, k: int, t: int) -> None:
@@ -271,6 +299,7 @@ class Case:
     one_series: bool = False  # specs share study/series UIDs (echoes, magnitude/phase)
     geometry: bool = True  # also check each slice against its (0020,0032)
     enhanced: dict[str, Any] | None = None  # multi-frame files: write_enhanced options
+    mosaic: dict[str, Any] | None = None  # Siemens mosaics: write_mosaic options
     note: str = field(default="", compare=False)
 
 
@@ -511,6 +540,29 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
     _single(SeriesSpec("not_distortion_corrected_hitachi", manufacturer="Hitachi Medical",
                        orientation=oblique(20, 30), tweak=_not_distortion_corrected),
             geometry=False),
+    # Siemens mosaic DWI: one file per volume, the gradient in the CSA image header (LPS);
+    # sagittal planes (and any stored against row x column) keep their tile order.
+    *(Case(name, (SeriesSpec(name, rows=8, columns=8, slices=5, volumes=5,
+                             orientation=orientation),),
+           mosaic={"csa": diffusion_csa(BVALS, BVECS), "phase": phase, **options},
+           geometry=False)  # slice positions: write_mosaic's, checked by dcm2niix's affine
+      for name, orientation, phase, options in (
+          ("mosaic_dwi_sagittal_ap", SAGITTAL, "ROW", {"reversed_normal": True}),
+          ("mosaic_dwi_sagittal_hf", SAGITTAL, "COL", {"reversed_normal": True}),
+          ("mosaic_dwi_sagittal_along_normal", SAGITTAL, "ROW", {}),
+          ("mosaic_dwi_axial", AXIAL, "COL", {}),
+          ("mosaic_dwi_axial_head_to_foot", AXIAL, "COL", {"head_to_foot": True}),
+          ("mosaic_dwi_coronal", CORONAL, "ROW", {}),
+          ("mosaic_dwi_coronal_reversed", CORONAL, "COL", {"reversed_normal": True}),
+          ("mosaic_dwi_oblique", oblique(15, 10), "COL", {}),
+          ("mosaic_dwi_oblique_sagittal_reversed", oblique(8, 80), "ROW",
+           {"reversed_normal": True, "phase_positive": 0}),
+      )),
+    # Field maps: a later echo is named as one ("_e2", "_e2_ph") unless %e reports it.
+    _field_map_case("fieldmap_siemens", "SIEMENS"),
+    _field_map_case("fieldmap_ge", GE),
+    _field_map_case("fieldmap_philips", PHILIPS),
+    _field_map_case("fieldmap_echo_in_template", "SIEMENS", template="%s_%e"),
     Case("two_series", (SeriesSpec("first"), SeriesSpec("second", series_number=4,
          orientation=SAGITTAL)), template="%p_%s"),
     Case("localizer", (SeriesSpec("scout", slices=1), SeriesSpec("scout", slices=1,
@@ -542,6 +594,9 @@ def write_case(case: Case, folder: Path) -> None:
     for spec in case.specs:
         if case.enhanced is not None:
             write_enhanced(spec, folder, **case.enhanced)
+            continue
+        if case.mosaic is not None:
+            write_mosaic(spec, folder, **case.mosaic)
             continue
         uids = (study, series if case.one_series else generate_uid(), frame)
         write(spec, folder, uids=uids)

@@ -150,8 +150,24 @@ def _with_comments(plan: StackPlan, readings: list[_Reading | None]) -> list[_Re
     return out
 
 
+def _mosaic_against_normal(plan: StackPlan) -> bool:
+    """A mosaic whose tiles run against row × column (Siemens sagittal planes, others).
+
+    dcm2niix keeps a mosaic's tile order and projects the gradient on row, column and
+    row × column whatever the stack direction: (g·r, −g·c, g·n), the column component
+    negated back when the stack runs against n (its "mosaic negative determinant").
+    That is exactly the opposite of the projection on the output's own axes with FSL's
+    x-flip, which :func:`_world_bvecs` computes, so the caller negates it.
+    """
+    first = plan.frames[0][0]
+    if first.stack_direction is None:
+        return False
+    iop = np.asarray(first.orientation_lps, dtype=np.float64).reshape(2, 3)
+    return float(np.dot(np.cross(iop[0], iop[1]), first.stack_direction)) < 0
+
+
 def _world_bvecs(
-    affine: npt.NDArray[np.float64], values: list[_Reading]
+    affine: npt.NDArray[np.float64], values: list[_Reading], *, negate: bool = False
 ) -> npt.NDArray[np.float64]:
     axes_ras = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
     axes_lps = np.diag([-1.0, -1.0, 1.0]) @ axes_ras
@@ -170,7 +186,7 @@ def _world_bvecs(
         v = axes_lps.T @ (g / norm)
         if flip_x:
             v[0] = -v[0]
-        bvecs[:, t] = v
+        bvecs[:, t] = -v if negate else v
     return bvecs + 0.0
 
 
@@ -200,4 +216,5 @@ def bvals_bvecs(
         return image_frame_bvecs(
             [r.b for r in values], [r.vector for r in values], plan.affine_ras, phase
         )
-    return [r.b for r in values], _world_bvecs(plan.affine_ras, values)
+    negate = _mosaic_against_normal(plan)
+    return [r.b for r in values], _world_bvecs(plan.affine_ras, values, negate=negate)

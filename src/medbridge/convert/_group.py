@@ -55,11 +55,18 @@ class OutputGroup:
     enhanced: bool = False
     multi_echo: bool = False
     suffixes: list[str] = field(default_factory=list)
+    echo_suffix: str = ""
 
     @property
     def ds(self) -> Dataset:
         """Header of the first instance: the source of series-level values."""
         return self.instances[0].ds
+
+    def suffix(self, template: str) -> str:
+        """The name suffixes, without the echo's when the template reports it (``%e``),
+        as dcm2niix leaves it out then."""
+        reported = "%e" in template.lower()
+        return "".join(s for s in self.suffixes if not (reported and s == self.echo_suffix))
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -435,10 +442,15 @@ def _name_suffixes(groups: list[OutputGroup]) -> None:
             if len(coils) > 1:  # stacked anyway, but named after the first image's coil
                 g.suffixes.append(f"_c{_coil(g.ds)}")
             g.multi_echo = len(echoes) > 1
-            if g.multi_echo and g.echo_number is not None:
-                g.suffixes.append(f"_e{g.echo_number}")
+            # A later echo is named as one even alone in its series: a Siemens
+            # phase-difference field map is echo 2 ("_e2_ph"), a GE/Philips second-echo
+            # magnitude "_e2" (dcm2niix, every vendor).
+            if g.echo_number is not None and (g.multi_echo or g.echo_number > 1):
+                g.echo_suffix = f"_e{g.echo_number}"
             elif g.multi_echo and g.echo_time is not None:
-                g.suffixes.append(f"_e{g.echo_time:g}")
+                g.echo_suffix = f"_e{g.echo_time:g}"
+            if g.echo_suffix:
+                g.suffixes.append(g.echo_suffix)
             if len(planes) > 1 and not g.enhanced:
                 # Slices in several orientations (localizers): dcm2niix names each stack
                 # by its first instance number.

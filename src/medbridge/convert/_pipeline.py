@@ -170,7 +170,7 @@ def plan_outputs(
         base = render_template(
             options.template, group.ds, path=group.instances[0].path, echo=group.echo_number
         )
-        label = base + "".join(group.suffixes)
+        label = base + group.suffix(options.template)
         try:
             plan = plan_stack(group.frames)
         except IncompleteVolumeError as exc:

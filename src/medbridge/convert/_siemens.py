@@ -333,6 +333,22 @@ def _header_as_csa(ds: Dataset) -> dict[str, list[Any]]:
     return out
 
 
+def _with_header_values(
+    csa: dict[str, list[Any]], header: dict[str, list[Any]]
+) -> dict[str, list[Any]]:
+    """CSA image values as dcm2niix takes them beside the (0019,xx) copies.
+
+    dcm2niix reads the bandwidth per pixel in the phase direction from (0019,1028) when
+    present, and the dwell time only from (0019,1018): the CSA 'RealDwellTime' alone
+    (12-bit mosaics and other exports without group 0019) gives no DwellTime.
+    """
+    out = {k: v for k, v in csa.items() if k != "RealDwellTime"}
+    for name in ("BandwidthPerPixelPhaseEncode", "RealDwellTime"):
+        if name in header:
+            out[name] = header[name]
+    return out
+
+
 def _without_protocol(ctx: OutputContext, car: Sidecar) -> None:
     """Siemens images without the protocol (XA classic, CSA removed): acceleration from
     the (0051,1011) PAT text ("p2s3"), partial Fourier estimated from the echo train."""
@@ -374,6 +390,8 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
     """Add the Siemens-only fields."""
     ds = ctx.ds
     csa = ctx.csa_image or _xa_frame_fields(ctx, car) or _header_as_csa(ds)
+    if ctx.csa_image:
+        csa = _with_header_values(csa, _header_as_csa(ds))
     _xa_fields(ctx, car)
     if not ctx.ascconv:
         _without_protocol(ctx, car)
