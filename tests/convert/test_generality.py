@@ -35,6 +35,7 @@ from convert.dcm_qa import compare_set, found_differences, known_differences, wr
 from convert.synth import AXIAL, CORONAL, SAGITTAL, SeriesSpec, oblique, write
 from convert.synth_enhanced import write_enhanced
 from convert.synth_mosaic import diffusion_csa, write_mosaic
+from convert.synth_uih import write_uih_mosaic
 from convert.synth_vendor import (
     BVALS,
     BVECS,
@@ -215,6 +216,27 @@ def _xa_classic(time_after_start: bool) -> Tweak:
     return apply
 
 
+def _xa_classic_epi(phase: str, positive: int, version: str = _XA) -> Tweak:
+    """A Siemens XA EPI saved as classic images: no CSA header, the values it held in the
+    top-level private block "SIEMENS MR SDI 02": (0021,1153) bandwidth per pixel phase
+    encode, (0021,111C) phase direction positive, (0021,1142) dwell time, (0021,114F)
+    coil elements, (0021,1175) image type; TimeAfterStart from a series start 7 s back."""
+
+    def apply(ds: Dataset, k: int, t: int) -> None:
+        _xa_classic(True)(ds, k, t)
+        ds.SoftwareVersions, ds.ScanningSequence = version, "EP"
+        ds.InPlanePhaseEncodingDirection = phase
+        ds.AcquisitionMatrix = [0, 10, 12, 0] if phase == "COL" else [12, 0, 0, 10]
+        ds[0x00211104].value = f"{7.0 + float(ds[0x00211104].value):.4f}"
+        ds.add_new(0x00211153, "FD", 22.5)
+        ds.add_new(0x0021111C, "IS", str(positive))
+        ds.add_new(0x00211142, "DS", "2600")
+        ds.add_new(0x0021114F, "LO", "HC1-7")
+        ds.add_new(0x00211175, "CS", ["ORIGINAL", "PRIMARY", "M", "ND", "NORM"])
+
+    return apply
+
+
 _XA_SERIES = [generate_uid() for _ in range(3)]
 
 
@@ -300,6 +322,7 @@ class Case:
     geometry: bool = True  # also check each slice against its (0020,0032)
     enhanced: dict[str, Any] | None = None  # multi-frame files: write_enhanced options
     mosaic: dict[str, Any] | None = None  # Siemens mosaics: write_mosaic options
+    uih_grid: dict[str, Any] | None = None  # UIH VFRAME grids: write_uih_mosaic options
     note: str = field(default="", compare=False)
 
 
@@ -533,6 +556,18 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
     _single(SeriesSpec("xa_classic_single_volume", acquisition="interleaved",
                        tweak=_xa_classic(True))),
     _single(SeriesSpec("xa_classic_series_per_volume", volumes=3, tweak=_xa_split_volumes)),
+    # XA classic EPI: phase direction, echo spacing and dwell time from group 0021; every
+    # XA release dcm2niix knows (XA5x-XA7x included) times slices from TimeAfterStart.
+    *(_single(SeriesSpec(f"xa_classic_epi_{name}", volumes=3, orientation=orientation,
+                         acquisition="interleaved", tweak=_xa_classic_epi(*how)))
+      for name, orientation, how in (
+          ("sagittal_col", SAGITTAL, ("COL", 1)),
+          ("sagittal_row_negative", SAGITTAL, ("ROW", 0)),
+          ("axial_row", AXIAL, ("ROW", 1)),
+          ("coronal_col_negative_xa60", CORONAL, ("COL", 0, "syngo MR XA60")),
+          ("sagittal_xa51", SAGITTAL, ("COL", 1, "syngo MR XA51")),
+          ("sagittal_xa33", SAGITTAL, ("COL", 1, "syngo MR XA33")),
+      )),
     # Sampling fields without a phase direction, any vendor.
     _single(SeriesSpec("square_matrix_canon", rows=8, columns=8,
                        manufacturer="Canon Medical Systems")),
@@ -557,6 +592,19 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
           ("mosaic_dwi_oblique", oblique(15, 10), "COL", {}),
           ("mosaic_dwi_oblique_sagittal_reversed", oblique(8, 80), "ROW",
            {"reversed_normal": True, "phase_positive": 0}),
+      )),
+    # UIH grids (VFRAME): slices tiled in one image per volume, each placed by its own
+    # (0065,1051) item; DTI with (0065,1009)/(0065,1037), fMRI without.
+    *(Case(name, (SeriesSpec(name, rows=8, columns=8, slices=slices, volumes=volumes,
+                             orientation=orientation, acquisition="interleaved"),),
+           uih_grid=options, geometry=False)
+      for name, orientation, slices, volumes, options in (
+          ("uih_grid_dti_axial", AXIAL, 5, 5, {"bvals": BVALS, "bvecs": BVECS}),
+          ("uih_grid_dti_sagittal_top_down", SAGITTAL, 5, 5,
+           {"bvals": BVALS, "bvecs": BVECS, "top_down": True}),
+          ("uih_grid_dti_oblique_row", oblique(15, 10), 9, 5,
+           {"bvals": BVALS, "bvecs": BVECS, "phase": "ROW"}),
+          ("uih_grid_fmri_coronal", CORONAL, 7, 3, {}),
       )),
     # Field maps: a later echo is named as one ("_e2", "_e2_ph") unless %e reports it.
     _field_map_case("fieldmap_siemens", "SIEMENS"),
@@ -597,6 +645,9 @@ def write_case(case: Case, folder: Path) -> None:
             continue
         if case.mosaic is not None:
             write_mosaic(spec, folder, **case.mosaic)
+            continue
+        if case.uih_grid is not None:
+            write_uih_mosaic(spec, folder, **case.uih_grid)
             continue
         uids = (study, series if case.one_series else generate_uid(), frame)
         write(spec, folder, uids=uids)

@@ -37,6 +37,7 @@ from medbridge.volume._frames import (
 from medbridge.volume._geometry import slice_normal_lps
 from medbridge.volume._native import Header
 from medbridge.volume._stack import Frame, _group_by_position
+from medbridge.volume._uih import is_uih_grid, uih_grid_frames
 
 __all__ = ["OutputGroup", "ge_image_kind", "group_instances"]
 
@@ -344,8 +345,11 @@ def group_instances(
                     if echo is not None and info.get("echo_time"):
                         group.echo_time = info["echo_time"]
                 continue
-            mosaic = parsed is not None and is_mosaic(parsed)
-            if parsed is not None and mosaic:
+            grid = parsed is not None and is_uih_grid(parsed)
+            mosaic = parsed is not None and (grid or is_mosaic(parsed))
+            if parsed is not None and grid:
+                frames = uih_grid_frames(parsed, PixelSource(inst.path), order)
+            elif parsed is not None and mosaic:
                 frames = mosaic_frames(parsed, PixelSource(inst.path), order)
             else:
                 source = PixelSource(

@@ -289,9 +289,23 @@ def _xa_frame_item(ctx: OutputContext) -> Dataset | None:
     return item.value[0] if item is not None and item.VR == "SQ" and item.value else None
 
 
+def _xa_classic_item(ctx: OutputContext) -> Dataset | None:
+    """An XA image saved as classic DICOM ("interoperability" export): its own dataset,
+    which holds the per-frame private block "SIEMENS MR SDI 02" at the top level."""
+    if ctx.group.enhanced or ctx.group.mosaic:
+        return None
+    source = frame_dataset(ctx.plan.frames[0][0].info)
+    if source is None:
+        return None
+    creators = (source.get((0x0021, block)) for block in range(0x10, 0x100))
+    held = {str(c.value).strip() for c in creators if c is not None}
+    return source if "SIEMENS MR SDI 02" in held else None
+
+
 def _xa_frame_fields(ctx: OutputContext, car: Sidecar) -> dict[str, list[Any]]:
-    """XA per-frame values: sidecar fields set here, CSA-equivalents returned."""
-    item = _xa_frame_item(ctx)
+    """XA per-frame values (an enhanced frame's (0021,11FE) item, or a classic image's own
+    group 0021): sidecar fields set here, CSA-equivalents returned."""
+    item = _xa_frame_item(ctx) or _xa_classic_item(ctx)
     if item is None:
         return {}
     creator = "SIEMENS MR SDI 02"
