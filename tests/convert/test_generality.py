@@ -216,18 +216,19 @@ def _xa_classic(time_after_start: bool) -> Tweak:
     return apply
 
 
-def _xa_classic_epi(phase: str, positive: int, version: str = _XA) -> Tweak:
+def _xa_classic_epi(phase: str, positive: int, version: str = _XA, start: float = 7.0) -> Tweak:
     """A Siemens XA EPI saved as classic images: no CSA header, the values it held in the
     top-level private block "SIEMENS MR SDI 02": (0021,1153) bandwidth per pixel phase
     encode, (0021,111C) phase direction positive, (0021,1142) dwell time, (0021,114F)
-    coil elements, (0021,1175) image type; TimeAfterStart from a series start 7 s back."""
+    coil elements, (0021,1175) image type; TimeAfterStart from a series start ``start`` s
+    back (hundreds of seconds into a run, dcm2niix's single precision shows)."""
 
     def apply(ds: Dataset, k: int, t: int) -> None:
         _xa_classic(True)(ds, k, t)
         ds.SoftwareVersions, ds.ScanningSequence = version, "EP"
         ds.InPlanePhaseEncodingDirection = phase
         ds.AcquisitionMatrix = [0, 10, 12, 0] if phase == "COL" else [12, 0, 0, 10]
-        ds[0x00211104].value = f"{7.0 + float(ds[0x00211104].value):.4f}"
+        ds[0x00211104].value = f"{start + 2.0 * t + (k * 7) % 6 / 3.0:.4f}"
         ds.add_new(0x00211153, "FD", 22.5)
         ds.add_new(0x0021111C, "IS", str(positive))
         ds.add_new(0x00211142, "DS", "2600")
@@ -567,7 +568,9 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
           ("coronal_col_negative_xa60", CORONAL, ("COL", 0, "syngo MR XA60")),
           ("sagittal_xa51", SAGITTAL, ("COL", 1, "syngo MR XA51")),
           ("sagittal_xa33", SAGITTAL, ("COL", 1, "syngo MR XA33")),
+          ("late_in_run", AXIAL, ("COL", 1, _XA, 300.0)),
       )),
+
     # Sampling fields without a phase direction, any vendor.
     _single(SeriesSpec("square_matrix_canon", rows=8, columns=8,
                        manufacturer="Canon Medical Systems")),
@@ -757,6 +760,28 @@ class TestAgainstDcm2niix:
         ours = nib.load(tmp_path / "ours" / "3.nii").header
         assert int(ours["dim_info"]) == int(ref["dim_info"])
         assert float(ours["pixdim"][4]) == pytest.approx(float(ref["pixdim"][4]))
+
+    @pytest.mark.parametrize("software", [_XA, "syngo MR E11"], ids=["xa", "ve11"])
+    def test_time_after_start_late_in_a_run_in_single_precision(
+        self, software: str, dcm2niix: str, tmp_path: Path
+    ) -> None:
+        """Enhanced files whose (0021,1104) TimeAfterStart count 300 s from the run's
+        start: dcm2niix's single-precision arithmetic shows in the slice times (0.333313
+        for 0.3333), and medbridge's times are the same."""
+        spec = SeriesSpec("late", volumes=3, acquisition="interleaved")
+        write_enhanced(spec, tmp_path / "in", software=software, per_volume=True)
+        for path in (tmp_path / "in").iterdir():
+            ds = pydicom.dcmread(path)
+            for frame in ds.PerFrameFunctionalGroupsSequence:
+                item = frame[0x002111FE].value[0]
+                item[0x00211104].value = f"{300 + float(item[0x00211104].value):.4f}"
+            ds.save_as(path)
+        run_dcm2niix(dcm2niix, tmp_path / "in", tmp_path / "ref")
+        convert_files([tmp_path / "in"], tmp_path / "ours", ConvertOptions(template="%s"))
+        theirs = json.loads((tmp_path / "ref" / "3.json").read_text())["SliceTiming"]
+        ours = json.loads((tmp_path / "ours" / "3.json").read_text())["SliceTiming"]
+        assert ours == theirs
+        assert any(len(f"{t:g}") > 6 for t in theirs), theirs  # the precision shows
 
     def test_indexed_multi_frame_files_are_never_stacked(
         self, dcm2niix: str, tmp_path: Path

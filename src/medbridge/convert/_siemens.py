@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from pydicom.dataset import Dataset
 
 from medbridge.convert._context import OutputContext
@@ -141,10 +142,26 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
     return None if timed else acquisition_slice_times(frames)
 
 
+def _ms32(seconds: Any) -> float | None:
+    """A (0021,1104) 'TimeAfterStart' (s) in milliseconds as dcm2niix holds it.
+
+    dcm2niix keeps the seconds, then the milliseconds, in single precision: hundreds of
+    seconds into a run, 300.3333 s and 300 s come out 0.333313 s apart, not 0.3333.
+    """
+    value = number(seconds)
+    if value is None:
+        return None
+    return float(np.float32(np.float32(value) * np.float32(1000.0)))
+
+
+def _apart(later: float, earlier: float) -> float:
+    """``later − earlier`` (ms) in single precision, as dcm2niix subtracts."""
+    return float(np.float32(np.float32(later) - np.float32(earlier)))
+
+
 def _classic_time_after_start(ds: Dataset) -> float | None:
     """(0021,1104) 'TimeAfterStart' (ms) of a classic image (Siemens XA interoperability)."""
-    seconds = number(private(ds, 0x0021, "SIEMENS MR SDI 02", 0x04))
-    return None if seconds is None else float(seconds) * 1000.0
+    return _ms32(private(ds, 0x0021, "SIEMENS MR SDI 02", 0x04))
 
 
 def _classic_xa_slice_times(ctx: OutputContext) -> list[float] | None:
@@ -162,7 +179,7 @@ def _classic_xa_slice_times(ctx: OutputContext) -> list[float] | None:
     low = min(values)
     if len(set(values)) < 2:
         return None
-    return [g6((v - low) / 1000.0) for v in values]
+    return [g6(_apart(v, low) / 1000.0) for v in values]
 
 
 def _time_after_start(frame: Any) -> float | None:
@@ -176,9 +193,7 @@ def _time_after_start(frame: Any) -> float | None:
     holder = per_frame[int(index)].get((0x0021, 0x11FE))
     if holder is None or holder.VR != "SQ" or not holder.value:
         return None
-    value = private(holder.value[0], 0x0021, "SIEMENS MR SDI 02", 0x04)
-    seconds = number(value)
-    return None if seconds is None else float(seconds) * 1000.0
+    return _ms32(private(holder.value[0], 0x0021, "SIEMENS MR SDI 02", 0x04))
 
 
 def _enhanced_slice_times(ctx: OutputContext) -> list[float] | None:
@@ -199,7 +214,7 @@ def _enhanced_slice_times(ctx: OutputContext) -> list[float] | None:
         if any(t is None for t in source):
             return None
         low = min(t for t in source if t is not None)
-        times = [t - max(low, 0.0) for t in source if t is not None]
+        times = [_apart(t, max(low, 0.0)) for t in source if t is not None]
     else:
         if any(t is None for t in first):
             return None
@@ -225,7 +240,7 @@ def _second_if_first_bogus(
     later = [t for t in second if t is not None]
     low, high = min(later), max(later)
     if low > 0 and high - low <= tr:
-        later, low, high = [t - low for t in later], 0.0, high - low
+        later, low, high = [_apart(t, low) for t in later], 0.0, high - low
     if low < 0 or low == high or high >= tr:
         return first
     return later
