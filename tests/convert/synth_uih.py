@@ -31,11 +31,14 @@ def write_uih_mosaic(
     bvecs: Sequence[Sequence[float]] | None = None,
     phase: str = "COL",
     top_down: bool = False,
+    item_times: bool = False,
+    displayed_phase: str = "",
 ) -> list[Path]:
     """One grid file per volume of ``spec`` (tile = ``rows`` × ``columns``); returns paths.
 
     The grid has ⌈√n⌉ tiles per row; its first tile is the lowest slice along row ×
-    column, or the highest when ``top_down``.
+    column, or the highest when ``top_down``. Each item holds the slice's (0008,002A),
+    and its (0008,0032) too when ``item_times``; ``displayed_phase`` is (0065,1005).
     """
     folder.mkdir(parents=True, exist_ok=True)
     n = spec.slices
@@ -75,7 +78,9 @@ def write_uih_mosaic(
             pixels[r0 : r0 + spec.rows, c0 : c0 + spec.columns] = spec.pixels(place, t)
             item = Dataset()
             seconds = start + order.index(place) * tr / 1000.0 / n
-            item.AcquisitionDateTime = f"20240102 1017{seconds:09.6f}".replace(" ", "")
+            item.AcquisitionDateTime = f"202401021017{seconds:09.6f}"
+            if item_times:
+                item.AcquisitionTime = f"1017{seconds:09.6f}"
             item.ImagePositionPatient = [f"{v:.6f}" for v in spec.position(place)]
             item.SliceLocation = f"{float(spec.position(place) @ spec.normal()):.6f}"
             items.append(item)
@@ -83,6 +88,8 @@ def write_uih_mosaic(
         block = ds.private_block(0x0065, CREATOR, create=True)
         block.add_new(0x50, "DS", str(n))
         block.add_new(0x51, "SQ", DicomSequence(items))
+        if displayed_phase:
+            block.add_new(0x05, "SH", displayed_phase)
         if bvals is not None and bvecs is not None:
             ds.ScanningSequence = "EP"
             block.add_new(0x09, "FD", float(bvals[t]))

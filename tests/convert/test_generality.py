@@ -165,6 +165,12 @@ def _field_map_case(name: str, maker: str, template: str = "%s") -> Case:
     ), template=template, geometry=False)  # fmt: skip
 
 
+def _uih_displayed_phase(ds: Dataset, k: int, t: int) -> None:
+    """UIH's (0065,1005): the phase direction as the console shows it."""
+    ds.private_block(0x0065, "Image Private Header", create=True).add_new(0x05, "SH", "A->P")
+    ds.InPlanePhaseEncodingDirection = "COL"
+
+
 def _blank_name(ds: Dataset, k: int, t: int) -> None:
     ds.PatientName = ""
 
@@ -608,7 +614,11 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
           ("uih_grid_dti_oblique_row", oblique(15, 10), 9, 5,
            {"bvals": BVALS, "bvecs": BVECS, "phase": "ROW"}),
           ("uih_grid_fmri_coronal", CORONAL, 7, 3, {}),
+          ("uih_grid_fmri_timed_items", AXIAL, 6, 3,
+           {"item_times": True, "displayed_phase": "P->A"}),
       )),
+    _single(SeriesSpec("fmri_uih_displayed_phase", manufacturer="UIH", volumes=2,
+                       tweak=_uih_displayed_phase)),
     # Field maps: a later echo is named as one ("_e2", "_e2_ph") unless %e reports it.
     _field_map_case("fieldmap_siemens", "SIEMENS"),
     _field_map_case("fieldmap_ge", GE),
