@@ -601,7 +601,20 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
           ("mosaic_dwi_oblique", oblique(15, 10), "COL", {}),
           ("mosaic_dwi_oblique_sagittal_reversed", oblique(8, 80), "ROW",
            {"reversed_normal": True, "phase_positive": 0}),
+          ("mosaic_dwi_sagittal_head_to_foot", SAGITTAL, "COL",
+           {"reversed_normal": True, "head_to_foot": True}),
+          ("mosaic_dwi_oblique_head_to_foot_reversed", oblique(-12, 20), "ROW",
+           {"reversed_normal": True, "head_to_foot": True}),
+          ("mosaic_dwi_coronal_head_to_foot", CORONAL, "COL", {"head_to_foot": True}),
       )),
+    Case("mosaic_dwi_sagittal_feet_first", (SeriesSpec("mosaic_dwi_sagittal_feet_first", rows=8,
+         columns=8, slices=5, volumes=5, orientation=SAGITTAL, tweak=_feet_first),),
+         mosaic={"csa": diffusion_csa(BVALS, BVECS), "reversed_normal": True}, geometry=False),
+    # Siemens classic DWI in sagittal planes: stacked along row x column, no mosaic rule.
+    _single(SeriesSpec("dwi_siemens_sagittal", volumes=5, orientation=SAGITTAL,
+                       tweak=siemens_diffusion())),
+    _single(SeriesSpec("dwi_siemens_sagittal_descending", volumes=5, orientation=SAGITTAL,
+                       descending=True, tweak=siemens_diffusion())),
     # UIH grids (VFRAME): slices tiled in one image per volume, each placed by its own
     # (0065,1051) item; DTI with (0065,1009)/(0065,1037), fMRI without.
     *(Case(name, (SeriesSpec(name, rows=8, columns=8, slices=slices, volumes=volumes,
