@@ -138,6 +138,16 @@ _XA = "syngo MR XA30"
 _DWI = (list(BVALS), list(BVECS))  # b-values and LPS directions, one per volume
 
 
+def _rounded_times(first: list[float], later: list[float]) -> Any:
+    """CSA 'MosaicRefAcqTimes' (ms) of the first volume, then of every later one: the
+    scanner rounds each volume's to its 2.5 ms raster, so they can differ."""
+
+    def items(t: int) -> dict[str, tuple[str, list[float]]]:
+        return {"MosaicRefAcqTimes": ("FD", first if t == 0 else later)}
+
+    return items
+
+
 def _field_map(kind: str, echo: int | None = None) -> Tweak:
     """A dual-echo field map's series: magnitude images of both echoes (volume t is echo
     t + 1), or the phase difference, stored as the second echo (Siemens gre_field_mapping)."""
@@ -606,6 +616,18 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
           ("mosaic_dwi_oblique_head_to_foot_reversed", oblique(-12, 20), "ROW",
            {"reversed_normal": True, "head_to_foot": True}),
           ("mosaic_dwi_coronal_head_to_foot", CORONAL, "COL", {"head_to_foot": True}),
+      )),
+    # Mosaic fMRI: dcm2niix reports the second volume's slice times when their span
+    # differs from the first's, the first's otherwise (even if inner times differ).
+    *(Case(name, (SeriesSpec(name, rows=8, columns=8, slices=5, volumes=3),),
+           mosaic={"csa": _rounded_times(first, later)}, geometry=False)
+      for name, first, later in (
+          ("mosaic_fmri_first_span_differs", [0.0, 800.0, 1597.5, 400.0, 1200.0],
+           [0.0, 800.0, 1600.0, 402.5, 1200.0]),
+          ("mosaic_fmri_first_inner_differs", [0.0, 800.0, 1600.0, 397.5, 1200.0],
+           [0.0, 802.5, 1600.0, 400.0, 1197.5]),
+          ("mosaic_fmri_first_wrapped", [0.0, 86399800.0, 1600.0, 400.0, 1200.0],
+           [0.0, 800.0, 1600.0, 400.0, 1200.0]),
       )),
     Case("mosaic_dwi_sagittal_feet_first", (SeriesSpec("mosaic_dwi_sagittal_feet_first", rows=8,
          columns=8, slices=5, volumes=5, orientation=SAGITTAL, tweak=_feet_first),),

@@ -92,14 +92,9 @@ def _mosaic_times(header: Dataset) -> list[Any] | None:
     return None
 
 
-def _stored_mosaic_times(ctx: OutputContext, n: int) -> list[Any] | None:
-    """The first volume's stored slice times that are plausible (0 ≤ t < TR).
-
-    Some sequences store nonsense in the first volume (times wrapped past midnight,
-    ~86,400,000 ms); writing those would mislead slice-timing correction, so the next
-    volume whose times fit inside one TR is used instead.
-    """
-    tr_ms = number(ctx.ds.get("RepetitionTime"))
+def _volume_times(ctx: OutputContext, n: int) -> list[list[float]]:
+    """Each volume's stored slice times (ms, tile order), one list per mosaic file."""
+    out: list[list[float]] = []
     seen: set[int] = set()
     for volume in ctx.plan.frames:
         header = frame_dataset(volume[0].info)
@@ -110,12 +105,36 @@ def _stored_mosaic_times(ctx: OutputContext, n: int) -> list[Any] | None:
         if not times or len(times) < n:
             continue
         try:
-            values = [float(t) for t in times]
+            out.append([float(t) for t in times])
         except (TypeError, ValueError):
             continue
-        if not tr_ms or all(0 <= t < float(tr_ms) for t in values):
-            return values
-    return None
+    return out
+
+
+def _span32(times: list[float]) -> tuple[float, float]:
+    """(earliest, latest) in single precision, as dcm2niix compares them."""
+    return float(np.float32(min(times))), float(np.float32(max(times)))
+
+
+def _stored_mosaic_times(ctx: OutputContext, n: int) -> list[float] | None:
+    """The stored slice times dcm2niix reports for a mosaic series.
+
+    The scanner rounds each volume's times to its 2.5 ms raster, and the first volume's
+    can differ from the rest; dcm2niix then takes the second volume's. So: the second
+    volume's when its earliest or latest time differs from the first's, else the
+    first's, and in either case only times that fit inside one TR (0 ≤ t < TR): some
+    sequences store nonsense (times wrapped past midnight, ~86,400,000 ms, or a
+    multiband first volume spanning two TRs), and the next plausible volume's are used.
+    """
+    tr_ms = number(ctx.ds.get("RepetitionTime"))
+    volumes = _volume_times(ctx, n)
+
+    def plausible(values: list[float]) -> bool:
+        return not tr_ms or all(0 <= t < float(tr_ms) for t in values)
+
+    if len(volumes) > 1 and _span32(volumes[0]) != _span32(volumes[1]) and plausible(volumes[1]):
+        return volumes[1]
+    return next((v for v in volumes if plausible(v)), None)
 
 
 def slice_timing(ctx: OutputContext) -> list[float] | None:
