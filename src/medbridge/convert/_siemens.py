@@ -62,8 +62,9 @@ def _protocol_times_ms(ctx: OutputContext, n: int) -> list[float] | None:
     delay_us = _proto(ctx, "lDelayTimeInTR") or 0
     if mode not in (1, 2, 4) or not isinstance(tr_us, int | float) or n < 2:
         return None
-    step_ms = (float(tr_us) - float(delay_us)) / 1000.0 / n
-    if step_ms <= 0:
+    # dcm2niix works in seconds, single precision: shot × acquisition time / slices.
+    acquisition_s = np.float32((float(tr_us) - float(delay_us)) / 1e6)
+    if acquisition_s <= 0:
         return None
     if mode == 1:
         order = list(range(n))
@@ -74,7 +75,8 @@ def _protocol_times_ms(ctx: OutputContext, n: int) -> list[float] | None:
         order = evens + odds if n % 2 else odds + evens
     times = [0.0] * n
     for shot, index in enumerate(order):
-        times[index] = shot * step_ms
+        seconds = np.float32(np.float32(shot) * acquisition_s) / np.float32(n)
+        times[index] = float(np.float32(seconds)) * 1000.0
     return times
 
 
