@@ -629,6 +629,14 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
           ("mosaic_fmri_first_wrapped", [0.0, 86399800.0, 1600.0, 400.0, 1200.0],
            [0.0, 800.0, 1600.0, 400.0, 1200.0]),
       )),
+    # With a protocol, dcm2niix always names the coil mode: SENSE (1), GRAPPA (2), "None".
+    *(Case(name, (SeriesSpec(name, rows=8, columns=8, slices=4, volumes=2),),
+           mosaic={"protocol": protocol}, geometry=False)
+      for name, protocol in (
+          ("mosaic_pat_grappa", {"sPat.ucPATMode": "0x2", "sPat.lAccelFactPE": 2}),
+          ("mosaic_pat_slice_acceleration", {"sPat.ucPATMode": "0x20"}),
+          ("mosaic_pat_not_given", {"sKSpace.lBaseResolution": 8}),
+      )),
     Case("mosaic_dwi_sagittal_feet_first", (SeriesSpec("mosaic_dwi_sagittal_feet_first", rows=8,
          columns=8, slices=5, volumes=5, orientation=SAGITTAL, tweak=_feet_first),),
          mosaic={"csa": diffusion_csa(BVALS, BVECS), "reversed_normal": True}, geometry=False),

@@ -502,8 +502,9 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         or _proto(ctx, "sProtConsistencyInfo.tBaselineString"),
         "ASCCONV sProtConsistencyInfo.tMeasuredBaselineString",
     )
-    pat = _proto(ctx, "sPat.ucPATMode")
-    car.set("MatrixCoilMode", _PAT_MODE.get(pat) if pat else None, "ASCCONV sPat.ucPATMode")
+    if ctx.ascconv:  # dcm2niix: "None" for any other mode, or none given
+        pat = _proto(ctx, "sPat.ucPATMode")
+        car.set("MatrixCoilMode", _PAT_MODE.get(pat, "None"), "ASCCONV sPat.ucPATMode")
     pf = _PARTIAL_FOURIER.get(_proto(ctx, "sKSpace.ucPhasePartialFourier") or 0)
     car.set("PartialFourier", pf, "ASCCONV sKSpace.ucPhasePartialFourier")
     oversampling = _proto(ctx, "sKSpace.dPhaseOversamplingForDialog")
