@@ -236,7 +236,8 @@ def _xa_classic_epi(phase: str, positive: int, version: str = _XA, start: float 
     """A Siemens XA EPI saved as classic images: no CSA header, the values it held in the
     top-level private block "SIEMENS MR SDI 02": (0021,1153) bandwidth per pixel phase
     encode, (0021,111C) phase direction positive, (0021,1142) dwell time, (0021,114F)
-    coil elements, (0021,1175) image type; TimeAfterStart from a series start ``start`` s
+    coil elements, (0021,1175) image type; in block "SIEMENS MR SDS 01" (0021,1005)
+    table position; TimeAfterStart from a series start ``start`` s
     back (hundreds of seconds into a run, dcm2niix's single precision shows)."""
 
     def apply(ds: Dataset, k: int, t: int) -> None:
@@ -250,6 +251,8 @@ def _xa_classic_epi(phase: str, positive: int, version: str = _XA, start: float 
         ds.add_new(0x00211142, "DS", "2600")
         ds.add_new(0x0021114F, "LO", "HC1-7")
         ds.add_new(0x00211175, "CS", ["ORIGINAL", "PRIMARY", "M", "ND", "NORM"])
+        ds.add_new(0x00210010, "LO", "SIEMENS MR SDS 01")
+        ds.add_new(0x00211005, "IS", ["0", "12", "-1146"])  # table position
 
     return apply
 

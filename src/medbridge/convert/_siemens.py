@@ -287,6 +287,20 @@ def _xa_shared_item(ctx: OutputContext) -> Dataset | None:
     return item.value[0] if item is not None and item.VR == "SQ" and item.value else None
 
 
+def _xa_table_position(ctx: OutputContext, car: Sidecar) -> None:
+    """XA's (0021,1005) table position, block "SIEMENS MR SDS 01" (the shared item of an
+    enhanced file, the top level of a classic one), z negated as for the CSA's."""
+    if "TablePosition" in car.values:
+        return
+    item = _xa_shared_item(ctx) or frame_dataset(ctx.plan.frames[0][0].info)
+    value: Any = private(item, 0x0021, "SIEMENS MR SDS 01", 0x05) if item is not None else None
+    try:
+        x, y, z = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return
+    car.set("TablePosition", [g6(x), g6(y), g6(-z)], "(0021,1005) SIEMENS MR SDS 01 (z negated)")
+
+
 def _xa_fields(ctx: OutputContext, car: Sidecar) -> None:
     """Classic attributes Siemens XA moved into its private shared item."""
     item = _xa_shared_item(ctx)
@@ -452,6 +466,7 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
             [g6(float(table[0])), g6(float(table[1])), g6(-float(table[2]))],
             "CSA ImaRelTablePosition (z sign flipped)",
         )
+    _xa_table_position(ctx, car)
     base = _proto(ctx, "sKSpace.lBaseResolution")
     car.set("BaseResolution", base, "ASCCONV sKSpace.lBaseResolution")
     shims = [
