@@ -640,6 +640,19 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
           ("mosaic_pat_slice_acceleration", {"sPat.ucPATMode": "0x20"}),
           ("mosaic_pat_not_given", {"sKSpace.lBaseResolution": 8}),
       )),
+    # Multiband as dcm2niix reports it: slices sharing the first slice time (the protocol's
+    # lMultiBandFactor is not read); DiffusionScheme for diffusion series only.
+    *(Case(name, (SeriesSpec(name, rows=8, columns=8, slices=6, volumes=5),),
+           mosaic={"protocol": protocol, "csa": csa}, geometry=False)
+      for name, protocol, csa in (
+          ("mosaic_multiband_from_times", {"sSliceAcceleration.lMultiBandFactor": 3},
+           _rounded_times([0.0, 600.0, 1200.0, 0.0, 600.0, 1200.0],
+                          [0.0, 600.0, 1200.0, 0.0, 600.0, 1200.0])),
+          ("mosaic_multiband_protocol_only", {"sSliceAcceleration.lMultiBandFactor": 3}, None),
+          ("mosaic_dwi_bipolar", {"sDiffusion.dsScheme": 1}, diffusion_csa(BVALS, BVECS)),
+          ("mosaic_dwi_monopolar", {"sDiffusion.dsScheme": 2}, diffusion_csa(BVALS, BVECS)),
+          ("mosaic_fmri_scheme_not_reported", {"sDiffusion.dsScheme": 1}, None),
+      )),
     Case("mosaic_dwi_sagittal_feet_first", (SeriesSpec("mosaic_dwi_sagittal_feet_first", rows=8,
          columns=8, slices=5, volumes=5, orientation=SAGITTAL, tweak=_feet_first),),
          mosaic={"csa": diffusion_csa(BVALS, BVECS), "reversed_normal": True}, geometry=False),
@@ -816,6 +829,29 @@ class TestAgainstDcm2niix:
         ours = nib.load(tmp_path / "ours" / "3.nii").header
         assert int(ours["dim_info"]) == int(ref["dim_info"])
         assert float(ours["pixdim"][4]) == pytest.approx(float(ref["pixdim"][4]))
+
+    @pytest.mark.parametrize("software", [_XA, "syngo MR E11"], ids=["xa", "ve11"])
+    def test_multiband_from_enhanced_slice_times(
+        self, software: str, dcm2niix: str, tmp_path: Path
+    ) -> None:
+        """Enhanced files whose (0021,1104) TimeAfterStart put slices in pairs: dcm2niix
+        reports MultibandAccelerationFactor 2 from them (no protocol needed), and so does
+        medbridge."""
+        spec = SeriesSpec("pairs", volumes=3)
+        write_enhanced(spec, tmp_path / "in", software=software, per_volume=True)
+        for t, path in enumerate(sorted((tmp_path / "in").iterdir())):
+            ds = pydicom.dcmread(path)
+            for k, frame in enumerate(ds.PerFrameFunctionalGroupsSequence):
+                item = frame[0x002111FE].value[0]
+                item[0x00211104].value = f"{5 + 2.0 * t + (k % 3) * 0.6:.4f}"
+            ds.save_as(path)
+        run_dcm2niix(dcm2niix, tmp_path / "in", tmp_path / "ref")
+        convert_files([tmp_path / "in"], tmp_path / "ours", ConvertOptions(template="%s"))
+        theirs = json.loads((tmp_path / "ref" / "3.json").read_text())
+        ours = json.loads((tmp_path / "ours" / "3.json").read_text())
+        assert theirs["MultibandAccelerationFactor"] == 2
+        for key in ("MultibandAccelerationFactor", "SliceTiming"):
+            assert ours[key] == theirs[key], key
 
     @pytest.mark.parametrize("software", [_XA, "syngo MR E11"], ids=["xa", "ve11"])
     def test_time_after_start_late_in_a_run_in_single_precision(

@@ -42,8 +42,8 @@ KEY_ORDER: tuple[str, ...] = (
     "XRayExposure", "SliceThickness", "SpacingBetweenSlices", "NumberOfAverages", "SAR",
     "TablePosition", "EchoNumber", "EchoTime", "RepetitionTime", "InversionTime", "MTState",
     "SpoilingState", "FlipAngle", "PhaseEncodingPolarityGE", "PhaseEncodingDirectionDisplayed",
-    "PartialFourier", "BaseResolution",
-    "ShimSetting", "PrescanReuseString", "DelayTime", "TxRefAmp", "PhaseResolution",
+    "PartialFourier", "BaseResolution", "ShimSetting", "PrescanReuseString", "DelayTime",
+    "DiffusionScheme", "TxRefAmp", "PhaseResolution",
     "PhaseOversampling", "VendorReportedEchoSpacing", "ReceiveCoilName", "CoilString",
     "ReceiveCoilActiveElements", "PulseSequenceDetails", "RefLinesPE", "WipMemBlock",
     "CoilCombinationMethod", "ConsistencyInfo", "MatrixCoilMode", "MultibandAccelerationFactor",
@@ -399,7 +399,7 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
 
 
 def pulse_sequence_type(
-    ctx: OutputContext, scanning: str | None, variant: str | None
+    ctx: OutputContext, scanning: str | None, variant: str | None, multiband: Any = None
 ) -> str | None:
     """ "Gradient Echo EPI", "Spin Echo"... from the scanning sequence alone.
 
@@ -407,7 +407,8 @@ def pulse_sequence_type(
     it: Siemens XA's private item), never from the sequence name or the enhanced IOD's
     (0018,9008): 'SE' is a spin echo; 'GR', or 'EP' without 'SE', a gradient echo (a
     Siemens "epse" diffusion sequence that stores only 'EP' is reported as gradient echo
-    EPI, as dcm2niix does). Siemens multiband (ASCCONV) is prefixed.
+    EPI, as dcm2niix does). "Multiband" is prefixed for Siemens when the sidecar's
+    MultibandAccelerationFactor (``multiband``) is above 1.
     """
     seq = _values(scanning)
     if "SE" in seq:
@@ -419,8 +420,8 @@ def pulse_sequence_type(
     out = f"{echo} EPI" if "EP" in seq else echo
     if echo == "Gradient Echo" and "EP" not in seq and "SP" in _values(variant):
         out = "Spoiled " + out
-    multiband = multiband_factor(ctx.ascconv) or pat_factors(ctx.ds)[1]
-    if multiband is not None and multiband > 1:
+    siemens = vendor(ctx.ds) == "Siemens"
+    if siemens and isinstance(multiband, int | float) and multiband > 1:
         out = "Multiband " + out
     return out
 
@@ -442,22 +443,6 @@ def pat_factors(ds: Dataset) -> tuple[float, int]:
 def _values(joined: str | None) -> set[str]:
     """Backslash-separated defined terms as a set ("SE\\EP" → {"SE", "EP"})."""
     return {v.strip().upper() for v in (joined or "").split("\\") if v.strip()}
-
-
-def multiband_factor(ascconv: dict[str, Any]) -> int | None:
-    """Siemens slice acceleration: sSliceAcceleration, or the CMRR VB sequences' WIP block.
-
-    CMRR's multiband EPI on VB software predates sSliceAcceleration and keeps the factor
-    in sWiPMemBlock.alFree[13] (the sequence's documented layout).
-    """
-    value = ascconv.get("sSliceAcceleration.lMultiBandFactor")
-    if isinstance(value, int):
-        return value
-    name = str(ascconv.get("tSequenceFileName", "")).lower()
-    cmrr = ascconv.get("sWiPMemBlock.alFree[13]")
-    if "cmrr_mb" in name and isinstance(cmrr, int) and cmrr > 0:
-        return cmrr
-    return None
 
 
 def _sequence_variant(ds: Dataset) -> set[str]:

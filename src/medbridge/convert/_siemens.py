@@ -18,6 +18,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from medbridge.convert._context import OutputContext
+from medbridge.convert._diffusion import bvals_bvecs
 from medbridge.convert._ge import private
 from medbridge.convert._general import is_3d
 from medbridge.convert._mr import mr_attribute
@@ -26,7 +27,6 @@ from medbridge.convert._sidecar import (
     Sidecar,
     acquisition_matrix_pe,
     g6,
-    multiband_factor,
     number,
     pat_factors,
     phase_direction,
@@ -42,6 +42,8 @@ __all__ = ["fields", "slice_timing"]
 _COIL_COMBINE = {1: "Sum of Squares", 2: "Adaptive Combine"}
 #: ASCCONV sPat.ucPATMode as dcm2niix names it.
 _PAT_MODE = {1: "SENSE", 2: "GRAPPA"}
+#: ASCCONV sDiffusion.dsScheme as dcm2niix names it (written for diffusion series only).
+_DIFFUSION_SCHEME = {1: "Bipolar", 2: "Monopolar"}
 #: ASCCONV sKSpace.ucPhasePartialFourier → sampled fraction (16 means full sampling).
 _PARTIAL_FOURIER = {1: 0.5, 2: 0.625, 4: 0.75, 8: 0.875}
 
@@ -417,11 +419,9 @@ def _without_protocol(ctx: OutputContext, car: Sidecar) -> None:
     """Siemens images without the protocol (XA classic, CSA removed): acceleration from
     the (0051,1011) PAT text ("p2s3"), partial Fourier estimated from the echo train."""
     ds = ctx.ds
-    factor, slices = pat_factors(ds)
+    factor, _ = pat_factors(ds)
     if factor > 1:
         car.set("ParallelReductionFactorInPlane", g6(factor), "(0051,1011) PAT text")
-    if slices > 1 and "MultibandAccelerationFactor" not in car.values:
-        car.set("MultibandAccelerationFactor", slices, "(0051,1011) PAT text")
     lines = acquisition_matrix_pe(ds) or 0
     train = int(number(ds.get("EchoTrainLength")) or 0)
     if is_3d(ds) or not (lines > train > 1):
@@ -429,6 +429,29 @@ def _without_protocol(ctx: OutputContext, car: Sidecar) -> None:
     fraction = train / (lines / factor if factor > 1 else lines)
     if fraction < 1:
         car.set("PartialFourier", g6(fraction), "echo train / phase lines, dcm2niix's estimate")
+
+
+def _multiband(ctx: OutputContext, car: Sidecar, timing: list[float] | None) -> None:
+    """MultibandAccelerationFactor as dcm2niix reports it (PulseSequenceType follows).
+
+    dcm2niix does not read the protocol's sSliceAcceleration.lMultiBandFactor (nor the
+    CMRR WIP block) for it: the factor is the (0051,1011) PAT text's ("p2s3"), else the
+    number of slices sharing the first slice time (CMRR sequences on XA leave
+    lMultiBandFactor at 1). With slice times that share nothing there is none, whatever
+    the protocol says. Classic images without slice times are judged by their
+    (0008,0032) acquisition times.
+    """
+    factor = pat_factors(ctx.ds)[1]
+    source = "(0051,1011) PAT text"
+    classic = ctx.ds.get("Modality") == "MR" and not (ctx.group.mosaic or ctx.group.enhanced)
+    if factor < 2 and timing and len(timing) > 1:
+        shared = timing.count(min(timing))
+        factor, source = (shared if shared < len(timing) else 0), "slices sharing a time"
+    elif factor < 2 and classic:
+        factor = shared_first_time(ctx.plan.frames[0])  # MR slices excited together
+        source = "slices sharing an acquisition time"
+    if factor > 1:
+        car.set("MultibandAccelerationFactor", factor, source)
 
 
 def _coils(ctx: OutputContext, car: Sidecar) -> None:
@@ -482,6 +505,9 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
             [v if v is not None else 0 for v in shims],
             "ASCCONV sGRADSPEC.asGPAData[0].lOffsetX/Y/Z, alShimCurrent[0..4]",
         )
+    scheme = _DIFFUSION_SCHEME.get(_proto(ctx, "sDiffusion.dsScheme"))
+    if scheme is not None and bvals_bvecs(ctx.plan) is not None:
+        car.set("DiffusionScheme", scheme, "ASCCONV sDiffusion.dsScheme (diffusion series)")
     delay = _proto(ctx, "lDelayTimeInTR")
     if delay is not None:
         car.set("DelayTime", g6(float(delay) / 1e6), "ASCCONV lDelayTimeInTR (µs → s)")
@@ -532,16 +558,6 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
             g6(float(echo_spacing) * 1e-6),
             "ASCCONV sFastImaging.lEchoSpacing (µs → s)",
         )
-    multiband = multiband_factor(ctx.ascconv)
-    inferred = ctx.ds.get("Modality") == "MR" and not (ctx.group.mosaic or ctx.group.enhanced)
-    if not multiband and inferred:
-        multiband = shared_first_time(ctx.plan.frames[0])  # MR slices excited together
-    if multiband and multiband > 1:
-        car.set(
-            "MultibandAccelerationFactor",
-            multiband,
-            "ASCCONV sSliceAcceleration.lMultiBandFactor (CMRR VB: sWiPMemBlock.alFree[13])",
-        )
     bwpppe = number(csa_value(csa, "BandwidthPerPixelPhaseEncode"))
     car.set(
         "BandwidthPerPixelPhaseEncode",
@@ -581,11 +597,13 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         else:
             pe = "i" if positive == 1 else "i-"
         car.set("PhaseEncodingDirection", pe, "(0018,1312) + CSA PhaseEncodingDirectionPositive")
+    timing = slice_timing(ctx)
     car.set(
         "SliceTiming",
-        slice_timing(ctx),
+        timing,
         "CSA MosaicRefAcqTimes (ms → s), else each slice's (0008,0032) 'Acquisition Time'",
     )
+    _multiband(ctx, car, timing)
     orientation_text = ds.get((0x0051, 0x100E))
     if orientation_text is not None and orientation_text.value:
         car.set("ImageOrientationText", str(orientation_text.value).strip(), "(0051,100E)")
