@@ -443,8 +443,9 @@ def _multiband(ctx: OutputContext, car: Sidecar, timing: list[float] | None) -> 
     """
     factor = pat_factors(ctx.ds)[1]
     source = "(0051,1011) PAT text"
-    classic = ctx.ds.get("Modality") == "MR" and not (ctx.group.mosaic or ctx.group.enhanced)
-    if factor < 2 and timing and len(timing) > 1:
+    mr = ctx.ds.get("Modality") == "MR"  # CT rows of one rotation share times too
+    classic = mr and not (ctx.group.mosaic or ctx.group.enhanced)
+    if factor < 2 and mr and timing and len(timing) > 1:
         shared = timing.count(min(timing))
         factor, source = (shared if shared < len(timing) else 0), "slices sharing a time"
     elif factor < 2 and classic:
