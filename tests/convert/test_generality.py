@@ -982,6 +982,32 @@ class TestRefusals:
         intact = nib.load(tmp_path / "intact" / "10.nii")
         assert not np.allclose(stripped.affine, intact.affine, atol=1e-3)
 
+    @pytest.mark.parametrize(
+        ("damage", "reason"),
+        [("items", "without its \\(0065,1051\\)"), ("count", "5 slices has 4 items"),
+         ("position", "slice 2 has no \\(0020,0032\\)")],
+        ids=["no_items", "item_missing", "no_position"],
+    )  # fmt: skip
+    def test_uih_grid_without_slice_positions_is_refused(
+        self, damage: str, reason: str, tmp_path: Path
+    ) -> None:
+        """A UIH grid whose (0065,1051) items are gone, short or without positions has
+        slices with no known place: refused with the reason, nothing written."""
+        spec = SeriesSpec("grid", rows=8, columns=8, slices=5, volumes=2, manufacturer="UIH")
+        for path in write_uih_mosaic(spec, tmp_path / "in"):
+            ds = pydicom.dcmread(path)
+            items = ds[0x00651051]
+            if damage == "items":
+                del ds[0x00651051]
+            elif damage == "count":
+                items.value = items.value[:4]
+            else:
+                del items.value[1].ImagePositionPatient
+            ds.save_as(path)
+        report = convert_files([tmp_path / "in"], tmp_path / "out", ConvertOptions())
+        assert not report.outputs
+        assert report.skipped and re.search(reason, report.skipped[0].reason)
+
     @pytest.mark.parametrize("tweak", [None, siemens_diffusion()], ids=["fmri", "dwi"])
     def test_volumes_without_instance_numbers_or_times_are_refused(
         self, tweak: Tweak | None, dcm2niix: str, tmp_path: Path

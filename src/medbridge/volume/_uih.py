@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 
 from medbridge.errors import ConversionError
+from medbridge.volume._frames import PixelSource
 from medbridge.volume._stack import Frame
 
 __all__ = ["is_uih_grid", "uih_grid_frames"]
@@ -72,15 +74,15 @@ def _number(ds: Dataset, keyword: str, default: float) -> float:
         return default
 
 
-def uih_grid_frames(ds: Dataset, load_all: Any, order: tuple[Any, ...]) -> list[Frame]:
+def uih_grid_frames(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> list[Frame]:
     """The slices of a UIH grid, each at its (0065,1051) item's (0020,0032).
 
     Parameters
     ----------
     ds:
         The grid's header.
-    load_all:
-        The file's :class:`~medbridge.volume._frames.PixelSource`.
+    source:
+        The file's pixels, decoded once for all its slices.
     order:
         The instance's acquisition-order key (each slice appends its tile index).
 
@@ -92,7 +94,7 @@ def uih_grid_frames(ds: Dataset, load_all: Any, order: tuple[Any, ...]) -> list[
     """
     n_slices = _count(ds)
     items = _private(ds, _ITEMS)
-    if not isinstance(items, list | tuple) and type(items).__name__ != "Sequence":
+    if not isinstance(items, Sequence | list):
         raise ConversionError(
             "UIH grid (VFRAME) without its (0065,1051) 'MR VFrame Sequence': the slices'"
             " positions are unknown"
@@ -114,7 +116,7 @@ def uih_grid_frames(ds: Dataset, load_all: Any, order: tuple[Any, ...]) -> list[
             f"UIH grid of {rows}x{cols} cannot hold {rows_of_tiles}x{per_row} equal tiles"
         )
     t_rows, t_cols = rows // rows_of_tiles, cols // per_row
-    load_all.remaining = n_slices
+    source.remaining = n_slices
     frames = []
     for s, item in enumerate(items):
         if item.get("ImagePositionPatient") in (None, ""):
@@ -123,7 +125,7 @@ def uih_grid_frames(ds: Dataset, load_all: Any, order: tuple[Any, ...]) -> list[
         r0, c0 = (s // per_row) * t_rows, (s % per_row) * t_cols
 
         def load(r0: int = r0, c0: int = c0) -> npt.NDArray[Any]:
-            arr: npt.NDArray[Any] = load_all.array()
+            arr: npt.NDArray[Any] = source.array()
             return np.asarray(arr[r0 : r0 + t_rows, c0 : c0 + t_cols])
 
         frames.append(
