@@ -32,8 +32,10 @@ from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless, generate_
 
 from conftest import require
 from convert.dcm_qa import compare_set, found_differences, known_differences, write_manifest
-from convert.synth import CORONAL, SAGITTAL, SeriesSpec, oblique, write
+from convert.synth import AXIAL, CORONAL, SAGITTAL, SeriesSpec, oblique, write
 from convert.synth_enhanced import write_enhanced
+from convert.synth_mosaic import diffusion_csa, write_mosaic
+from convert.synth_uih import write_uih_mosaic
 from convert.synth_vendor import (
     BVALS,
     BVECS,
@@ -138,6 +140,49 @@ _XA = "syngo MR XA30"
 _DWI = (list(BVALS), list(BVECS))  # b-values and LPS directions, one per volume
 
 
+def _rounded_times(first: list[float], later: list[float]) -> Any:
+    """CSA 'MosaicRefAcqTimes' (ms) of the first volume, then of every later one: the
+    scanner rounds each volume's to its 2.5 ms raster, so they can differ."""
+
+    def items(t: int) -> dict[str, tuple[str, list[float]]]:
+        return {"MosaicRefAcqTimes": ("FD", first if t == 0 else later)}
+
+    return items
+
+
+def _field_map(kind: str, echo: int | None = None) -> Tweak:
+    """A dual-echo field map's series: magnitude images of both echoes (volume t is echo
+    t + 1), or the phase difference, stored as the second echo (Siemens gre_field_mapping)."""
+
+    def apply(ds: Dataset, k: int, t: int) -> None:
+        number = echo or t + 1
+        ds.ImageType = ["ORIGINAL", "PRIMARY", kind, "ND"]
+        ds.EchoNumbers, ds.EchoTime = number, ("4.92", "7.38")[number - 1]
+
+    return apply
+
+
+def _field_map_case(name: str, maker: str, template: str = "%s") -> Case:
+    """Magnitude (series 5, echoes 1 and 2), phase difference (6, echo 2), a lone second
+    echo (7) and a lone first-echo phase image (8), as separate series of one study."""
+    return Case(name, (
+        SeriesSpec(f"{name}_magnitude", manufacturer=maker, volumes=2, series_number=5,
+                   tweak=_field_map("M")),
+        SeriesSpec(f"{name}_phasediff", manufacturer=maker, series_number=6,
+                   tweak=_field_map("P", 2)),
+        SeriesSpec(f"{name}_second_echo", manufacturer=maker, series_number=7,
+                   tweak=_field_map("M", 2)),
+        SeriesSpec(f"{name}_phase_first_echo", manufacturer=maker, series_number=8,
+                   tweak=_field_map("P", 1)),
+    ), template=template, geometry=False)  # fmt: skip
+
+
+def _uih_displayed_phase(ds: Dataset, k: int, t: int) -> None:
+    """UIH's (0065,1005): the phase direction as the console shows it."""
+    ds.private_block(0x0065, "Image Private Header", create=True).add_new(0x05, "SH", "A->P")
+    ds.InPlanePhaseEncodingDirection = "COL"
+
+
 def _blank_name(ds: Dataset, k: int, t: int) -> None:
     ds.PatientName = ""
 
@@ -185,6 +230,31 @@ def _xa_classic(time_after_start: bool) -> Tweak:
         if time_after_start:
             ds.add_new(0x00210011, "LO", "SIEMENS MR SDI 02")
             ds.add_new(0x00211104, "DS", f"{0.05 * ((k * 7) % 6) + 2.0 * t:.4f}")
+
+    return apply
+
+
+def _xa_classic_epi(phase: str, positive: int, version: str = _XA, start: float = 7.0) -> Tweak:
+    """A Siemens XA EPI saved as classic images: no CSA header, the values it held in the
+    top-level private block "SIEMENS MR SDI 02": (0021,1153) bandwidth per pixel phase
+    encode, (0021,111C) phase direction positive, (0021,1142) dwell time, (0021,114F)
+    coil elements, (0021,1175) image type; in block "SIEMENS MR SDS 01" (0021,1005)
+    table position; TimeAfterStart from a series start ``start`` s
+    back (hundreds of seconds into a run, dcm2niix's single precision shows)."""
+
+    def apply(ds: Dataset, k: int, t: int) -> None:
+        _xa_classic(True)(ds, k, t)
+        ds.SoftwareVersions, ds.ScanningSequence = version, "EP"
+        ds.InPlanePhaseEncodingDirection = phase
+        ds.AcquisitionMatrix = [0, 10, 12, 0] if phase == "COL" else [12, 0, 0, 10]
+        ds[0x00211104].value = f"{start + 2.0 * t + (k * 7) % 6 / 3.0:.4f}"
+        ds.add_new(0x00211153, "FD", 22.5)
+        ds.add_new(0x0021111C, "IS", str(positive))
+        ds.add_new(0x00211142, "DS", "2600")
+        ds.add_new(0x0021114F, "LO", "HC1-7")
+        ds.add_new(0x00211175, "CS", ["ORIGINAL", "PRIMARY", "M", "ND", "NORM"])
+        ds.add_new(0x00210010, "LO", "SIEMENS MR SDS 01")
+        ds.add_new(0x00211005, "IS", ["0", "12", "-1146"])  # table position
 
     return apply
 
@@ -284,6 +354,8 @@ class Case:
     one_series: bool = False  # specs share study/series UIDs (echoes, magnitude/phase)
     geometry: bool = True  # also check each slice against its (0020,0032)
     enhanced: dict[str, Any] | None = None  # multi-frame files: write_enhanced options
+    mosaic: dict[str, Any] | None = None  # Siemens mosaics: write_mosaic options
+    uih_grid: dict[str, Any] | None = None  # UIH VFRAME grids: write_uih_mosaic options
     note: str = field(default="", compare=False)
 
 
@@ -574,6 +646,20 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
     _single(SeriesSpec("xa_classic_single_volume", acquisition="interleaved",
                        tweak=_xa_classic(True))),
     _single(SeriesSpec("xa_classic_series_per_volume", volumes=3, tweak=_xa_split_volumes)),
+    # XA classic EPI: phase direction, echo spacing and dwell time from group 0021; every
+    # XA release dcm2niix knows (XA5x-XA7x included) times slices from TimeAfterStart.
+    *(_single(SeriesSpec(f"xa_classic_epi_{name}", volumes=3, orientation=orientation,
+                         acquisition="interleaved", tweak=_xa_classic_epi(*how)))
+      for name, orientation, how in (
+          ("sagittal_col", SAGITTAL, ("COL", 1)),
+          ("sagittal_row_negative", SAGITTAL, ("ROW", 0)),
+          ("axial_row", AXIAL, ("ROW", 1)),
+          ("coronal_col_negative_xa60", CORONAL, ("COL", 0, "syngo MR XA60")),
+          ("sagittal_xa51", SAGITTAL, ("COL", 1, "syngo MR XA51")),
+          ("sagittal_xa33", SAGITTAL, ("COL", 1, "syngo MR XA33")),
+          ("late_in_run", AXIAL, ("COL", 1, _XA, 300.0)),
+      )),
+
     # Sampling fields without a phase direction, any vendor.
     _single(SeriesSpec("square_matrix_canon", rows=8, columns=8,
                        manufacturer="Canon Medical Systems")),
@@ -581,6 +667,92 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
     _single(SeriesSpec("not_distortion_corrected_hitachi", manufacturer="Hitachi Medical",
                        orientation=oblique(20, 30), tweak=_not_distortion_corrected),
             geometry=False),
+    # Siemens mosaic DWI: one file per volume, the gradient in the CSA image header (LPS);
+    # sagittal planes (and any stored against row x column) keep their tile order.
+    *(Case(name, (SeriesSpec(name, rows=8, columns=8, slices=5, volumes=5,
+                             orientation=orientation),),
+           mosaic={"csa": diffusion_csa(BVALS, BVECS), "phase": phase, **options},
+           geometry=False)  # slice positions: write_mosaic's, checked by dcm2niix's affine
+      for name, orientation, phase, options in (
+          ("mosaic_dwi_sagittal_ap", SAGITTAL, "ROW", {"reversed_normal": True}),
+          ("mosaic_dwi_sagittal_hf", SAGITTAL, "COL", {"reversed_normal": True}),
+          ("mosaic_dwi_sagittal_along_normal", SAGITTAL, "ROW", {}),
+          ("mosaic_dwi_axial", AXIAL, "COL", {}),
+          ("mosaic_dwi_axial_head_to_foot", AXIAL, "COL", {"head_to_foot": True}),
+          ("mosaic_dwi_coronal", CORONAL, "ROW", {}),
+          ("mosaic_dwi_coronal_reversed", CORONAL, "COL", {"reversed_normal": True}),
+          ("mosaic_dwi_oblique", oblique(15, 10), "COL", {}),
+          ("mosaic_dwi_oblique_sagittal_reversed", oblique(8, 80), "ROW",
+           {"reversed_normal": True, "phase_positive": 0}),
+          ("mosaic_dwi_sagittal_head_to_foot", SAGITTAL, "COL",
+           {"reversed_normal": True, "head_to_foot": True}),
+          ("mosaic_dwi_oblique_head_to_foot_reversed", oblique(-12, 20), "ROW",
+           {"reversed_normal": True, "head_to_foot": True}),
+          ("mosaic_dwi_coronal_head_to_foot", CORONAL, "COL", {"head_to_foot": True}),
+      )),
+    # Mosaic fMRI: dcm2niix reports the second volume's slice times when their span
+    # differs from the first's, the first's otherwise (even if inner times differ).
+    *(Case(name, (SeriesSpec(name, rows=8, columns=8, slices=5, volumes=3),),
+           mosaic={"csa": _rounded_times(first, later)}, geometry=False)
+      for name, first, later in (
+          ("mosaic_fmri_first_span_differs", [0.0, 800.0, 1597.5, 400.0, 1200.0],
+           [0.0, 800.0, 1600.0, 402.5, 1200.0]),
+          ("mosaic_fmri_first_inner_differs", [0.0, 800.0, 1600.0, 397.5, 1200.0],
+           [0.0, 802.5, 1600.0, 400.0, 1197.5]),
+          ("mosaic_fmri_first_wrapped", [0.0, 86399800.0, 1600.0, 400.0, 1200.0],
+           [0.0, 800.0, 1600.0, 400.0, 1200.0]),
+      )),
+    # With a protocol, dcm2niix always names the coil mode: SENSE (1), GRAPPA (2), "None".
+    *(Case(name, (SeriesSpec(name, rows=8, columns=8, slices=4, volumes=2),),
+           mosaic={"protocol": protocol}, geometry=False)
+      for name, protocol in (
+          ("mosaic_pat_grappa", {"sPat.ucPATMode": "0x2", "sPat.lAccelFactPE": 2}),
+          ("mosaic_pat_slice_acceleration", {"sPat.ucPATMode": "0x20"}),
+          ("mosaic_pat_not_given", {"sKSpace.lBaseResolution": 8}),
+      )),
+    # Multiband as dcm2niix reports it: slices sharing the first slice time (the protocol's
+    # lMultiBandFactor is not read); DiffusionScheme for diffusion series only.
+    *(Case(name, (SeriesSpec(name, rows=8, columns=8, slices=6, volumes=5),),
+           mosaic={"protocol": protocol, "csa": csa}, geometry=False)
+      for name, protocol, csa in (
+          ("mosaic_multiband_from_times", {"sSliceAcceleration.lMultiBandFactor": 3},
+           _rounded_times([0.0, 600.0, 1200.0, 0.0, 600.0, 1200.0],
+                          [0.0, 600.0, 1200.0, 0.0, 600.0, 1200.0])),
+          ("mosaic_multiband_protocol_only", {"sSliceAcceleration.lMultiBandFactor": 3}, None),
+          ("mosaic_dwi_bipolar", {"sDiffusion.dsScheme": 1}, diffusion_csa(BVALS, BVECS)),
+          ("mosaic_dwi_monopolar", {"sDiffusion.dsScheme": 2}, diffusion_csa(BVALS, BVECS)),
+          ("mosaic_fmri_scheme_not_reported", {"sDiffusion.dsScheme": 1}, None),
+      )),
+    Case("mosaic_dwi_sagittal_feet_first", (SeriesSpec("mosaic_dwi_sagittal_feet_first", rows=8,
+         columns=8, slices=5, volumes=5, orientation=SAGITTAL, tweak=_feet_first),),
+         mosaic={"csa": diffusion_csa(BVALS, BVECS), "reversed_normal": True}, geometry=False),
+    # Siemens classic DWI in sagittal planes: stacked along row x column, no mosaic rule.
+    _single(SeriesSpec("dwi_siemens_sagittal", volumes=5, orientation=SAGITTAL,
+                       tweak=siemens_diffusion())),
+    _single(SeriesSpec("dwi_siemens_sagittal_descending", volumes=5, orientation=SAGITTAL,
+                       descending=True, tweak=siemens_diffusion())),
+    # UIH grids (VFRAME): slices tiled in one image per volume, each placed by its own
+    # (0065,1051) item; DTI with (0065,1009)/(0065,1037), fMRI without.
+    *(Case(name, (SeriesSpec(name, rows=8, columns=8, slices=slices, volumes=volumes,
+                             orientation=orientation, acquisition="interleaved"),),
+           uih_grid=options, geometry=False)
+      for name, orientation, slices, volumes, options in (
+          ("uih_grid_dti_axial", AXIAL, 5, 5, {"bvals": BVALS, "bvecs": BVECS}),
+          ("uih_grid_dti_sagittal_top_down", SAGITTAL, 5, 5,
+           {"bvals": BVALS, "bvecs": BVECS, "top_down": True}),
+          ("uih_grid_dti_oblique_row", oblique(15, 10), 9, 5,
+           {"bvals": BVALS, "bvecs": BVECS, "phase": "ROW"}),
+          ("uih_grid_fmri_coronal", CORONAL, 7, 3, {}),
+          ("uih_grid_fmri_timed_items", AXIAL, 6, 3,
+           {"item_times": True, "displayed_phase": "P->A"}),
+      )),
+    _single(SeriesSpec("fmri_uih_displayed_phase", manufacturer="UIH", volumes=2,
+                       tweak=_uih_displayed_phase)),
+    # Field maps: a later echo is named as one ("_e2", "_e2_ph") unless %e reports it.
+    _field_map_case("fieldmap_siemens", "SIEMENS"),
+    _field_map_case("fieldmap_ge", GE),
+    _field_map_case("fieldmap_philips", PHILIPS),
+    _field_map_case("fieldmap_echo_in_template", "SIEMENS", template="%s_%e"),
     Case("two_series", (SeriesSpec("first"), SeriesSpec("second", series_number=4,
          orientation=SAGITTAL)), template="%p_%s"),
     Case("localizer", (SeriesSpec("scout", slices=1), SeriesSpec("scout", slices=1,
@@ -612,6 +784,12 @@ def write_case(case: Case, folder: Path) -> None:
     for spec in case.specs:
         if case.enhanced is not None:
             write_enhanced(spec, folder, **case.enhanced)
+            continue
+        if case.mosaic is not None:
+            write_mosaic(spec, folder, **case.mosaic)
+            continue
+        if case.uih_grid is not None:
+            write_uih_mosaic(spec, folder, **case.uih_grid)
             continue
         uids = (study, series if case.one_series else generate_uid(), frame)
         write(spec, folder, uids=uids)
@@ -743,6 +921,51 @@ class TestAgainstDcm2niix:
         assert int(ours["dim_info"]) == int(ref["dim_info"])
         assert float(ours["pixdim"][4]) == pytest.approx(float(ref["pixdim"][4]))
 
+    @pytest.mark.parametrize("software", [_XA, "syngo MR E11"], ids=["xa", "ve11"])
+    def test_multiband_from_enhanced_slice_times(
+        self, software: str, dcm2niix: str, tmp_path: Path
+    ) -> None:
+        """Enhanced files whose (0021,1104) TimeAfterStart put slices in pairs: dcm2niix
+        reports MultibandAccelerationFactor 2 from them (no protocol needed), and so does
+        medbridge."""
+        spec = SeriesSpec("pairs", volumes=3)
+        write_enhanced(spec, tmp_path / "in", software=software, per_volume=True)
+        for t, path in enumerate(sorted((tmp_path / "in").iterdir())):
+            ds = pydicom.dcmread(path)
+            for k, frame in enumerate(ds.PerFrameFunctionalGroupsSequence):
+                item = frame[0x002111FE].value[0]
+                item[0x00211104].value = f"{5 + 2.0 * t + (k % 3) * 0.6:.4f}"
+            ds.save_as(path)
+        run_dcm2niix(dcm2niix, tmp_path / "in", tmp_path / "ref")
+        convert_files([tmp_path / "in"], tmp_path / "ours", ConvertOptions(template="%s"))
+        theirs = json.loads((tmp_path / "ref" / "3.json").read_text())
+        ours = json.loads((tmp_path / "ours" / "3.json").read_text())
+        assert theirs["MultibandAccelerationFactor"] == 2
+        for key in ("MultibandAccelerationFactor", "SliceTiming"):
+            assert ours[key] == theirs[key], key
+
+    @pytest.mark.parametrize("software", [_XA, "syngo MR E11"], ids=["xa", "ve11"])
+    def test_time_after_start_late_in_a_run_in_single_precision(
+        self, software: str, dcm2niix: str, tmp_path: Path
+    ) -> None:
+        """Enhanced files whose (0021,1104) TimeAfterStart count 300 s from the run's
+        start: dcm2niix's single-precision arithmetic shows in the slice times (0.333313
+        for 0.3333), and medbridge's times are the same."""
+        spec = SeriesSpec("late", volumes=3, acquisition="interleaved")
+        write_enhanced(spec, tmp_path / "in", software=software, per_volume=True)
+        for path in (tmp_path / "in").iterdir():
+            ds = pydicom.dcmread(path)
+            for frame in ds.PerFrameFunctionalGroupsSequence:
+                item = frame[0x002111FE].value[0]
+                item[0x00211104].value = f"{300 + float(item[0x00211104].value):.4f}"
+            ds.save_as(path)
+        run_dcm2niix(dcm2niix, tmp_path / "in", tmp_path / "ref")
+        convert_files([tmp_path / "in"], tmp_path / "ours", ConvertOptions(template="%s"))
+        theirs = json.loads((tmp_path / "ref" / "3.json").read_text())["SliceTiming"]
+        ours = json.loads((tmp_path / "ours" / "3.json").read_text())["SliceTiming"]
+        assert ours == theirs
+        assert any(len(f"{t:g}") > 6 for t in theirs), theirs  # the precision shows
+
     def test_indexed_multi_frame_files_are_never_stacked(
         self, dcm2niix: str, tmp_path: Path
     ) -> None:
@@ -849,6 +1072,32 @@ class TestRefusals:
         stripped = nib.load(tmp_path / "stripped" / "10.nii")
         intact = nib.load(tmp_path / "intact" / "10.nii")
         assert not np.allclose(stripped.affine, intact.affine, atol=1e-3)
+
+    @pytest.mark.parametrize(
+        ("damage", "reason"),
+        [("items", "without its \\(0065,1051\\)"), ("count", "5 slices has 4 items"),
+         ("position", "slice 2 has no \\(0020,0032\\)")],
+        ids=["no_items", "item_missing", "no_position"],
+    )  # fmt: skip
+    def test_uih_grid_without_slice_positions_is_refused(
+        self, damage: str, reason: str, tmp_path: Path
+    ) -> None:
+        """A UIH grid whose (0065,1051) items are gone, short or without positions has
+        slices with no known place: refused with the reason, nothing written."""
+        spec = SeriesSpec("grid", rows=8, columns=8, slices=5, volumes=2, manufacturer="UIH")
+        for path in write_uih_mosaic(spec, tmp_path / "in"):
+            ds = pydicom.dcmread(path)
+            items = ds[0x00651051]
+            if damage == "items":
+                del ds[0x00651051]
+            elif damage == "count":
+                items.value = items.value[:4]
+            else:
+                del items.value[1].ImagePositionPatient
+            ds.save_as(path)
+        report = convert_files([tmp_path / "in"], tmp_path / "out", ConvertOptions())
+        assert not report.outputs
+        assert report.skipped and re.search(reason, report.skipped[0].reason)
 
     @pytest.mark.parametrize("tweak", [None, siemens_diffusion()], ids=["fmri", "dwi"])
     def test_volumes_without_instance_numbers_or_times_are_refused(

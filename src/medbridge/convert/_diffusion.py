@@ -166,9 +166,35 @@ def _with_comments(plan: StackPlan, readings: list[_Reading | None]) -> list[_Re
     return out
 
 
+def _mosaic_axes(plan: StackPlan) -> npt.NDArray[np.float64] | None:
+    """The rows dcm2niix projects a mosaic's gradient on, or None when not a mosaic.
+
+    dcm2niix keeps a Siemens mosaic's tile order whatever its direction, and writes
+    (g·r, −g·c, g·n) with r, c the row and column cosines and n = r × c, not the
+    projection on the output's own axes. It negates the column component back (its
+    "mosaic negative determinant") when the CSA 'SliceNormalVector' points against n,
+    as in Siemens sagittal planes, unless the tiles are stored from the last slice
+    ('ProtocolSliceNumber' > 0), which it flips first.
+    """
+    info = plan.frames[0][0].info
+    if "normal_against_row_column" not in info:
+        return None
+    iop = np.asarray(plan.frames[0][0].orientation_lps, dtype=np.float64).reshape(2, 3)
+    row, column = iop[0] / np.linalg.norm(iop[0]), iop[1] / np.linalg.norm(iop[1])
+    normal = np.cross(row, column)
+    normal /= np.linalg.norm(normal)
+    flip = bool(info["normal_against_row_column"]) and not info.get("tiles_reversed")
+    return np.vstack([row, column if flip else -column, normal])
+
+
 def _world_bvecs(
-    affine: npt.NDArray[np.float64], values: list[_Reading]
+    affine: npt.NDArray[np.float64],
+    values: list[_Reading],
+    *,
+    axes: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]:
+    """FSL bvecs from LPS gradients: on the output's axes, x negated when the affine's
+    determinant is positive, or on the rows of ``axes`` when given (mosaics)."""
     axes_ras = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
     axes_lps = np.diag([-1.0, -1.0, 1.0]) @ axes_ras
     flip_x = np.linalg.det(affine[:3, :3]) > 0
@@ -182,6 +208,9 @@ def _world_bvecs(
             continue
         if got.frame == "uih":
             bvecs[:, t] = (g[0], -g[1], g[2])
+            continue
+        if axes is not None:
+            bvecs[:, t] = axes @ (g / norm)
             continue
         v = axes_lps.T @ (g / norm)
         if flip_x:
@@ -216,4 +245,5 @@ def bvals_bvecs(
         return image_frame_bvecs(
             [r.b for r in values], [r.vector for r in values], plan.affine_ras, phase
         )
-    return [r.b for r in values], _world_bvecs(plan.affine_ras, values)
+    axes = _mosaic_axes(plan)
+    return [r.b for r in values], _world_bvecs(plan.affine_ras, values, axes=axes)

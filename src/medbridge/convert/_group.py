@@ -37,6 +37,7 @@ from medbridge.volume._frames import (
 from medbridge.volume._geometry import slice_normal_lps
 from medbridge.volume._native import Header
 from medbridge.volume._stack import Frame, _group_by_position
+from medbridge.volume._uih import is_uih_grid, uih_grid_frames
 
 __all__ = ["OutputGroup", "ge_image_kind", "group_instances"]
 
@@ -58,11 +59,18 @@ class OutputGroup:
     adc_copy: bool = False
     """dcm2niix's ``_ADC`` copy of a Philips DWI series: every volume, the derived trace
     (isotropic) ones last; an image only (no sidecar, bval or bvec)."""
+    echo_suffix: str = ""
 
     @property
     def ds(self) -> Dataset:
         """Header of the first instance: the source of series-level values."""
         return self.instances[0].ds
+
+    def suffix(self, template: str) -> str:
+        """The name suffixes, without the echo's when the template reports it (``%e``),
+        as dcm2niix leaves it out then."""
+        reported = "%e" in template.lower()
+        return "".join(s for s in self.suffixes if not (reported and s == self.echo_suffix))
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -378,8 +386,11 @@ def group_instances(
                     if echo is not None and info.get("echo_time"):
                         group.echo_time = info["echo_time"]
                 continue
-            mosaic = parsed is not None and is_mosaic(parsed)
-            if parsed is not None and mosaic:
+            grid = parsed is not None and is_uih_grid(parsed)
+            mosaic = parsed is not None and (grid or is_mosaic(parsed))
+            if parsed is not None and grid:
+                frames = uih_grid_frames(parsed, PixelSource(inst.path), order)
+            elif parsed is not None and mosaic:
                 frames = mosaic_frames(parsed, PixelSource(inst.path), order)
             else:
                 source = PixelSource(
@@ -525,10 +536,15 @@ def _name_suffixes(groups: list[OutputGroup]) -> None:
             if len(coils) > 1:  # stacked anyway, but named after the first image's coil
                 g.suffixes.append(f"_c{_coil(g.ds)}")
             g.multi_echo = len(echoes) > 1
-            if g.multi_echo and g.echo_number is not None:
-                g.suffixes.append(f"_e{g.echo_number}")
+            # A later echo is named as one even alone in its series: a Siemens
+            # phase-difference field map is echo 2 ("_e2_ph"), a GE/Philips second-echo
+            # magnitude "_e2" (dcm2niix, every vendor).
+            if g.echo_number is not None and (g.multi_echo or g.echo_number > 1):
+                g.echo_suffix = f"_e{g.echo_number}"
             elif g.multi_echo and g.echo_time is not None:
-                g.suffixes.append(f"_e{g.echo_time:g}")
+                g.echo_suffix = f"_e{g.echo_time:g}"
+            if g.echo_suffix:
+                g.suffixes.append(g.echo_suffix)
             if len(planes) > 1 and not g.enhanced:
                 # Slices in several orientations (localizers): dcm2niix names each stack
                 # by its first instance number.

@@ -96,8 +96,9 @@ def _has_diffusion_b_value(ds: Header) -> bool:
     return False
 
 
-#: The Siemens XA releases dcm2niix recognises in (0018,1020) (its ``isXA10A``).
-XA_VERSIONS = ("XA10", "XA11", "XA20", "XA30", "XA31")
+#: The Siemens XA releases dcm2niix recognises in (0018,1020) (its ``isXA10A``): five
+#: early ones, then every XA5x, XA6x and XA7x (XA12, XA21, XA32-XA41 and XA80 are not).
+XA_VERSIONS = ("XA10", "XA11", "XA20", "XA30", "XA31", "XA5", "XA6", "XA7")
 
 
 def is_xa(ds: Header) -> bool:

@@ -200,7 +200,7 @@ def plan_outputs(
             echo=group.echo_number,
             folder=folders.get(first),
         )
-        label = base + "".join(group.suffixes)
+        label = base + group.suffix(options.template)
         try:
             plan = plan_stack(group.frames)
         except IncompleteVolumeError as exc:

@@ -41,9 +41,9 @@ KEY_ORDER: tuple[str, ...] = (
     "ConvolutionKernel", "ReconFilterType", "ReconFilterSize", "ExposureTime", "XRayTubeCurrent",
     "XRayExposure", "SliceThickness", "SpacingBetweenSlices", "NumberOfAverages", "SAR",
     "TablePosition", "EchoNumber", "EchoTime", "RepetitionTime", "InversionTime", "MTState",
-    "SpoilingState", "FlipAngle", "PhaseEncodingPolarityGE", "PartialFourier", "Interpolation3D",
-    "BaseResolution",
-    "ShimSetting", "PrescanReuseString", "DelayTime", "TxRefAmp", "PhaseResolution",
+    "SpoilingState", "FlipAngle", "PhaseEncodingPolarityGE", "PhaseEncodingDirectionDisplayed",
+    "PartialFourier", "Interpolation3D", "BaseResolution", "ShimSetting", "PrescanReuseString",
+    "DelayTime", "DiffusionScheme", "TxRefAmp", "PhaseResolution",
     "PhaseOversampling", "VendorReportedEchoSpacing", "ReceiveCoilName", "CoilString",
     "ReceiveCoilActiveElements", "PulseSequenceDetails", "RefLinesPE", "WipMemBlock",
     "CoilCombinationMethod", "ConsistencyInfo", "MatrixCoilMode", "MultibandAccelerationFactor",
@@ -408,10 +408,10 @@ def pulse_sequence_type(
     it: Siemens XA's private item), never from the sequence name or the enhanced IOD's
     (0018,9008): 'SE' is a spin echo; 'GR', or 'EP' without 'SE', a gradient echo (a
     Siemens "epse" diffusion sequence that stores only 'EP' is reported as gradient echo
-    EPI, as dcm2niix does). A multiband acquisition is prefixed: Siemens' (ASCCONV or PAT
-    text), or any vendor's ``multiband`` factor (the sidecar's MultibandAccelerationFactor,
-    e.g. GE HyperBand's (0043,10B6)): dcm2niix prefixes its EPI names whenever its factor
-    exceeds 1 (it has no "Multiband" name for other sequences).
+    EPI, as dcm2niix does). A multiband acquisition is prefixed whatever the vendor when
+    the sidecar's MultibandAccelerationFactor (``multiband``: Siemens' PAT text or shared
+    slice times, GE HyperBand's (0043,10B6), ...) is above 1: dcm2niix prefixes its EPI
+    names then (it has no "Multiband" name for other sequences).
     """
     seq = _values(scanning)
     if "SE" in seq:
@@ -423,8 +423,7 @@ def pulse_sequence_type(
     out = f"{echo} EPI" if "EP" in seq else echo
     if echo == "Gradient Echo" and "EP" not in seq and "SP" in _values(variant):
         out = "Spoiled " + out
-    factor = multiband_factor(ctx.ascconv) or pat_factors(ctx.ds)[1] or multiband
-    if isinstance(factor, int | float) and factor > 1 and "EP" in seq:  # EPI names only
+    if isinstance(multiband, int | float) and multiband > 1 and "EP" in seq:  # EPI names only
         out = "Multiband " + out
     return out
 
@@ -446,22 +445,6 @@ def pat_factors(ds: Dataset) -> tuple[float, int]:
 def _values(joined: str | None) -> set[str]:
     """Backslash-separated defined terms as a set ("SE\\EP" → {"SE", "EP"})."""
     return {v.strip().upper() for v in (joined or "").split("\\") if v.strip()}
-
-
-def multiband_factor(ascconv: dict[str, Any]) -> int | None:
-    """Siemens slice acceleration: sSliceAcceleration, or the CMRR VB sequences' WIP block.
-
-    CMRR's multiband EPI on VB software predates sSliceAcceleration and keeps the factor
-    in sWiPMemBlock.alFree[13] (the sequence's documented layout).
-    """
-    value = ascconv.get("sSliceAcceleration.lMultiBandFactor")
-    if isinstance(value, int):
-        return value
-    name = str(ascconv.get("tSequenceFileName", "")).lower()
-    cmrr = ascconv.get("sWiPMemBlock.alFree[13]")
-    if "cmrr_mb" in name and isinstance(cmrr, int) and cmrr > 0:
-        return cmrr
-    return None
 
 
 def _sequence_variant(ds: Dataset) -> set[str]:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from pydicom.dataset import Dataset
 
 from medbridge.convert._context import OutputContext
+from medbridge.convert._diffusion import bvals_bvecs
 from medbridge.convert._ge import private
 from medbridge.convert._general import is_3d
 from medbridge.convert._mr import mr_attribute
@@ -25,7 +27,6 @@ from medbridge.convert._sidecar import (
     Sidecar,
     acquisition_matrix_pe,
     g6,
-    multiband_factor,
     number,
     pat_factors,
     phase_direction,
@@ -41,6 +42,8 @@ __all__ = ["fields", "slice_timing"]
 _COIL_COMBINE = {1: "Sum of Squares", 2: "Adaptive Combine"}
 #: ASCCONV sPat.ucPATMode as dcm2niix names it.
 _PAT_MODE = {1: "SENSE", 2: "GRAPPA"}
+#: ASCCONV sDiffusion.dsScheme as dcm2niix names it (written for diffusion series only).
+_DIFFUSION_SCHEME = {1: "Bipolar", 2: "Monopolar"}
 #: ASCCONV sKSpace.ucPhasePartialFourier → sampled fraction (16 means full sampling).
 _PARTIAL_FOURIER = {1: 0.5, 2: 0.625, 4: 0.75, 8: 0.875}
 
@@ -61,8 +64,9 @@ def _protocol_times_ms(ctx: OutputContext, n: int) -> list[float] | None:
     delay_us = _proto(ctx, "lDelayTimeInTR") or 0
     if mode not in (1, 2, 4) or not isinstance(tr_us, int | float) or n < 2:
         return None
-    step_ms = (float(tr_us) - float(delay_us)) / 1000.0 / n
-    if step_ms <= 0:
+    # dcm2niix works in seconds, single precision: shot × acquisition time / slices.
+    acquisition_s = np.float32((float(tr_us) - float(delay_us)) / 1e6)
+    if acquisition_s <= 0:
         return None
     if mode == 1:
         order = list(range(n))
@@ -73,7 +77,8 @@ def _protocol_times_ms(ctx: OutputContext, n: int) -> list[float] | None:
         order = evens + odds if n % 2 else odds + evens
     times = [0.0] * n
     for shot, index in enumerate(order):
-        times[index] = shot * step_ms
+        seconds = np.float32(np.float32(shot) * acquisition_s) / np.float32(n)
+        times[index] = float(np.float32(seconds)) * 1000.0
     return times
 
 
@@ -91,14 +96,9 @@ def _mosaic_times(header: Dataset) -> list[Any] | None:
     return None
 
 
-def _stored_mosaic_times(ctx: OutputContext, n: int) -> list[Any] | None:
-    """The first volume's stored slice times that are plausible (0 ≤ t < TR).
-
-    Some sequences store nonsense in the first volume (times wrapped past midnight,
-    ~86,400,000 ms); writing those would mislead slice-timing correction, so the next
-    volume whose times fit inside one TR is used instead.
-    """
-    tr_ms = number(ctx.ds.get("RepetitionTime"))
+def _volume_times(ctx: OutputContext, n: int) -> list[list[float]]:
+    """Each volume's stored slice times (ms, tile order), one list per mosaic file."""
+    out: list[list[float]] = []
     seen: set[int] = set()
     for volume in ctx.plan.frames:
         header = frame_dataset(volume[0].info)
@@ -109,12 +109,36 @@ def _stored_mosaic_times(ctx: OutputContext, n: int) -> list[Any] | None:
         if not times or len(times) < n:
             continue
         try:
-            values = [float(t) for t in times]
+            out.append([float(t) for t in times])
         except (TypeError, ValueError):
             continue
-        if not tr_ms or all(0 <= t < float(tr_ms) for t in values):
-            return values
-    return None
+    return out
+
+
+def _span32(times: list[float]) -> tuple[float, float]:
+    """(earliest, latest) in single precision, as dcm2niix compares them."""
+    return float(np.float32(min(times))), float(np.float32(max(times)))
+
+
+def _stored_mosaic_times(ctx: OutputContext, n: int) -> list[float] | None:
+    """The stored slice times dcm2niix reports for a mosaic series.
+
+    The scanner rounds each volume's times to its 2.5 ms raster, and the first volume's
+    can differ from the rest; dcm2niix then takes the second volume's. So: the second
+    volume's when its earliest or latest time differs from the first's, else the
+    first's, and in either case only times that fit inside one TR (0 ≤ t < TR): some
+    sequences store nonsense (times wrapped past midnight, ~86,400,000 ms, or a
+    multiband first volume spanning two TRs), and the next plausible volume's are used.
+    """
+    tr_ms = number(ctx.ds.get("RepetitionTime"))
+    volumes = _volume_times(ctx, n)
+
+    def plausible(values: list[float]) -> bool:
+        return not tr_ms or all(0 <= t < float(tr_ms) for t in values)
+
+    if len(volumes) > 1 and _span32(volumes[0]) != _span32(volumes[1]) and plausible(volumes[1]):
+        return volumes[1]
+    return next((v for v in volumes if plausible(v)), None)
 
 
 def slice_timing(ctx: OutputContext) -> list[float] | None:
@@ -141,10 +165,26 @@ def slice_timing(ctx: OutputContext) -> list[float] | None:
     return None if timed else acquisition_slice_times(frames)
 
 
+def _ms32(seconds: Any) -> float | None:
+    """A (0021,1104) 'TimeAfterStart' (s) in milliseconds as dcm2niix holds it.
+
+    dcm2niix keeps the seconds, then the milliseconds, in single precision: hundreds of
+    seconds into a run, 300.3333 s and 300 s come out 0.333313 s apart, not 0.3333.
+    """
+    value = number(seconds)
+    if value is None:
+        return None
+    return float(np.float32(np.float32(value) * np.float32(1000.0)))
+
+
+def _apart(later: float, earlier: float) -> float:
+    """``later − earlier`` (ms) in single precision, as dcm2niix subtracts."""
+    return float(np.float32(np.float32(later) - np.float32(earlier)))
+
+
 def _classic_time_after_start(ds: Dataset) -> float | None:
     """(0021,1104) 'TimeAfterStart' (ms) of a classic image (Siemens XA interoperability)."""
-    seconds = number(private(ds, 0x0021, "SIEMENS MR SDI 02", 0x04))
-    return None if seconds is None else float(seconds) * 1000.0
+    return _ms32(private(ds, 0x0021, "SIEMENS MR SDI 02", 0x04))
 
 
 def _classic_xa_slice_times(ctx: OutputContext) -> list[float] | None:
@@ -162,7 +202,7 @@ def _classic_xa_slice_times(ctx: OutputContext) -> list[float] | None:
     low = min(values)
     if len(set(values)) < 2:
         return None
-    return [g6((v - low) / 1000.0) for v in values]
+    return [g6(_apart(v, low) / 1000.0) for v in values]
 
 
 def _time_after_start(frame: Any) -> float | None:
@@ -176,9 +216,7 @@ def _time_after_start(frame: Any) -> float | None:
     holder = per_frame[int(index)].get((0x0021, 0x11FE))
     if holder is None or holder.VR != "SQ" or not holder.value:
         return None
-    value = private(holder.value[0], 0x0021, "SIEMENS MR SDI 02", 0x04)
-    seconds = number(value)
-    return None if seconds is None else float(seconds) * 1000.0
+    return _ms32(private(holder.value[0], 0x0021, "SIEMENS MR SDI 02", 0x04))
 
 
 def _enhanced_slice_times(ctx: OutputContext) -> list[float] | None:
@@ -199,7 +237,7 @@ def _enhanced_slice_times(ctx: OutputContext) -> list[float] | None:
         if any(t is None for t in source):
             return None
         low = min(t for t in source if t is not None)
-        times = [t - max(low, 0.0) for t in source if t is not None]
+        times = [_apart(t, max(low, 0.0)) for t in source if t is not None]
     else:
         if any(t is None for t in first):
             return None
@@ -225,7 +263,7 @@ def _second_if_first_bogus(
     later = [t for t in second if t is not None]
     low, high = min(later), max(later)
     if low > 0 and high - low <= tr:
-        later, low, high = [t - low for t in later], 0.0, high - low
+        later, low, high = [_apart(t, low) for t in later], 0.0, high - low
     if low < 0 or low == high or high >= tr:
         return first
     return later
@@ -249,6 +287,20 @@ def _xa_shared_item(ctx: OutputContext) -> Dataset | None:
         return None
     item = shared[0].get((0x0021, 0x10FE))
     return item.value[0] if item is not None and item.VR == "SQ" and item.value else None
+
+
+def _xa_table_position(ctx: OutputContext, car: Sidecar) -> None:
+    """XA's (0021,1005) table position, block "SIEMENS MR SDS 01" (the shared item of an
+    enhanced file, the top level of a classic one), z negated as for the CSA's."""
+    if "TablePosition" in car.values:
+        return
+    item = _xa_shared_item(ctx) or frame_dataset(ctx.plan.frames[0][0].info)
+    value: Any = private(item, 0x0021, "SIEMENS MR SDS 01", 0x05) if item is not None else None
+    try:
+        x, y, z = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return
+    car.set("TablePosition", [g6(x), g6(y), g6(-z)], "(0021,1005) SIEMENS MR SDS 01 (z negated)")
 
 
 def _xa_fields(ctx: OutputContext, car: Sidecar) -> None:
@@ -289,9 +341,23 @@ def _xa_frame_item(ctx: OutputContext) -> Dataset | None:
     return item.value[0] if item is not None and item.VR == "SQ" and item.value else None
 
 
+def _xa_classic_item(ctx: OutputContext) -> Dataset | None:
+    """An XA image saved as classic DICOM ("interoperability" export): its own dataset,
+    which holds the per-frame private block "SIEMENS MR SDI 02" at the top level."""
+    if ctx.group.enhanced or ctx.group.mosaic:
+        return None
+    source = frame_dataset(ctx.plan.frames[0][0].info)
+    if source is None:
+        return None
+    creators = (source.get((0x0021, block)) for block in range(0x10, 0x100))
+    held = {str(c.value).strip() for c in creators if c is not None}
+    return source if "SIEMENS MR SDI 02" in held else None
+
+
 def _xa_frame_fields(ctx: OutputContext, car: Sidecar) -> dict[str, list[Any]]:
-    """XA per-frame values: sidecar fields set here, CSA-equivalents returned."""
-    item = _xa_frame_item(ctx)
+    """XA per-frame values (an enhanced frame's (0021,11FE) item, or a classic image's own
+    group 0021): sidecar fields set here, CSA-equivalents returned."""
+    item = _xa_frame_item(ctx) or _xa_classic_item(ctx)
     if item is None:
         return {}
     creator = "SIEMENS MR SDI 02"
@@ -333,15 +399,29 @@ def _header_as_csa(ds: Dataset) -> dict[str, list[Any]]:
     return out
 
 
+def _with_header_values(
+    csa: dict[str, list[Any]], header: dict[str, list[Any]]
+) -> dict[str, list[Any]]:
+    """CSA image values as dcm2niix takes them beside the (0019,xx) copies.
+
+    dcm2niix reads the bandwidth per pixel in the phase direction from (0019,1028) when
+    present, and the dwell time only from (0019,1018): the CSA 'RealDwellTime' alone
+    (12-bit mosaics and other exports without group 0019) gives no DwellTime.
+    """
+    out = {k: v for k, v in csa.items() if k != "RealDwellTime"}
+    for name in ("BandwidthPerPixelPhaseEncode", "RealDwellTime"):
+        if name in header:
+            out[name] = header[name]
+    return out
+
+
 def _without_protocol(ctx: OutputContext, car: Sidecar) -> None:
     """Siemens images without the protocol (XA classic, CSA removed): acceleration from
     the (0051,1011) PAT text ("p2s3"), partial Fourier estimated from the echo train."""
     ds = ctx.ds
-    factor, slices = pat_factors(ds)
+    factor, _ = pat_factors(ds)
     if factor > 1:
         car.set("ParallelReductionFactorInPlane", g6(factor), "(0051,1011) PAT text")
-    if slices > 1 and "MultibandAccelerationFactor" not in car.values:
-        car.set("MultibandAccelerationFactor", slices, "(0051,1011) PAT text")
     lines = acquisition_matrix_pe(ds) or 0
     train = int(number(ds.get("EchoTrainLength")) or 0)
     if is_3d(ds) or not (lines > train > 1):
@@ -349,6 +429,30 @@ def _without_protocol(ctx: OutputContext, car: Sidecar) -> None:
     fraction = train / (lines / factor if factor > 1 else lines)
     if fraction < 1:
         car.set("PartialFourier", g6(fraction), "echo train / phase lines, dcm2niix's estimate")
+
+
+def _multiband(ctx: OutputContext, car: Sidecar, timing: list[float] | None) -> None:
+    """MultibandAccelerationFactor as dcm2niix reports it (PulseSequenceType follows).
+
+    dcm2niix does not read the protocol's sSliceAcceleration.lMultiBandFactor (nor the
+    CMRR WIP block) for it: the factor is the (0051,1011) PAT text's ("p2s3"), else the
+    number of slices sharing the first slice time (CMRR sequences on XA leave
+    lMultiBandFactor at 1). With slice times that share nothing there is none, whatever
+    the protocol says. Classic images without slice times are judged by their
+    (0008,0032) acquisition times.
+    """
+    factor = pat_factors(ctx.ds)[1]
+    source = "(0051,1011) PAT text"
+    mr = ctx.ds.get("Modality") == "MR"  # CT rows of one rotation share times too
+    classic = mr and not (ctx.group.mosaic or ctx.group.enhanced)
+    if factor < 2 and mr and timing and len(timing) > 1:
+        shared = timing.count(min(timing))
+        factor, source = (shared if shared < len(timing) else 0), "slices sharing a time"
+    elif factor < 2 and classic:
+        factor = shared_first_time(ctx.plan.frames[0])  # MR slices excited together
+        source = "slices sharing an acquisition time"
+    if factor > 1:
+        car.set("MultibandAccelerationFactor", factor, source)
 
 
 def _coils(ctx: OutputContext, car: Sidecar) -> None:
@@ -374,6 +478,8 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
     """Add the Siemens-only fields."""
     ds = ctx.ds
     csa = ctx.csa_image or _xa_frame_fields(ctx, car) or _header_as_csa(ds)
+    if ctx.csa_image:
+        csa = _with_header_values(csa, _header_as_csa(ds))
     _xa_fields(ctx, car)
     if not ctx.ascconv:
         _without_protocol(ctx, car)
@@ -384,6 +490,7 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
             [g6(float(table[0])), g6(float(table[1])), g6(-float(table[2]))],
             "CSA ImaRelTablePosition (z sign flipped)",
         )
+    _xa_table_position(ctx, car)
     base = _proto(ctx, "sKSpace.lBaseResolution")
     car.set("BaseResolution", base, "ASCCONV sKSpace.lBaseResolution")
     shims = [
@@ -399,6 +506,9 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
             [v if v is not None else 0 for v in shims],
             "ASCCONV sGRADSPEC.asGPAData[0].lOffsetX/Y/Z, alShimCurrent[0..4]",
         )
+    scheme = _DIFFUSION_SCHEME.get(_proto(ctx, "sDiffusion.dsScheme"))
+    if scheme is not None and bvals_bvecs(ctx.plan) is not None:
+        car.set("DiffusionScheme", scheme, "ASCCONV sDiffusion.dsScheme (diffusion series)")
     delay = _proto(ctx, "lDelayTimeInTR")
     if delay is not None:
         car.set("DelayTime", g6(float(delay) / 1e6), "ASCCONV lDelayTimeInTR (µs → s)")
@@ -434,8 +544,9 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         or _proto(ctx, "sProtConsistencyInfo.tBaselineString"),
         "ASCCONV sProtConsistencyInfo.tMeasuredBaselineString",
     )
-    pat = _proto(ctx, "sPat.ucPATMode")
-    car.set("MatrixCoilMode", _PAT_MODE.get(pat) if pat else None, "ASCCONV sPat.ucPATMode")
+    if ctx.ascconv:  # dcm2niix: "None" for any other mode, or none given
+        pat = _proto(ctx, "sPat.ucPATMode")
+        car.set("MatrixCoilMode", _PAT_MODE.get(pat, "None"), "ASCCONV sPat.ucPATMode")
     pf = _PARTIAL_FOURIER.get(_proto(ctx, "sKSpace.ucPhasePartialFourier") or 0)
     car.set("PartialFourier", pf, "ASCCONV sKSpace.ucPhasePartialFourier")
     oversampling = _proto(ctx, "sKSpace.dPhaseOversamplingForDialog")
@@ -447,16 +558,6 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
             "VendorReportedEchoSpacing",
             g6(float(echo_spacing) * 1e-6),
             "ASCCONV sFastImaging.lEchoSpacing (µs → s)",
-        )
-    multiband = multiband_factor(ctx.ascconv)
-    inferred = ctx.ds.get("Modality") == "MR" and not (ctx.group.mosaic or ctx.group.enhanced)
-    if not multiband and inferred:
-        multiband = shared_first_time(ctx.plan.frames[0])  # MR slices excited together
-    if multiband and multiband > 1:
-        car.set(
-            "MultibandAccelerationFactor",
-            multiband,
-            "ASCCONV sSliceAcceleration.lMultiBandFactor (CMRR VB: sWiPMemBlock.alFree[13])",
         )
     bwpppe = number(csa_value(csa, "BandwidthPerPixelPhaseEncode"))
     car.set(
@@ -497,11 +598,13 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         else:
             pe = "i" if positive == 1 else "i-"
         car.set("PhaseEncodingDirection", pe, "(0018,1312) + CSA PhaseEncodingDirectionPositive")
+    timing = slice_timing(ctx)
     car.set(
         "SliceTiming",
-        slice_timing(ctx),
+        timing,
         "CSA MosaicRefAcqTimes (ms → s), else each slice's (0008,0032) 'Acquisition Time'",
     )
+    _multiband(ctx, car, timing)
     orientation_text = ds.get((0x0051, 0x100E))
     if orientation_text is not None and orientation_text.value:
         car.set("ImageOrientationText", str(orientation_text.value).strip(), "(0051,100E)")

@@ -276,7 +276,8 @@ def decode_values(
 
     ``elements`` is :attr:`~medbridge.dicom._header.RawHeader.elements` of a walk asked
     for :data:`SCAN_TAGS`. Also None when one of :data:`FULL_HEADER_TAGS` is present, or
-    the image is a Siemens mosaic (its tiles are described in the CSA header).
+    the image is a Siemens mosaic or a UIH grid (its tiles are described in private
+    headers).
     """
     values: dict[str, Any] = {}
     private: dict[int, DataElement | None] = {}
@@ -295,8 +296,8 @@ def decode_values(
         except _Unsure:
             return None
     image_type = values.get("ImageType", [])
-    if any(str(v).upper() == "MOSAIC" for v in image_type):
-        return None
+    if any(str(v).upper() in ("MOSAIC", "VFRAME") for v in image_type):
+        return None  # Siemens mosaic, UIH grid: slices described in private headers
     return ScannedValues(values, private)
 
 

@@ -241,8 +241,10 @@ def mosaic_frames(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> l
     # dcm2niix keeps a mosaic's storage order (Siemens sagittal mosaics run R>>L), except
     # that mosaics stored head-to-foot (first tile = last protocol slice) are reversed.
     direction = normal.copy()
-    if (csa_value(csa, "ProtocolSliceNumber") or 0) > 0:
+    reversed_tiles = (csa_value(csa, "ProtocolSliceNumber") or 0) > 0
+    if reversed_tiles:
         direction = -direction
+    against = float(np.dot(normal, np.cross(iop[0], iop[1]))) < 0
     step = _float(ds, "SpacingBetweenSlices", 0.0) or _float(ds, "SliceThickness", 0.0)
     if step <= 0:
         raise ConversionError(
@@ -275,7 +277,13 @@ def mosaic_frames(ds: Dataset, source: PixelSource, order: tuple[Any, ...]) -> l
                 intercept=_float(ds, "RescaleIntercept", 0.0),
                 thickness=_float(ds, "SliceThickness", 0.0),
                 stack_direction=(float(direction[0]), float(direction[1]), float(direction[2])),
-                info={"mosaic_slice": s, "instance": ds},
+                info={
+                    "mosaic_slice": s,
+                    "instance": ds,
+                    # CSA normal against row x column; tiles stored from the last slice
+                    "normal_against_row_column": against,
+                    "tiles_reversed": reversed_tiles,
+                },
             )
         )
     return frames
