@@ -17,9 +17,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-import pydicom
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
 
 from medbridge.convert._values import (
     SCAN_TAGS,
@@ -29,11 +27,10 @@ from medbridge.convert._values import (
     fast_values_usable,
 )
 from medbridge.dicom._header import IMPLICIT_VR_LE, NeedsFullParse, read_raw_header
+from medbridge.dicom._read import read_dataset
 from medbridge.errors import InvalidDicomError
 
 __all__ = ["Instance", "ScanReport", "expand_inputs", "read_instances"]
-
-_UNREADABLE = (PydicomInvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError)
 
 
 class Instance:
@@ -95,11 +92,13 @@ class Instance:
     def _parse(self) -> Dataset:
         if self._ds is None:
             try:
-                self._ds = pydicom.dcmread(self.path, stop_before_pixels=True)
-            except _UNREADABLE as exc:
+                self._ds = read_dataset(self.path, stop_before_pixels=True)
+            except InvalidDicomError as exc:
                 raise InvalidDicomError(
-                    f"header unreadable: {type(exc).__name__}: {exc}", path=self.path
-                ) from exc
+                    f"header unreadable: {exc.reason}", path=self.path
+                ) from None
+            except OSError as exc:
+                raise InvalidDicomError(f"header unreadable: {exc}", path=self.path) from exc
         return self._ds
 
     def __repr__(self) -> str:
@@ -201,10 +200,10 @@ def _scanned(path: str) -> Instance | None:
 
 def _parsed(path: str, report: ScanReport | None) -> Instance | None:
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except _UNREADABLE as exc:
+        ds = read_dataset(path, stop_before_pixels=True)
+    except (InvalidDicomError, OSError) as exc:
         if report is not None:
-            report.skipped[path] = f"not DICOM: {type(exc).__name__}"
+            report.skipped[path] = f"not DICOM: {getattr(exc, 'reason', exc)}"
         return None
     if "Rows" not in ds or "Columns" not in ds:
         if report is not None:

@@ -494,7 +494,12 @@ def deidentify(
         input is left unchanged.
     """
     _check_burned_in(dataset, policy)
-    ds = dataset if in_place else copy.deepcopy(dataset)
+    try:
+        ds = dataset if in_place else copy.deepcopy(dataset)
+    except RecursionError:  # a data set built in memory, deeper than any file is read
+        raise DeidentificationError(
+            "sequences nested too deep to copy; de-identify in place (in_place=True)"
+        ) from None
     ctx = _Context(
         policy=policy,
         profile=profile_for(policy.options),

@@ -26,22 +26,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from medbridge.deid._encode import encode_file
 from medbridge.deid.dates import date_offset_days
 from medbridge.deid.deidentify import _patient_key, deidentify
 from medbridge.deid.policy import Policy
-from medbridge.errors import DeidentificationError, MedbridgeError
+from medbridge.dicom import read_dataset
+from medbridge.errors import DeidentificationError, InvalidDicomError, MedbridgeError
 
 __all__ = ["FileResult", "RunSummary", "anonymize_file", "anonymize_paths", "iter_files"]
 
 Status = Literal["written", "skipped", "failed"]
 _MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
 _UID_PATH = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+# How medbridge.dicom words a file that is not DICOM at all (skipped, not failed).
+_NOT_DICOM = ("not a DICOM file", "empty file")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +159,13 @@ def anonymize_file(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ds = dcmread(src)
-        except Exception as exc:  # pydicom raises many kinds for broken input
-            status: Status = "skipped" if isinstance(exc, InvalidDicomError) else "failed"
-            reason = "not a DICOM file" if status == "skipped" else f"cannot read: {exc}"
-            return FileResult(src, status, reason=reason)
+            ds = read_dataset(src)
+        except InvalidDicomError as exc:
+            if exc.reason.startswith(_NOT_DICOM):
+                return FileResult(src, "skipped", reason=exc.reason)
+            return FileResult(src, "failed", reason=f"cannot read: {exc.reason}")
+        except OSError as exc:
+            return FileResult(src, "failed", reason=f"cannot read: {exc}")
         problem = _truncation(ds, [str(w.message) for w in caught])
         if problem:
             return FileResult(src, "failed", reason=f"cannot read: {problem}")

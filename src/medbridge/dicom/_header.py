@@ -14,6 +14,7 @@ caller falls back to pydicom, which stays the reference parser.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import struct
@@ -23,12 +24,13 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from pydicom.charset import convert_encodings, decode_bytes
-from pydicom.datadict import dictionary_description
+from pydicom.datadict import dictionary_description, dictionary_VR
 
 from medbridge.dicom.flat import LONG_LENGTH_VRS
 from medbridge.errors import InvalidDicomError
 
 __all__ = [
+    "MAX_SEQUENCE_DEPTH",
     "NeedsFullParse",
     "RawHeader",
     "read_raw_header",
@@ -45,6 +47,14 @@ _SEQ_END = 0xFFFEE0DD
 _PIXEL_DATA = 0x7FE00010
 _FLOAT_PIXEL_DATA = 0x7FE00008
 _DOUBLE_PIXEL_DATA = 0x7FE00009
+
+#: Deepest nesting of sequences read (a top-level sequence's items are level 1).
+#: Standard objects nest far less (SR content trees ~10 levels; pydicom proposes 100,
+#: fo-dicom 256, as guards); 50 keeps every recursive walker of a dataset (pydicom's
+#: reader, writer and medbridge's de-identifier ~5 Python frames a level, a deep copy
+#: ~14) inside Python's default recursion limit of 1000, so a file is refused before any
+#: walker could overflow.
+MAX_SEQUENCE_DEPTH = 50
 
 # Explicit VRs whose length field is 4 bytes after 2 reserved bytes (PS3.5 7.1.2).
 _LONG_VRS = frozenset(vr.encode() for vr in LONG_LENGTH_VRS)
@@ -125,7 +135,15 @@ _U32 = struct.Struct("<I")
 
 
 class NeedsFullParse(Exception):
-    """The fast path cannot read this file; pydicom must (not an error by itself)."""
+    """The fast path cannot read this file; pydicom must (not an error by itself).
+
+    ``deflated_at`` is where a Deflated Explicit VR Little Endian data set's deflate
+    stream starts, so a reader can bound what it inflates to before pydicom inflates it.
+    """
+
+    def __init__(self, reason: str, *, deflated_at: int | None = None) -> None:
+        super().__init__(reason)
+        self.deflated_at = deflated_at
 
 
 @dataclass(slots=True)
@@ -201,34 +219,187 @@ class _Walker:
             raise NeedsFullParse(f"unexpected VR {vr!r} in {tag_label(tag)}")
         return tag, vr, struct.unpack_from("<H", raw, 6)[0], 8
 
-    def skip_undefined(self, pos: int, *, implicit_items: bool = False) -> int:
-        """Position after a sequence or encapsulated value of undefined length at ``pos``.
+    def skip_sequence(
+        self, pos: int, length: int, *, implicit_items: bool = False, fragments: bool = False
+    ) -> int:
+        """Position after the sequence (or encapsulated) value at ``pos`` of ``length``.
 
-        ``implicit_items`` is for UN of undefined length, whose items are always Implicit
-        VR Little Endian (PS3.5 6.2.2 note).
+        Every nested item is walked, iteratively, with a stack instead of recursion: a
+        file whose items nest thousands of levels deep must be refused with a reason,
+        not exhaust the interpreter's stack (issue 13). Each length is checked against
+        what holds it (item, sequence, file) before it is believed, and nesting deeper
+        than :data:`MAX_SEQUENCE_DEPTH` is refused. ``implicit_items`` is for UN of
+        undefined length, whose items are always Implicit VR Little Endian (PS3.5 6.2.2
+        note); ``fragments`` for encapsulated pixel data, whose items are fragments of
+        a codestream, skipped by length.
+
+        Raises
+        ------
+        InvalidDicomError
+            Nesting too deep, an item or element longer than what holds it, or a
+            sequence holding something other than items.
         """
-        inner = _Walker(self.src, explicit=self.explicit and not implicit_items)
-        while True:
-            tag, _, length, hlen = self.header(pos)
-            pos += hlen
-            if tag == _SEQ_END:
-                return pos
-            if tag != _ITEM:
-                raise NeedsFullParse(f"expected an item, found {tag_label(tag)}")
-            if length != _UNDEFINED:
-                pos += length
+        size = self.src.size
+        end = None if length == _UNDEFINED else pos + length
+        if end is not None and end > size:
+            raise _Truncated(pos, None)
+        # (kind, end position or None for undefined length, explicit VR)
+        stack: list[tuple[int, int | None, bool]] = [
+            (
+                _IN_FRAGMENTS if fragments else _IN_SEQUENCE,
+                end,
+                self.explicit and not implicit_items,
+            )
+        ]
+        depth = 1
+        while stack:
+            kind, end, expl = stack[-1]
+            if end is not None and pos >= end:
+                if pos > end:
+                    raise InvalidDicomError(
+                        f"an element near byte {pos} runs past the end of the "
+                        f"{'item' if kind == _IN_ITEM else 'sequence'} that holds it"
+                    )
+                stack.pop()
+                depth -= kind != _IN_ITEM
                 continue
-            while True:
-                tag, vr, length, hlen = inner.header(pos)
-                pos += hlen
-                if tag == _ITEM_END:
-                    break
-                if length == _UNDEFINED:
-                    pos = inner.skip_undefined(pos, implicit_items=vr == b"UN")
-                else:
-                    pos += length
-            if pos > self.src.size:
-                raise _Truncated(pos, None)
+            if kind != _IN_ITEM:
+                before = len(stack)
+                pos = self._item(pos, kind, end, expl, stack)
+                depth -= len(stack) < before  # the sequence delimiter ended it
+                continue
+            tag, vr, value_length, hlen = self.nested_header(pos, expl)
+            pos += hlen
+            if tag == _ITEM_END:
+                stack.pop()
+                continue
+            limit = size if end is None else end
+            if _holds_items(self.src, tag, vr, value_length, pos, expl):
+                if depth >= MAX_SEQUENCE_DEPTH:
+                    raise _TooDeep(
+                        f"sequences nested more than {MAX_SEQUENCE_DEPTH} levels deep "
+                        f"(at byte {pos}); no DICOM object nests so deep, so the file "
+                        "is refused rather than read"
+                    )
+                seq_end = None if value_length == _UNDEFINED else pos + value_length
+                if seq_end is not None and seq_end > limit:
+                    raise _Truncated(pos - hlen, tag)
+                encapsulated = _encapsulated(tag, vr, value_length)
+                stack.append(
+                    (_IN_FRAGMENTS if encapsulated else _IN_SEQUENCE, seq_end, expl and vr != b"UN")
+                )
+                depth += 1
+                continue
+            pos += value_length
+            if pos > limit:
+                raise _Truncated(pos - value_length - hlen, tag)
+        return pos
+
+    def _item(
+        self,
+        pos: int,
+        kind: int,
+        end: int | None,
+        expl: bool,
+        stack: list[tuple[int, int | None, bool]],
+    ) -> int:
+        """Read one item header of the sequence on top of ``stack``; push or pop."""
+        raw = self.src.get(pos, 8)
+        if len(raw) < 8:
+            raise _Truncated(pos, None)
+        group, elem, item_length = struct.unpack_from("<HHI", raw)
+        tag = group << 16 | elem
+        if tag == _SEQ_END:
+            stack.pop()
+            return pos + 8
+        if tag != _ITEM:
+            raise InvalidDicomError(
+                f"a sequence holds {tag_label(tag)} near byte {pos} where only items "
+                "(FFFE,E000) may be"
+            )
+        pos += 8
+        if item_length == _UNDEFINED:
+            if kind == _IN_FRAGMENTS:
+                raise InvalidDicomError(f"a pixel data fragment near byte {pos - 8} has no length")
+            stack.append((_IN_ITEM, None, expl))
+            return pos
+        item_end: int = pos + item_length
+        if kind == _IN_FRAGMENTS:
+            if item_end > self.src.size:
+                raise _Truncated(pos - 8, _PIXEL_DATA)
+            return item_end
+        # An item claiming more than its sequence (or the file) holds is read up to
+        # there, as pydicom reads it; what it holds is still checked element by element.
+        item_end = min(item_end, self.src.size if end is None else end)
+        stack.append((_IN_ITEM, item_end, expl))
+        return pos
+
+    def nested_header(self, pos: int, explicit: bool) -> tuple[int, bytes | None, int, int]:
+        """(tag, vr, value length, header length) of an element inside an item.
+
+        An item written in Implicit VR inside an Explicit VR file (some vendors do so in
+        private sequences) is read as implicit, as pydicom does when the two bytes
+        where the VR belongs are not a VR.
+        """
+        raw = self.src.get(pos, 12)
+        if len(raw) < 8:
+            raise _Truncated(pos, None)
+        group, elem = struct.unpack_from("<HH", raw)
+        tag = group << 16 | elem
+        vr = raw[4:6]
+        if group == 0xFFFE or not explicit or vr not in _ALL_VRS:
+            return tag, None, struct.unpack_from("<I", raw, 4)[0], 8
+        if vr in _LONG_VRS:
+            if len(raw) < 12:
+                raise _Truncated(pos, tag)
+            return tag, vr, struct.unpack_from("<I", raw, 8)[0], 12
+        return tag, vr, struct.unpack_from("<H", raw, 6)[0], 8
+
+
+@functools.lru_cache(maxsize=4096)
+def _dictionary_sequence(tag: int) -> bool | None:
+    """Whether pydicom's dictionary makes ``tag`` a sequence; None for tags it lacks."""
+    try:
+        return dictionary_VR(tag) == "SQ"
+    except KeyError:
+        return None
+
+
+_ITEM_BYTES = b"\xfe\xff\x00\xe0"
+_IN_SEQUENCE, _IN_FRAGMENTS, _IN_ITEM = 0, 1, 2
+_ENCAPSULATED_VRS = frozenset({b"OB", b"OW"})
+
+
+def _encapsulated(tag: int, vr: bytes | None, length: int) -> bool:
+    """Whether an undefined-length value holds pixel data fragments, not datasets."""
+    if length != _UNDEFINED:
+        return False
+    if tag in (_PIXEL_DATA, _FLOAT_PIXEL_DATA, _DOUBLE_PIXEL_DATA):
+        return True
+    return vr in _ENCAPSULATED_VRS
+
+
+def _holds_items(
+    src: _Source, tag: int, vr: bytes | None, length: int, pos: int, explicit: bool
+) -> bool:
+    """Whether the value at ``pos`` is read as items (a sequence, encapsulated data).
+
+    As pydicom decides: the VR SQ; an undefined length; in Implicit VR (and for UN) a
+    tag its dictionary names a sequence, or, for tags it does not know, a value that
+    starts with an item tag.
+    """
+    if vr == b"SQ" or length == _UNDEFINED:
+        return True
+    if explicit and vr != b"UN":
+        return False
+    known = _dictionary_sequence(tag)
+    if known is not None:
+        return known
+    return length >= 8 and src.get(pos, 4) == _ITEM_BYTES
+
+
+class _TooDeep(InvalidDicomError):
+    """Sequences nest deeper than :data:`MAX_SEQUENCE_DEPTH`."""
 
 
 class _Truncated(Exception):
@@ -369,7 +540,9 @@ def _walk(
         head = src.get(pos, 6)
         ts = EXPLICIT_VR_LE if head[4:6] in _ALL_VRS else IMPLICIT_VR_LE
     if ts in (DEFLATED_LE, EXPLICIT_VR_BE) or ts.startswith("1.2.840.10008.1.2.2."):
-        raise NeedsFullParse(f"transfer syntax {ts}")
+        raise NeedsFullParse(
+            f"transfer syntax {ts}", deflated_at=pos if ts == DEFLATED_LE else None
+        )
     explicit = ts != IMPLICIT_VR_LE
     walker = _Walker(src, explicit=explicit)
     encodings = _DEFAULT_ENCODINGS
@@ -420,8 +593,8 @@ def _walk(
             pixel_offset, pixel_length = value_pos, length
         if tag == 0xFFFCFFFC:  # Data Set Trailing Padding: meaningless, even when cut short
             break
-        if length == _UNDEFINED:
-            pos = walker.skip_undefined(value_pos, implicit_items=vr == b"UN")
+        if tag >> 16 != 0xFFFE and _holds_items(src, tag, vr, length, value_pos, explicit):
+            pos = _skip_value(walker, tag, vr, length, value_pos, explicit)
             buf, start = src.buf, src.start
         else:
             pos = value_pos + length
@@ -436,6 +609,32 @@ def _walk(
         pixel_data_length=pixel_length,
         elements=elements,
     )
+
+
+def _skip_value(
+    walker: _Walker, tag: int, vr: bytes | None, length: int, pos: int, explicit: bool
+) -> int:
+    """Position after a top-level value read as items, every nested item checked.
+
+    A value only guessed to hold items (an unknown private tag in Implicit VR whose
+    value starts with an item tag; UN the dictionary calls a sequence) that does not
+    parse as items is taken as opaque bytes, as pydicom then takes it; nesting too deep
+    is refused either way.
+    """
+    sure = vr == b"SQ" or length == _UNDEFINED or (not explicit and _dictionary_sequence(tag))
+    try:
+        return walker.skip_sequence(
+            pos,
+            length,
+            implicit_items=vr == b"UN",
+            fragments=_encapsulated(tag, vr, length),
+        )
+    except _TooDeep:
+        raise
+    except (InvalidDicomError, _Truncated):
+        if sure:
+            raise
+        return pos + length
 
 
 def _encodings(charset: str) -> list[str]:

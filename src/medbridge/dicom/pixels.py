@@ -20,6 +20,7 @@ from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import pixel_array
 from pydicom.uid import UID
 
+from medbridge.dicom._read import read_dataset
 from medbridge.dicom.records import InstanceRecord
 from medbridge.dicom.scan import read_record
 from medbridge.errors import InvalidDicomError, UnsupportedTransferSyntax
@@ -73,7 +74,7 @@ def load_pixels(
             # pydicom's by-path reader wants a well-formed Part 10 file and cannot inflate
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the scan already reported the quirks
-                ds = pydicom.dcmread(record.path, force=True)
+                ds = read_dataset(record.path)
             return _decode_dataset(ds, record, path, frame, as_rgb)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pydicom warns about fixable header quirks

@@ -27,7 +27,6 @@ import logging
 from collections.abc import Iterator
 from typing import Any, cast
 
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION, evt
@@ -37,6 +36,7 @@ from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext, build_context
 
 from medbridge.archive import Archive, InstanceRef, QueryModel, answer_dataset
+from medbridge.dicom import read_dataset
 from medbridge.dicom.flat import Element, NotFlat, encode_flat
 from medbridge.dicom.part10 import file_meta_prefix
 from medbridge.dimse._direct import DirectResponder
@@ -247,8 +247,8 @@ def _sub_operations(event: Event, refs: list[InstanceRef]) -> Iterator[tuple[int
             yield 0xFE00, None
             return
         try:
-            ds = dcmread(ref.path)
-        except Exception as exc:  # missing or damaged file
+            ds = read_dataset(ref.path)
+        except (InvalidDicomError, OSError) as exc:  # missing or damaged file
             LOGGER.error("cannot read %s for retrieve: %s", ref.path, exc)
             # pynetdicom counts a pending yield without a Dataset as a failed sub-operation
             yield 0xFF00, ref.sop_instance_uid  # type: ignore[misc]

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pydicom
 from pydicom.dataset import Dataset
 
+from medbridge.dicom import read_dataset
 from medbridge.errors import ConversionError, InvalidDicomError
 from medbridge.volume._csa import csa_header, csa_value
 from medbridge.volume._encapsulated import decode_with_preferred_plugin, read_rle_frame
@@ -106,7 +106,7 @@ class PixelSource:
         try:
             arr = decode_with_preferred_plugin(self.path, self.syntax)
             if arr is None:
-                arr = pydicom.dcmread(self.path).pixel_array
+                arr = read_dataset(self.path).pixel_array
             if not arr.dtype.isnative:
                 arr = arr.astype(arr.dtype.newbyteorder("="))
         except (OSError, ValueError, RuntimeError, AttributeError) as exc:
