@@ -28,7 +28,7 @@ from medbridge.convert._values import (
 )
 from medbridge.dicom._header import IMPLICIT_VR_LE, NeedsFullParse, read_raw_header
 from medbridge.dicom._read import read_dataset
-from medbridge.errors import InvalidDicomError
+from medbridge.errors import InvalidDicomError, NotDicomError
 
 __all__ = ["Instance", "ScanReport", "expand_inputs", "read_instances"]
 
@@ -107,9 +107,15 @@ class Instance:
 
 @dataclass
 class ScanReport:
-    """What the scan skipped and why (path → reason)."""
+    """What the scan skipped and why (path → reason).
+
+    ``skipped``: files that are not DICOM images (other formats, non-image objects),
+    left out as dcm2niix leaves them; ``damaged``: DICOM files that cannot be read
+    (truncated, nested too deep, lengths that lie), which make a run partial.
+    """
 
     skipped: dict[str, str] = field(default_factory=dict)
+    damaged: dict[str, str] = field(default_factory=dict)
 
 
 def expand_inputs(
@@ -201,9 +207,17 @@ def _scanned(path: str) -> Instance | None:
 def _parsed(path: str, report: ScanReport | None) -> Instance | None:
     try:
         ds = read_dataset(path, stop_before_pixels=True)
-    except (InvalidDicomError, OSError) as exc:
+    except NotDicomError as exc:
         if report is not None:
-            report.skipped[path] = f"not DICOM: {getattr(exc, 'reason', exc)}"
+            report.skipped[path] = f"not DICOM: {exc.reason}"
+        return None
+    except InvalidDicomError as exc:
+        if report is not None:
+            report.damaged[path] = f"unreadable DICOM: {exc.reason}"
+        return None
+    except OSError as exc:
+        if report is not None:
+            report.damaged[path] = f"cannot read: {exc.strerror or exc}"
         return None
     if "Rows" not in ds or "Columns" not in ds:
         if report is not None:

@@ -159,6 +159,7 @@ def plan_outputs(
     scan = ScanReport()
     instances = read_instances(expand_inputs(inputs), scan)
     report.not_dicom = len(scan.skipped)
+    report.skipped += [Skipped(path, why) for path, why in scan.damaged.items()]
     if options.deidentify is not None:
         instances = _deidentified(instances, options.deidentify, report)
     groups, skipped_files = group_instances(instances, ignore_derived=options.ignore_derived)

@@ -34,15 +34,18 @@ from medbridge.deid.dates import date_offset_days
 from medbridge.deid.deidentify import _patient_key, deidentify
 from medbridge.deid.policy import Policy
 from medbridge.dicom import read_dataset
-from medbridge.errors import DeidentificationError, InvalidDicomError, MedbridgeError
+from medbridge.errors import (
+    DeidentificationError,
+    InvalidDicomError,
+    MedbridgeError,
+    NotDicomError,
+)
 
 __all__ = ["FileResult", "RunSummary", "anonymize_file", "anonymize_paths", "iter_files"]
 
 Status = Literal["written", "skipped", "failed"]
 _MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
 _UID_PATH = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-# How medbridge.dicom words a file that is not DICOM at all (skipped, not failed).
-_NOT_DICOM = ("not a DICOM file", "empty file")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,9 +163,9 @@ def anonymize_file(
         warnings.simplefilter("always")
         try:
             ds = read_dataset(src)
+        except NotDicomError as exc:
+            return FileResult(src, "skipped", reason=exc.reason)
         except InvalidDicomError as exc:
-            if exc.reason.startswith(_NOT_DICOM):
-                return FileResult(src, "skipped", reason=exc.reason)
             return FileResult(src, "failed", reason=f"cannot read: {exc.reason}")
         except OSError as exc:
             return FileResult(src, "failed", reason=f"cannot read: {exc}")

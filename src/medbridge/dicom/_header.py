@@ -27,7 +27,7 @@ from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.datadict import dictionary_description, dictionary_VR
 
 from medbridge.dicom.flat import LONG_LENGTH_VRS
-from medbridge.errors import InvalidDicomError
+from medbridge.errors import InvalidDicomError, NotDicomError
 
 __all__ = [
     "MAX_SEQUENCE_DEPTH",
@@ -200,6 +200,7 @@ class _Walker:
     def __init__(self, src: _Source, explicit: bool) -> None:
         self.src = src
         self.explicit = explicit
+        self.first = -1  # where the data set's first element is, once known
 
     def header(self, pos: int) -> tuple[int, bytes | None, int, int]:
         """(tag, vr, value length, header length) of the element at ``pos``."""
@@ -216,7 +217,7 @@ class _Walker:
                 raise _Truncated(pos, tag)
             return tag, vr, struct.unpack_from("<I", raw, 8)[0], 12
         if vr not in _ALL_VRS:
-            raise NeedsFullParse(f"unexpected VR {vr!r} in {tag_label(tag)}")
+            raise _unknown_vr(tag, vr, pos == self.first)
         return tag, vr, struct.unpack_from("<H", raw, 6)[0], 8
 
     def skip_sequence(
@@ -398,6 +399,21 @@ def _holds_items(
     return length >= 8 and src.get(pos, 4) == _ITEM_BYTES
 
 
+def _unknown_vr(tag: int, vr: bytes, first: bool) -> Exception:
+    """What two bytes that are no VR mean: implicit VR data (first element), or damage.
+
+    A data set written in Implicit VR under an Explicit VR transfer syntax shows it at
+    its first element, and pydicom reads it so; past the first element, an Explicit VR
+    data set does not change encoding, so the file is damaged there.
+    """
+    if first:
+        return NeedsFullParse(f"unexpected VR {vr!r} in {tag_label(tag)}")
+    return InvalidDicomError(
+        f"{tag_label(tag)} has the VR {vr.decode('latin-1')!r}, which is no DICOM VR: "
+        "the file is damaged there"
+    )
+
+
 class _TooDeep(InvalidDicomError):
     """Sequences nest deeper than :data:`MAX_SEQUENCE_DEPTH`."""
 
@@ -431,7 +447,7 @@ def sniff(path: str | os.PathLike[str]) -> None:
     except NeedsFullParse:
         pass
     except InvalidDicomError as exc:
-        raise InvalidDicomError(exc.reason, path=path) from None
+        raise type(exc)(exc.reason, path=path) from None
 
 
 def _find_meta_start(head: bytes) -> tuple[bool, bool, int]:
@@ -439,7 +455,7 @@ def _find_meta_start(head: bytes) -> tuple[bool, bool, int]:
     if len(head) >= 132 and head[128:132] == b"DICM":
         return True, True, 132
     if len(head) < 8:
-        raise InvalidDicomError(
+        raise NotDicomError(
             f"not a DICOM file: only {len(head)} bytes" if head else "empty file (0 bytes)"
         )
     group, elem = struct.unpack_from("<HH", head)
@@ -453,7 +469,7 @@ def _find_meta_start(head: bytes) -> tuple[bool, bool, int]:
             return False, False, 0
     if struct.unpack_from(">H", head)[0] in (0x0002, 0x0008):
         raise NeedsFullParse("big endian without preamble")
-    raise InvalidDicomError(
+    raise NotDicomError(
         "not a DICOM file: no 'DICM' marker at byte 128 and it does not start with a DICOM element"
     )
 
@@ -545,6 +561,7 @@ def _walk(
         )
     explicit = ts != IMPLICIT_VR_LE
     walker = _Walker(src, explicit=explicit)
+    walker.first = pos
     encodings = _DEFAULT_ENCODINGS
     pixel_offset: int | None = None
     pixel_length: int | None = None
@@ -565,7 +582,7 @@ def _walk(
             elif vr in _ALL_VRS:
                 hlen = 8
             else:
-                raise NeedsFullParse(f"unexpected VR {vr!r} in {tag_label(tag)}")
+                raise _unknown_vr(tag, vr, pos == walker.first)
         else:
             group, elem, length = _IMPLICIT.unpack_from(buf, off)
             tag, vr, hlen = group << 16 | elem, None, 8

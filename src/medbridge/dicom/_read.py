@@ -100,15 +100,35 @@ def read_dataset(
     try:
         return _read(source, stop_before_pixels, defer_size, specific_tags)
     except InvalidDicomError as exc:
-        raise InvalidDicomError(exc.reason, path=exc.path or label) from None
-    except OSError:
-        raise
-    except RecursionError:
-        raise InvalidDicomError("sequences nested too deep to read", path=label) from None
+        raise type(exc)(exc.reason, path=exc.path or label) from None
     except Exception as exc:  # pydicom raises many kinds on damaged input
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # the file system's error (permission, I/O), not the data's
+        if _from_recursion(exc):
+            raise InvalidDicomError(
+                f"sequences nested too deep to read (medbridge reads at most "
+                f"{MAX_SEQUENCE_DEPTH} levels)",
+                path=label,
+            ) from None
         raise InvalidDicomError(
             f"not readable as DICOM: {type(exc).__name__}: {exc}", path=label
         ) from exc
+
+
+def _from_recursion(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was raised while handling, a RecursionError.
+
+    pydicom turns any exception met while reading an item's tag into ``OSError("No
+    tag to read ...")``, so running out of stack inside it surfaces as that.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, RecursionError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _is_bytes(source: Source) -> bool:
@@ -147,8 +167,24 @@ def _read(
             ds = pydicom.dcmread(fp, **kwargs)
             ds.filename = path
     if not checked:
+        _check_lengths(ds)
         _check_depth(ds)
     return ds
+
+
+def _check_lengths(ds: Dataset) -> None:
+    """Refuse a data set pydicom read past the end of its bytes (it stops quietly)."""
+    for tag, raw in ds.items():  # items() gives elements as read; iterating would convert
+        if (
+            isinstance(raw, RawDataElement)
+            and isinstance(raw.value, bytes)
+            and raw.length != 0xFFFFFFFF
+            and len(raw.value) < raw.length
+        ):
+            raise InvalidDicomError(
+                f"truncated: ({tag >> 16:04X},{tag & 0xFFFF:04X}) claims {raw.length} bytes "
+                f"but the file holds {len(raw.value)} of them"
+            )
 
 
 def _check_inflated_size(source: Source, data: bytes | None, offset: int) -> None:

@@ -127,7 +127,7 @@ def read_record(path: str | os.PathLike[str]) -> InstanceRecord | _Directory:
     try:
         raw = read_raw_header(path)
     except InvalidDicomError as exc:
-        raise InvalidDicomError(exc.reason, path=path) from None
+        raise type(exc)(exc.reason, path=path) from None
     except NeedsFullParse:
         raw = _read_with_pydicom(path, notes)
     values = raw.values
