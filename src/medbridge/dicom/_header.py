@@ -662,5 +662,5 @@ def _encodings(charset: str) -> list[str]:
         warnings.simplefilter("ignore")
         try:
             return list(convert_encodings(terms))
-        except LookupError:
+        except (LookupError, ValueError):  # garbage terms (damaged files): Latin-1 then
             return _DEFAULT_ENCODINGS

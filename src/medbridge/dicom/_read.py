@@ -152,6 +152,7 @@ def _read(
         checked = False
         if exc.deflated_at is not None:
             _check_inflated_size(source, data, exc.deflated_at)
+            defer_size = None  # a deferred value would be re-read from the deflated file
     kwargs: dict[str, Any] = {
         "force": True,  # the walker has seen a DICOM start; no preamble is fine
         "stop_before_pixels": stop_before_pixels,
@@ -159,31 +160,40 @@ def _read(
         "specific_tags": specific_tags,
     }
     if data is not None:
+        size = len(data)
         ds = pydicom.dcmread(io.BytesIO(data), **kwargs)
     else:
         path = os.fspath(source)  # type: ignore[arg-type]
         raw = io.FileIO(path, "rb")
-        with _CappedReader(raw, os.fstat(raw.fileno()).st_size) as fp:
+        size = os.fstat(raw.fileno()).st_size
+        with _CappedReader(raw, size) as fp:
             ds = pydicom.dcmread(fp, **kwargs)
             ds.filename = path
     if not checked:
-        _check_lengths(ds)
+        _check_lengths(ds, size)
         _check_depth(ds)
     return ds
 
 
-def _check_lengths(ds: Dataset) -> None:
-    """Refuse a data set pydicom read past the end of its bytes (it stops quietly)."""
+def _check_lengths(ds: Dataset, size: int) -> None:
+    """Refuse a data set pydicom read past the end of its bytes (it stops quietly).
+
+    A value pydicom deferred (left on disk, to be read on first use) is checked by
+    where it starts, so that first use cannot read what the file does not hold.
+    """
     for tag, raw in ds.items():  # items() gives elements as read; iterating would convert
-        if (
-            isinstance(raw, RawDataElement)
-            and isinstance(raw.value, bytes)
-            and raw.length != 0xFFFFFFFF
-            and len(raw.value) < raw.length
-        ):
+        if not isinstance(raw, RawDataElement) or raw.length == 0xFFFFFFFF:
+            continue
+        if isinstance(raw.value, bytes):
+            held = len(raw.value)
+        elif raw.value is None and raw.length:
+            held = max(0, size - raw.value_tell)
+        else:
+            continue
+        if held < raw.length:
             raise InvalidDicomError(
                 f"truncated: ({tag >> 16:04X},{tag & 0xFFFF:04X}) claims {raw.length} bytes "
-                f"but the file holds {len(raw.value)} of them"
+                f"but the file holds {held} of them"
             )
 
 
@@ -220,7 +230,7 @@ def _check_depth(ds: Dataset) -> None:
     while stack:
         current, depth = stack.pop()
         for tag in list(current.keys()):
-            raw = current.get_item(tag)
+            raw = current.get_item(tag, keep_deferred=True)
             if isinstance(raw, RawDataElement) and not _may_be_sequence(raw):
                 continue
             elem = current[tag]

@@ -77,7 +77,7 @@ def dump(ds: Dataset, depth: int = 0) -> Iterator[DumpLine]:
 def _lines(ds: Dataset, depth: int) -> Iterator[DumpLine | tuple[Dataset, int]]:
     """The lines of ``ds``'s own elements; an item to list is yielded as (item, depth)."""
     for tag in ds.keys():  # noqa: SIM118 (iterating a Dataset yields elements, not tags)
-        raw = ds.get_item(tag)
+        raw = ds.get_item(tag, keep_deferred=True)  # a deferred value is listed, not read
         if isinstance(raw, RawDataElement) and raw.value is None and raw.length:
             vr = raw.VR or "??"
             yield DumpLine(depth, _tag(tag), vr, _name_of_tag(ds, tag), f"<{raw.length} bytes>")

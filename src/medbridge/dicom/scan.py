@@ -245,7 +245,7 @@ def _read_with_pydicom(path: str, notes: list[str]) -> RawHeader:
     ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     if not ts:
         ts = _guess_syntax(ds)
-    pixel = ds.get(0x7FE00010)
+    pixel = ds.get_item(0x7FE00010, keep_deferred=True)  # its length, not its bytes
     length = _value_length(pixel) if pixel is not None else None
     return RawHeader(
         values=values,
@@ -259,6 +259,8 @@ def _read_with_pydicom(path: str, notes: list[str]) -> RawHeader:
 
 def _value_length(elem: Any) -> int | None:
     value = elem.value
+    if value is None and getattr(elem, "length", 0) not in (0, 0xFFFFFFFF):
+        return int(elem.length)  # deferred: left on disk, its length checked on reading
     return len(value) if isinstance(value, bytes | bytearray) else None
 
 
