@@ -28,7 +28,7 @@ from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 
 from medbridge.deid._actions import dummy_value, required_type, resolve
 from medbridge.deid.dates import date_offset_days, shift_da, shift_dt
@@ -42,6 +42,7 @@ from medbridge.deid.private import (
 )
 from medbridge.deid.table import Profile, load_table, profile_for
 from medbridge.deid.uids import is_well_known, remap_uid
+from medbridge.dicom.part10 import meta_values
 from medbridge.errors import DeidentificationError
 
 __all__ = ["deidentify", "patient_pseudonym"]
@@ -432,17 +433,41 @@ def _code(option: Option) -> str:
     return option.code
 
 
-def _update_file_meta(ds: Dataset) -> None:
-    """Make the File Meta Information name the new instance and nothing else (PS3.10 7.1)."""
-    old = getattr(ds, "file_meta", None)
+def _update_file_meta(ds: Dataset, key: bytes) -> None:
+    """Make the File Meta Information name the new instance and nothing else (PS3.10 7.1).
+
+    A file read without a complete File Meta group gets one built from the data set
+    (:func:`medbridge.dicom.part10.meta_values`); a SOP Instance UID found only in the
+    old group is remapped like every other.
+
+    Raises
+    ------
+    DeidentificationError
+        Neither the data set nor its File Meta Information names the SOP class or
+        instance, so no DICOM file can say what it holds.
+    """
+    sop_class, sop_instance, syntax = meta_values(ds)
+    if "SOPInstanceUID" not in ds and sop_instance:
+        sop_instance = remap_uid(sop_instance, key)
+    missing = [
+        label
+        for label, value in (
+            ("(0008,0016) 'SOP Class UID'", sop_class),
+            ("(0008,0018) 'SOP Instance UID'", sop_instance),
+        )
+        if not value
+    ]
+    if missing:
+        raise DeidentificationError(
+            f"no {' or '.join(missing)} in the data set or its File Meta Information: "
+            "not an instance a DICOM file can hold (PS3.10 7.1); add the UIDs (for example "
+            "with DCMTK's dcmodify) to de-identify it"
+        )
     meta = FileMetaDataset()
     meta.FileMetaInformationVersion = b"\x00\x01"
-    if "SOPClassUID" in ds:
-        meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    if "SOPInstanceUID" in ds:
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    if old is not None and "TransferSyntaxUID" in old:
-        meta.TransferSyntaxUID = old.TransferSyntaxUID
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance)
+    meta.TransferSyntaxUID = UID(syntax)
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = _IMPLEMENTATION_VERSION
     ds.file_meta = meta
@@ -512,7 +537,7 @@ def deidentify(
         blank_regions(ds, policy.pixel_mask)
     _walk(ds, ctx, top=True, dummy=False, clean_text=False)
     _mark(ds, policy)
-    _update_file_meta(ds)
+    _update_file_meta(ds, policy.key)
     if notes is not None:
         notes.extend(ctx.notes)
     return ds
