@@ -122,6 +122,13 @@ def _seeds() -> list[Seed]:
 SEEDS = _seeds()
 
 
+class Mutant(tuple):  # type: ignore[type-arg]
+    """(name, bytes) shown by its name alone: a failing case says how to rebuild it."""
+
+    def __repr__(self) -> str:
+        return repr(self[0])
+
+
 @st.composite
 def mutants(draw: st.DrawFn) -> tuple[str, bytes]:
     """A seed after one to four mutations; its name says what was done."""
@@ -132,7 +139,7 @@ def mutants(draw: st.DrawFn) -> tuple[str, bytes]:
         if not data:
             break
         done.append(op(draw, seed, data))
-    return f"{seed.name}: {'; '.join(done)}", bytes(data)
+    return Mutant((f"{seed.name}: {'; '.join(done)}", bytes(data)))
 
 
 def _flip(draw: st.DrawFn, seed: Seed, data: bytearray) -> str:
@@ -234,7 +241,7 @@ def test_seeds_are_there() -> None:
 
 
 class TestReaders:
-    @_settings(CASES, 5)
+    @_settings(CASES, 30)
     @given(case=mutants())
     def test_walker_and_read_dataset(self, case: tuple[str, bytes]) -> None:
         """The header walker and the door to pydicom: medbridge's errors only."""
@@ -244,7 +251,7 @@ class TestReaders:
         with _Bounded(name, data):
             read_dataset(data, name=name)
 
-    @_settings(CASES // 2, 10)
+    @_settings(CASES // 2, 60)
     @given(case=mutants())
     def test_ls_and_info(self, tmp: Path, case: tuple[str, bytes]) -> None:
         """``medbridge ls`` and ``medbridge info`` exit with a status, never a traceback."""
@@ -260,7 +267,7 @@ class TestReaders:
 
 
 class TestWriters:
-    @_settings(CASES // 3, 10)
+    @_settings(CASES // 3, 60)
     @given(case=mutants())
     def test_anonymize(self, tmp: Path, case: tuple[str, bytes]) -> None:
         """``anonymize``: written, skipped or failed with a reason; never an exception."""
@@ -272,7 +279,7 @@ class TestWriters:
             if result._partial:
                 Path(result._partial).unlink()
 
-    @_settings(max(10, CASES // 6), 20)
+    @_settings(max(10, CASES // 6), 120)
     @given(case=mutants())
     def test_convert(self, tmp: Path, case: tuple[str, bytes]) -> None:
         """``convert``: an output, or the file reported; never an exception."""
@@ -291,8 +298,11 @@ class TestWriters:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from dimse.peers import MedbridgeServer
 
-    with MedbridgeServer(tmp_path_factory.mktemp("fuzz-server") / "var") as srv:
-        yield srv
+    srv = MedbridgeServer(tmp_path_factory.mktemp("fuzz-server") / "var")
+    try:
+        yield srv.start(timeout=120)  # a loaded 2-core machine starts it slowly
+    finally:
+        srv.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="module")
@@ -319,7 +329,7 @@ def association(server: Any) -> Iterator[Any]:
 
 
 class TestServer:
-    @_settings(CASES // 2, 30)
+    @_settings(CASES // 2, 120)
     @given(case=mutants(), implicit=st.booleans())
     def test_c_store(
         self, server: Any, association: Any, tmp: Path, case: tuple[str, bytes], implicit: bool

@@ -125,7 +125,9 @@ def deidentify_folder(source: Path, target: Path) -> None:
             again = anonymize_paths([result.source], target / f"repeat{n}", POLICY, jobs=1)
             assert again.count("written") == 1, again.results
         else:
-            assert result.status == "written" or result.reason == "not a DICOM file", result
+            assert result.status == "written" or result.reason.startswith(
+                ("not a DICOM file", "empty file")
+            ), result
 
 
 def differences(before: list[Converted], after: list[Converted]) -> dict[tuple[str, str], str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from medbridge.convert._naming import render_template, unique_name
 from medbridge.convert._philips import philips_scaling
 from medbridge.convert._sidecar import build_sidecar, dumps, numbers_line
 from medbridge.convert._stream import stream_nifti
+from medbridge.convert._workers import processes_allowed
 from medbridge.errors import (
     ConversionError,
     GeometryError,
@@ -263,7 +265,9 @@ def _decoder_threads(item: _Planned) -> int:
     return min(4, os.cpu_count() or 1)
 
 
-def _write_image(item: _Planned, about: _Description, path: str) -> tuple[int, ...]:
+def _write_image(
+    item: _Planned, about: _Description, path: str, processes: bool = True
+) -> tuple[int, ...]:
     """Stream slices into the file when the layout allows, else build the volume first."""
     from medbridge.formats import nifti
 
@@ -275,6 +279,7 @@ def _write_image(item: _Planned, about: _Description, path: str) -> tuple[int, .
             bits_stored=about.bits_stored,
             scaling=about.scaling,
             decoders=_decoder_threads(item),
+            processes=processes,
         )
         if shape is not None:
             return shape
@@ -283,7 +288,9 @@ def _write_image(item: _Planned, about: _Description, path: str) -> tuple[int, .
     return volume.shape
 
 
-def _write_one(item: _Planned, out_dir: str, options: ConvertOptions) -> Output:
+def _write_one(
+    item: _Planned, out_dir: str, options: ConvertOptions, processes: bool = True
+) -> Output:
     about = _describe(item, options)
     fields, diffusion = about.fields, about.diffusion
     stem = os.path.join(out_dir, item.name)
@@ -292,7 +299,7 @@ def _write_one(item: _Planned, out_dir: str, options: ConvertOptions) -> Output:
     shape = item.plan.shape
     if options.bids != "o":
         path = stem + (".nii.gz" if options.compress else ".nii")
-        shape = _write_image(item, about, path)
+        shape = _write_image(item, about, path, processes)
         files.append(path)
     if options.bids in ("y", "o"):
         with open(stem + ".json", "w", encoding="utf-8") as fh:
@@ -330,6 +337,7 @@ def convert_files(
         Outputs written, series refused (incomplete volumes apart), non-DICOM file count.
     """
     options = options or ConvertOptions()
+    processes = processes_allowed(sys._getframe(1))  # here: the writers run in threads
     out = os.fspath(out_dir)
     os.makedirs(out, exist_ok=True)
     planned, report = plan_outputs(inputs, options)
@@ -337,7 +345,7 @@ def convert_files(
 
     def run(item: _Planned) -> Output | Skipped:
         try:
-            return _write_one(item, out, options)
+            return _write_one(item, out, options, processes)
         except (GeometryError, ConversionError) as exc:
             return Skipped(item.name, str(exc), incomplete=isinstance(exc, IncompleteVolumeError))
         except Exception as exc:  # a decoder failure must not stop the other series

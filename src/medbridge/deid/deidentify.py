@@ -31,6 +31,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 
 from medbridge.deid._actions import dummy_value, required_type, resolve
+from medbridge.deid._jpeg import strip_jpeg_text
 from medbridge.deid.dates import date_offset_days, shift_da, shift_dt
 from medbridge.deid.pixels import blank_regions
 from medbridge.deid.policy import BASIC_PROFILE_CODE, Option, Policy
@@ -536,6 +537,9 @@ def deidentify(
     if policy.pixel_mask:
         blank_regions(ds, policy.pixel_mask)
     _walk(ds, ctx, top=True, dummy=False, clean_text=False)
+    removed = strip_jpeg_text(ds, meta_values(ds)[2])
+    if removed:
+        ctx.notes.append(f"removed {removed} JPEG COM/APPn segment(s): text beside the image")
     _mark(ds, policy)
     _update_file_meta(ds, policy.key)
     if notes is not None:
