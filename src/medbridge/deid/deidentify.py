@@ -46,7 +46,7 @@ from medbridge.deid.uids import is_well_known, remap_uid
 from medbridge.dicom.part10 import meta_values
 from medbridge.errors import DeidentificationError
 
-__all__ = ["deidentify", "patient_pseudonym"]
+__all__ = ["deidentify", "patient_pseudonym", "require_file_meta"]
 
 _PATIENT_ID = 0x00100020
 _PATIENT_NAME = 0x00100010
@@ -439,24 +439,42 @@ def _update_file_meta(ds: Dataset, key: bytes) -> None:
 
     A file read without a complete File Meta group gets one built from the data set
     (:func:`medbridge.dicom.part10.meta_values`); a SOP Instance UID found only in the
-    old group is remapped like every other.
+    old group is remapped like every other. What is nowhere is left out: a data set
+    built in memory may lack it, and :func:`require_file_meta` refuses to write it.
+    """
+    sop_class, sop_instance, syntax = meta_values(ds)
+    if "SOPInstanceUID" not in ds and sop_instance:
+        sop_instance = remap_uid(sop_instance, key)
+    meta = FileMetaDataset()
+    meta.FileMetaInformationVersion = b"\x00\x01"
+    if sop_class:
+        meta.MediaStorageSOPClassUID = UID(sop_class)
+    if sop_instance:
+        meta.MediaStorageSOPInstanceUID = UID(sop_instance)
+    meta.TransferSyntaxUID = UID(syntax)
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = _IMPLEMENTATION_VERSION
+    ds.file_meta = meta
+    ds.preamble = _ZERO_PREAMBLE  # a vendor preamble (TIFF header, ...) may name anyone
+
+
+def require_file_meta(ds: Dataset) -> None:
+    """Refuse to write a de-identified data set that no DICOM file can hold.
 
     Raises
     ------
     DeidentificationError
         Neither the data set nor its File Meta Information names the SOP class or
-        instance, so no DICOM file can say what it holds.
+        instance (PS3.10 7.1 requires both), so the file could not say what it holds.
     """
-    sop_class, sop_instance, syntax = meta_values(ds)
-    if "SOPInstanceUID" not in ds and sop_instance:
-        sop_instance = remap_uid(sop_instance, key)
+    meta = getattr(ds, "file_meta", None)
     missing = [
         label
-        for label, value in (
-            ("(0008,0016) 'SOP Class UID'", sop_class),
-            ("(0008,0018) 'SOP Instance UID'", sop_instance),
+        for label, keyword in (
+            ("(0008,0016) 'SOP Class UID'", "MediaStorageSOPClassUID"),
+            ("(0008,0018) 'SOP Instance UID'", "MediaStorageSOPInstanceUID"),
         )
-        if not value
+        if meta is None or not str(meta.get(keyword, "") or "").strip("\x00 ")
     ]
     if missing:
         raise DeidentificationError(
@@ -464,15 +482,6 @@ def _update_file_meta(ds: Dataset, key: bytes) -> None:
             "not an instance a DICOM file can hold (PS3.10 7.1); add the UIDs (for example "
             "with DCMTK's dcmodify) to de-identify it"
         )
-    meta = FileMetaDataset()
-    meta.FileMetaInformationVersion = b"\x00\x01"
-    meta.MediaStorageSOPClassUID = UID(sop_class)
-    meta.MediaStorageSOPInstanceUID = UID(sop_instance)
-    meta.TransferSyntaxUID = UID(syntax)
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    meta.ImplementationVersionName = _IMPLEMENTATION_VERSION
-    ds.file_meta = meta
-    ds.preamble = _ZERO_PREAMBLE  # a vendor preamble (TIFF header, ...) may name anyone
 
 
 def _patient_key(ds: Dataset) -> str:

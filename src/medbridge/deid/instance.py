@@ -15,7 +15,7 @@ import warnings
 from pydicom.dataset import Dataset
 
 from medbridge.deid._encode import encode_file
-from medbridge.deid.deidentify import deidentify
+from medbridge.deid.deidentify import deidentify, require_file_meta
 from medbridge.deid.policy import Policy
 from medbridge.deid.runner import _truncation
 from medbridge.dicom import read_dataset
@@ -70,6 +70,7 @@ def anonymize_bytes(data: bytes, policy: Policy, *, notes: list[str] | None = No
             raise InvalidDicomError(f"cannot read: {problem}")
         try:
             deidentify(ds, policy, in_place=True, notes=notes)
+            require_file_meta(ds)
         except MedbridgeError:
             raise
         except Exception as exc:  # a malformed element met while walking

@@ -31,7 +31,7 @@ from pydicom.dataset import Dataset
 
 from medbridge.deid._encode import encode_file
 from medbridge.deid.dates import date_offset_days
-from medbridge.deid.deidentify import _patient_key, deidentify
+from medbridge.deid.deidentify import _patient_key, deidentify, require_file_meta
 from medbridge.deid.policy import Policy
 from medbridge.dicom import read_dataset
 from medbridge.errors import (
@@ -181,6 +181,7 @@ def anonymize_file(
             original = {k: str(ds.get(k, "") or "") for k in _LINKED}
             patient_key = _patient_key(ds)
             deidentify(ds, policy, in_place=True, notes=notes)
+            require_file_meta(ds)
         except MedbridgeError as exc:
             return FileResult(src, "failed", reason=str(exc))
         except Exception as exc:  # a malformed element met while walking

@@ -229,8 +229,7 @@ def _check_depth(ds: Dataset) -> None:
     stack: list[tuple[Dataset, int]] = [(ds, 0)]
     while stack:
         current, depth = stack.pop()
-        for tag in list(current.keys()):
-            raw = current.get_item(tag, keep_deferred=True)
+        for tag, raw in list(current.items()):  # as read: no value converted, none read
             if isinstance(raw, RawDataElement) and not _may_be_sequence(raw):
                 continue
             elem = current[tag]

@@ -46,6 +46,7 @@ from medbridge.errors import (
     ArchiveError,
     DuplicateInstance,
     InvalidDicomError,
+    MedbridgeError,
     StorageError,
 )
 
@@ -139,6 +140,9 @@ def handle_store(event: Event, archive: Archive) -> int | Dataset:
     except StorageError as exc:
         LOGGER.error("C-STORE %s from %s not stored: %s", sop_uid, _peer(event), exc)
         return _failure(0xA700, "could not store the instance")
+    except MedbridgeError as exc:  # any other refusal of ours: a reason, not a traceback
+        LOGGER.error("C-STORE %s from %s refused: %s", sop_uid, _peer(event), exc)
+        return _failure(0xC000, str(exc))
     if LOGGER.isEnabledFor(logging.DEBUG):
         LOGGER.debug("C-STORE %s from %s: %s", sop_uid, _peer(event), result.outcome)
     return 0x0000
