@@ -4,6 +4,7 @@
 
     MedbridgeError
     ├── InvalidDicomError (ValueError)      a file or dataset is not readable DICOM
+    │   └── NotDicomError                   not DICOM at all (empty, another format)
     ├── UnsupportedTransferSyntax           pixels in a syntax no installed plugin decodes
     ├── MissingDependencyError (ImportError) an optional package is not installed
     ├── GeometryError (ValueError)          slices do not form a volume with a sane affine
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidDicomError",
     "MedbridgeError",
     "MissingDependencyError",
+    "NotDicomError",
     "NotFoundError",
     "OrientationWarning",
     "QueryError",
@@ -74,6 +76,15 @@ class InvalidDicomError(MedbridgeError, ValueError):
         self.reason = reason
         self.path = os.fspath(path) if path is not None else None
         super().__init__(f"{self.path}: {reason}" if self.path else reason)
+
+
+class NotDicomError(InvalidDicomError):
+    """The input is not DICOM at all: empty, or another format (notes, PDFs, NIfTI).
+
+    Kept apart from damaged DICOM because folders hold such files beside their images:
+    a converter or de-identifier skips them as dcm2niix does, while a damaged DICOM file
+    makes a run partial.
+    """
 
 
 class UnsupportedTransferSyntax(MedbridgeError):

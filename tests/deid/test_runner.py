@@ -263,7 +263,7 @@ class TestDeepNesting:
         if depth <= 50:
             assert result.status == "written", result.reason
         if depth >= 5000:
-            assert result.status == "failed" and "recursion" in result.reason
+            assert result.status == "failed" and "nested more than 50 levels" in result.reason
         if result.status == "written":
             assert files == [Path(result.output)]
             assert b"Deepnested" not in files[0].read_bytes()

@@ -152,6 +152,8 @@ def dcm_qa_oracle(dcm_qa: Path) -> dict[str, tuple[str, str, str, str, str]]:
             ds = _pydicom_read_strict(str(path))
         except pydicom.errors.InvalidDicomError:
             continue
+        if ds.file_meta.get("MediaStorageSOPClassUID") == "1.2.840.10008.1.3.10":
+            continue  # a DICOMDIR (dcm_qa_xa60 has two): an index, not an instance
         oracle[str(path)] = (
             str(ds.get("PatientID", "")),
             str(ds.get("PatientName", "")),
@@ -176,7 +178,10 @@ class TestScanDcmQa:
         records, failures = scanned
         assert sorted(r.path for r in records) == sorted(dcm_qa_oracle)
         assert [r for r in records if r.warnings] == []
-        assert all(f.reason.startswith("not a DICOM file") for f in failures)
+        assert all(
+            f.reason.startswith("not a DICOM file") or f.reason.endswith("but missing")
+            for f in failures  # dcm_qa_xa60's DICOMDIRs name two files the set lacks
+        )
 
     def test_hierarchy_matches_pydicom_count(self, dcm_qa_oracle: dict, scanned: tuple) -> None:
         """Patients, studies, series and instances per series equal pydicom's count."""

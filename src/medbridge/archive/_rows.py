@@ -13,13 +13,11 @@ the fallback for the encodings the walker leaves to it (Big Endian, Deflate).
 from __future__ import annotations
 
 import functools
-import io
 import warnings
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from pydicom import dcmread
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from sqlalchemy.engine import Connection
 
@@ -35,6 +33,7 @@ from medbridge.archive.index import (
 )
 from medbridge.archive.names import fuzzy_key
 from medbridge.archive.storage import validate_uid
+from medbridge.dicom import read_dataset
 from medbridge.dicom._header import NeedsFullParse, read_raw_header_bytes, tag_label
 from medbridge.errors import InvalidDicomError, StorageError
 
@@ -90,19 +89,18 @@ def _walked_values(data: bytes) -> dict[str, str]:
 
 
 def _pydicom_values(data: bytes) -> dict[str, str]:
+    ds = read_dataset(
+        data, stop_before_pixels=True, specific_tags=["SpecificCharacterSet", *HEADER_KEYWORDS]
+    )
     try:
-        ds = dcmread(
-            io.BytesIO(data),
-            stop_before_pixels=True,
-            specific_tags=["SpecificCharacterSet", *HEADER_KEYWORDS],
-        )
         with warnings.catch_warnings():
             # an invalid IS/US (NumberOfFrames "1A") is indexed as empty, not refused
             warnings.simplefilter("ignore", UserWarning)
             values = {kw: _text(ds.get(kw)) for kw in HEADER_KEYWORDS}
-        values["TransferSyntaxUID"] = str(ds.file_meta.TransferSyntaxUID)
-    except Exception as exc:  # pydicom raises many types on damaged input
-        raise InvalidDicomError(f"cannot parse dataset: {exc}") from exc
+        meta = getattr(ds, "file_meta", None)
+        values["TransferSyntaxUID"] = str(meta.get("TransferSyntaxUID", "") if meta else "")
+    except Exception as exc:  # pydicom converts values lazily; damaged ones raise here
+        raise InvalidDicomError(f"cannot parse dataset: {type(exc).__name__}: {exc}") from exc
     return values
 
 

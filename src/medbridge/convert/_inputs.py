@@ -17,9 +17,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-import pydicom
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
 
 from medbridge.convert._values import (
     SCAN_TAGS,
@@ -29,11 +27,10 @@ from medbridge.convert._values import (
     fast_values_usable,
 )
 from medbridge.dicom._header import IMPLICIT_VR_LE, NeedsFullParse, read_raw_header
-from medbridge.errors import InvalidDicomError
+from medbridge.dicom._read import read_dataset
+from medbridge.errors import InvalidDicomError, NotDicomError
 
 __all__ = ["Instance", "ScanReport", "expand_inputs", "read_instances"]
-
-_UNREADABLE = (PydicomInvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError)
 
 
 class Instance:
@@ -95,11 +92,13 @@ class Instance:
     def _parse(self) -> Dataset:
         if self._ds is None:
             try:
-                self._ds = pydicom.dcmread(self.path, stop_before_pixels=True)
-            except _UNREADABLE as exc:
+                self._ds = read_dataset(self.path, stop_before_pixels=True)
+            except InvalidDicomError as exc:
                 raise InvalidDicomError(
-                    f"header unreadable: {type(exc).__name__}: {exc}", path=self.path
-                ) from exc
+                    f"header unreadable: {exc.reason}", path=self.path
+                ) from None
+            except OSError as exc:
+                raise InvalidDicomError(f"header unreadable: {exc}", path=self.path) from exc
         return self._ds
 
     def __repr__(self) -> str:
@@ -108,9 +107,15 @@ class Instance:
 
 @dataclass
 class ScanReport:
-    """What the scan skipped and why (path → reason)."""
+    """What the scan skipped and why (path → reason).
+
+    ``skipped``: files that are not DICOM images (other formats, non-image objects),
+    left out as dcm2niix leaves them; ``damaged``: DICOM files that cannot be read
+    (truncated, nested too deep, lengths that lie), which make a run partial.
+    """
 
     skipped: dict[str, str] = field(default_factory=dict)
+    damaged: dict[str, str] = field(default_factory=dict)
 
 
 def expand_inputs(
@@ -201,10 +206,18 @@ def _scanned(path: str) -> Instance | None:
 
 def _parsed(path: str, report: ScanReport | None) -> Instance | None:
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except _UNREADABLE as exc:
+        ds = read_dataset(path, stop_before_pixels=True)
+    except NotDicomError as exc:
         if report is not None:
-            report.skipped[path] = f"not DICOM: {type(exc).__name__}"
+            report.skipped[path] = f"not DICOM: {exc.reason}"
+        return None
+    except InvalidDicomError as exc:
+        if report is not None:
+            report.damaged[path] = f"unreadable DICOM: {exc.reason}"
+        return None
+    except OSError as exc:
+        if report is not None:
+            report.damaged[path] = f"cannot read: {exc.strerror or exc}"
         return None
     if "Rows" not in ds or "Columns" not in ds:
         if report is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from medbridge.convert._nifti_fields import nifti_fields
 from medbridge.convert._philips import philips_scaling
 from medbridge.convert._sidecar import build_sidecar, dumps, numbers_line
 from medbridge.convert._stream import stream_nifti
+from medbridge.convert._workers import processes_allowed
 from medbridge.errors import (
     ConversionError,
     GeometryError,
@@ -185,6 +187,7 @@ def plan_outputs(
     earlier = [p for p in scan.skipped if p.lower().endswith(OUTPUT_EXTENSIONS)]
     report.earlier_outputs = len(earlier)
     report.not_dicom = len(scan.skipped) - len(earlier)
+    report.skipped += [Skipped(path, why) for path, why in scan.damaged.items()]
     if options.deidentify is not None:
         instances = _deidentified(instances, options.deidentify, report)
     groups, skipped_files = group_instances(instances, ignore_derived=options.ignore_derived)
@@ -295,7 +298,9 @@ def _decoder_threads(item: _Planned) -> int:
     return min(4, os.cpu_count() or 1)
 
 
-def _write_image(item: _Planned, about: _Description, path: str) -> tuple[int, ...]:
+def _write_image(
+    item: _Planned, about: _Description, path: str, processes: bool = True
+) -> tuple[int, ...]:
     """Stream slices into the file when the layout allows, else build the volume first."""
     from medbridge.formats import nifti
 
@@ -307,6 +312,7 @@ def _write_image(item: _Planned, about: _Description, path: str) -> tuple[int, .
             bits_stored=about.bits_stored,
             scaling=about.scaling,
             decoders=_decoder_threads(item),
+            processes=processes,
         )
         if shape is not None:
             return shape
@@ -315,7 +321,9 @@ def _write_image(item: _Planned, about: _Description, path: str) -> tuple[int, .
     return volume.shape
 
 
-def _write_one(item: _Planned, out_dir: str, options: ConvertOptions) -> Output:
+def _write_one(
+    item: _Planned, out_dir: str, options: ConvertOptions, processes: bool = True
+) -> Output:
     about = _describe(item, options)
     fields, diffusion = about.fields, about.diffusion
     stem = os.path.join(out_dir, item.name)
@@ -324,7 +332,7 @@ def _write_one(item: _Planned, out_dir: str, options: ConvertOptions) -> Output:
     shape = item.plan.shape
     if options.bids != "o" or item.group.adc_copy:
         path = stem + (".nii.gz" if options.compress else ".nii")
-        shape = _write_image(item, about, path)
+        shape = _write_image(item, about, path, processes)
         files.append(path)
     if options.bids in ("y", "o") and not item.group.adc_copy:
         with open(stem + ".json", "w", encoding="utf-8") as fh:
@@ -404,6 +412,7 @@ def convert_files(
         Outputs written, series refused (incomplete volumes apart), non-DICOM file count.
     """
     options = options or ConvertOptions()
+    processes = processes_allowed(sys._getframe(1))  # here: the writers run in threads
     out = os.fspath(out_dir)
     os.makedirs(out, exist_ok=True)
     planned, report = plan_outputs(inputs, options)
@@ -414,7 +423,7 @@ def convert_files(
 
     def run(item: _Planned) -> Output | Skipped:
         try:
-            return _write_one(item, out, options)
+            return _write_one(item, out, options, processes)
         except (GeometryError, ConversionError) as exc:
             return Skipped(item.name, str(exc), incomplete=isinstance(exc, IncompleteVolumeError))
         except Exception as exc:  # a decoder failure must not stop the other series

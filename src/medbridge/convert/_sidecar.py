@@ -34,7 +34,8 @@ KEY_ORDER: tuple[str, ...] = (
     "PatientWeight", "PatientPosition", "ProcedureStepDescription", "SoftwareVersions",
     "MRAcquisitionType", "StudyDescription", "SeriesDescription", "ProtocolName",
     "ScanningSequence", "SequenceVariant", "PulseSequenceType", "ScanOptions", "SequenceName",
-    "ImageType", "RawImage", "ImageTypeText", "NonlinearGradientCorrection", "SeriesNumber",
+    "ImageType", "RawImage", "ImageTypeText", "NonlinearGradientCorrection",
+    "DeidentificationMethod", "DeidentificationMethodCodeSequence", "SeriesNumber",
     "AcquisitionTime", "AcquisitionDateTime", "AcquisitionNumber", "ImageComments",
     "TriggerDelayTime", "PhilipsRWVSlope", "PhilipsRWVIntercept", "PhilipsRescaleSlope",
     "PhilipsRescaleIntercept", "PhilipsScaleSlope", "UsePhilipsFloatNotDisplayScaling", "Units",
@@ -292,6 +293,37 @@ def _enhanced(ds: Dataset, sequence: str, keyword: str) -> Any:
     return seq[0].get(keyword)
 
 
+#: dcm2niix keeps a string attribute in a buffer of 66 bytes (kDICOMStr): 65 characters.
+_DCM2NIIX_STRING = 65
+_CODE_FIELDS = ("CodeValue", "CodingSchemeDesignator", "CodeMeaning")
+
+
+def _deidentification(ds: Any, car: Sidecar) -> None:
+    """How the input was de-identified, as dcm2niix copies it (PS3.15 E.1.1 step 4).
+
+    (0012,0063) 'De-identification Method' is always a list (its values split at the
+    backslash, of the first 65 characters dcm2niix keeps), left out when empty; each item
+    of (0012,0064) 'De-identification Method Code Sequence' gives its code.
+    """
+    method = ds.get("DeidentificationMethod")
+    if method not in (None, ""):
+        values = [method] if isinstance(method, str) else [str(v) for v in method]
+        joined = "\\".join(str(v) for v in values)[:_DCM2NIIX_STRING]
+        if joined.strip():
+            car.set(
+                "DeidentificationMethod",
+                joined.split("\\"),
+                "(0012,0063) split at '\\' (dcm2niix keeps 65 characters)",
+            )
+    codes = []
+    for item in ds.get("DeidentificationMethodCodeSequence", None) or []:
+        code = {k: str(item.get(k, "") or "") for k in _CODE_FIELDS if item.get(k) is not None}
+        if code:
+            codes.append(code)
+    if codes:
+        car.set("DeidentificationMethodCodeSequence", codes, "(0012,0064) items' codes")
+
+
 def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
     """Fields every vendor has, from standard attributes (PS3.3 C.7, C.8.3, C.8.13)."""
     ds = ctx.ds
@@ -338,6 +370,7 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
         "SequenceName", text(ds, "SequenceName") or text(ds, "PulseSequenceName"), "(0018,0024)"
     )
     car.set("ImageType", _image_type(ctx), "(0008,0008) split at '_', plus the value kind")
+    _deidentification(ds, car)
     car.set("SeriesNumber", series_number(ds) or None, "(0020,0011), else CRC-32 of the UID")
     acquired = _acquisition_time(ds)
     car.set("AcquisitionTime", acquired, "(0008,0032)")

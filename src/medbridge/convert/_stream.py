@@ -60,20 +60,23 @@ def _compressed_files(frames: Sequence[Frame]) -> list[tuple[str, str]] | None:
     return files
 
 
-def _decoded(frames: Sequence[Frame], workers: int) -> Iterator[npt.NDArray[Any]]:
+def _decoded(
+    frames: Sequence[Frame], workers: int, *, processes: bool = True
+) -> Iterator[npt.NDArray[Any]]:
     """Each frame's pixels, in order; decoded ahead when ``workers`` > 1.
 
     JPEG-LS and JPEG 2000 files are decoded by ``workers`` decoders, this process being
     one of them (:func:`_decoded_in_processes`), because their decoders hold the GIL;
     other files are read in threads (file reads release it; RLE decodes faster than an
     array crosses between processes). The window is bounded, so only a few slices wait
-    in memory.
+    in memory. ``processes`` False (see :mod:`medbridge.convert._workers`) keeps them
+    in threads of this process.
     """
     if workers <= 1 or len(frames) < 2 * workers:
         for frame in frames:
             yield frame.load()
         return
-    files = _compressed_files(frames)
+    files = _compressed_files(frames) if processes else None
     if files is not None:
         yield from _decoded_in_processes(frames, files, workers)
         return
@@ -118,6 +121,7 @@ def _slices(
     dtype: np.dtype[Any],
     varying: bool,
     workers: int,
+    processes: bool = True,
 ) -> Iterator[memoryview]:
     """Each frame's values as stored (rows reversed), as bytes views of fresh arrays.
 
@@ -126,7 +130,7 @@ def _slices(
     """
     first = plan.frames[0][0]
     ordered = [frame for volume in plan.frames for frame in volume]
-    decoded = chain([sample], _decoded(ordered[1:], workers))
+    decoded = chain([sample], _decoded(ordered[1:], workers, processes=processes))
     for frame, pixels in zip(ordered, decoded, strict=True):
         if pixels.shape != (first.rows, first.columns):
             raise GeometryError(
@@ -150,6 +154,7 @@ def stream_nifti(
     scaling: tuple[float, float] | None = None,
     threads: int = 0,
     decoders: int = 1,
+    processes: bool = True,
 ) -> tuple[int, ...] | None:
     """Write ``plan`` as ``path`` (.nii or .nii.gz) slice by slice; returns the shape.
 
@@ -185,12 +190,12 @@ def stream_nifti(
         if path.endswith(".gz"):
             with nifti._gzip_writer(tmp, threads) as out:
                 out.write(head)
-                for block in _slices(plan, sample, dtype, varying, decoders):
+                for block in _slices(plan, sample, dtype, varying, decoders, processes):
                     out.write(block)
         else:
             with open(tmp, "wb") as raw:
                 raw.write(head)
-                for block in _slices(plan, sample, dtype, varying, decoders):
+                for block in _slices(plan, sample, dtype, varying, decoders, processes):
                     raw.write(block)
         os.replace(tmp, path)
     except BaseException:

@@ -22,6 +22,7 @@ from pydicom.filewriter import write_data_element, write_file_meta_info
 from pydicom.multival import MultiValue
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
+from medbridge.dicom._deflate import is_deflated_frames
 from medbridge.dicom.flat import LONG_LENGTH_VRS
 from medbridge.dicom.part10 import PREAMBLE
 
@@ -40,9 +41,12 @@ def _fast_path_applies(ds: Dataset) -> tuple[bool, bool] | None:
     if syntax is None:
         return None
     syntax = UID(str(syntax))
-    if not syntax.is_transfer_syntax or syntax == DeflatedExplicitVRLittleEndian:
+    if is_deflated_frames(syntax):  # newer than pydicom 3.0: Explicit VR Little Endian
+        encoding = (False, True)
+    elif not syntax.is_transfer_syntax or syntax == DeflatedExplicitVRLittleEndian:
         return None
-    encoding = (bool(syntax.is_implicit_VR), bool(syntax.is_little_endian))
+    else:
+        encoding = (bool(syntax.is_implicit_VR), bool(syntax.is_little_endian))
     if not encoding[1] or ds.original_encoding != encoding:
         return None
     if ds.original_character_set != ds._character_set:

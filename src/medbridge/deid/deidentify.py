@@ -28,9 +28,10 @@ from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 
 from medbridge.deid._actions import dummy_value, required_type, resolve
+from medbridge.deid._jpeg import strip_jpeg_text
 from medbridge.deid.dates import date_offset_days, shift_da, shift_dt
 from medbridge.deid.pixels import blank_regions
 from medbridge.deid.policy import BASIC_PROFILE_CODE, Option, Policy
@@ -42,9 +43,10 @@ from medbridge.deid.private import (
 )
 from medbridge.deid.table import Profile, load_table, profile_for
 from medbridge.deid.uids import is_well_known, remap_uid
+from medbridge.dicom.part10 import meta_values
 from medbridge.errors import DeidentificationError
 
-__all__ = ["deidentify", "patient_pseudonym"]
+__all__ = ["deidentify", "patient_pseudonym", "require_file_meta"]
 
 _PATIENT_ID = 0x00100020
 _PATIENT_NAME = 0x00100010
@@ -432,21 +434,54 @@ def _code(option: Option) -> str:
     return option.code
 
 
-def _update_file_meta(ds: Dataset) -> None:
-    """Make the File Meta Information name the new instance and nothing else (PS3.10 7.1)."""
-    old = getattr(ds, "file_meta", None)
+def _update_file_meta(ds: Dataset, key: bytes) -> None:
+    """Make the File Meta Information name the new instance and nothing else (PS3.10 7.1).
+
+    A file read without a complete File Meta group gets one built from the data set
+    (:func:`medbridge.dicom.part10.meta_values`); a SOP Instance UID found only in the
+    old group is remapped like every other. What is nowhere is left out: a data set
+    built in memory may lack it, and :func:`require_file_meta` refuses to write it.
+    """
+    sop_class, sop_instance, syntax = meta_values(ds)
+    if "SOPInstanceUID" not in ds and sop_instance:
+        sop_instance = remap_uid(sop_instance, key)
     meta = FileMetaDataset()
     meta.FileMetaInformationVersion = b"\x00\x01"
-    if "SOPClassUID" in ds:
-        meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    if "SOPInstanceUID" in ds:
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    if old is not None and "TransferSyntaxUID" in old:
-        meta.TransferSyntaxUID = old.TransferSyntaxUID
+    if sop_class:
+        meta.MediaStorageSOPClassUID = UID(sop_class)
+    if sop_instance:
+        meta.MediaStorageSOPInstanceUID = UID(sop_instance)
+    meta.TransferSyntaxUID = UID(syntax)
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = _IMPLEMENTATION_VERSION
     ds.file_meta = meta
     ds.preamble = _ZERO_PREAMBLE  # a vendor preamble (TIFF header, ...) may name anyone
+
+
+def require_file_meta(ds: Dataset) -> None:
+    """Refuse to write a de-identified data set that no DICOM file can hold.
+
+    Raises
+    ------
+    DeidentificationError
+        Neither the data set nor its File Meta Information names the SOP class or
+        instance (PS3.10 7.1 requires both), so the file could not say what it holds.
+    """
+    meta = getattr(ds, "file_meta", None)
+    missing = [
+        label
+        for label, keyword in (
+            ("(0008,0016) 'SOP Class UID'", "MediaStorageSOPClassUID"),
+            ("(0008,0018) 'SOP Instance UID'", "MediaStorageSOPInstanceUID"),
+        )
+        if meta is None or not str(meta.get(keyword, "") or "").strip("\x00 ")
+    ]
+    if missing:
+        raise DeidentificationError(
+            f"no {' or '.join(missing)} in the data set or its File Meta Information: "
+            "not an instance a DICOM file can hold (PS3.10 7.1); add the UIDs (for example "
+            "with DCMTK's dcmodify) to de-identify it"
+        )
 
 
 def _patient_key(ds: Dataset) -> str:
@@ -494,7 +529,12 @@ def deidentify(
         input is left unchanged.
     """
     _check_burned_in(dataset, policy)
-    ds = dataset if in_place else copy.deepcopy(dataset)
+    try:
+        ds = dataset if in_place else copy.deepcopy(dataset)
+    except RecursionError:  # a data set built in memory, deeper than any file is read
+        raise DeidentificationError(
+            "sequences nested too deep to copy; de-identify in place (in_place=True)"
+        ) from None
     ctx = _Context(
         policy=policy,
         profile=profile_for(policy.options),
@@ -506,8 +546,11 @@ def deidentify(
     if policy.pixel_mask:
         blank_regions(ds, policy.pixel_mask)
     _walk(ds, ctx, top=True, dummy=False, clean_text=False)
+    removed = strip_jpeg_text(ds, meta_values(ds)[2])
+    if removed:
+        ctx.notes.append(f"removed {removed} JPEG COM/APPn segment(s): text beside the image")
     _mark(ds, policy)
-    _update_file_meta(ds)
+    _update_file_meta(ds, policy.key)
     if notes is not None:
         notes.extend(ctx.notes)
     return ds

@@ -12,13 +12,13 @@ from __future__ import annotations
 import io
 import warnings
 
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from medbridge.deid._encode import encode_file
-from medbridge.deid.deidentify import deidentify
+from medbridge.deid.deidentify import deidentify, require_file_meta
 from medbridge.deid.policy import Policy
 from medbridge.deid.runner import _truncation
+from medbridge.dicom import read_dataset
 from medbridge.errors import DeidentificationError, InvalidDicomError, MedbridgeError
 
 __all__ = ["anonymize_bytes", "encode_dataset"]
@@ -62,14 +62,15 @@ def anonymize_bytes(data: bytes, policy: Policy, *, notes: list[str] | None = No
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ds = dcmread(io.BytesIO(data))
-        except Exception as exc:  # pydicom raises many kinds for broken input
-            raise InvalidDicomError(f"cannot read: {exc}") from exc
+            ds = read_dataset(data)
+        except InvalidDicomError as exc:
+            raise InvalidDicomError(f"cannot read: {exc.reason}") from None
         problem = _truncation(ds, [str(w.message) for w in caught])
         if problem:
             raise InvalidDicomError(f"cannot read: {problem}")
         try:
             deidentify(ds, policy, in_place=True, notes=notes)
+            require_file_meta(ds)
         except MedbridgeError:
             raise
         except Exception as exc:  # a malformed element met while walking

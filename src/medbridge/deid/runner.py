@@ -26,16 +26,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from medbridge.deid._encode import encode_file
 from medbridge.deid.dates import date_offset_days
-from medbridge.deid.deidentify import _patient_key, deidentify
+from medbridge.deid.deidentify import _patient_key, deidentify, require_file_meta
 from medbridge.deid.policy import Policy
-from medbridge.errors import DeidentificationError, MedbridgeError
+from medbridge.dicom import read_dataset
+from medbridge.errors import (
+    DeidentificationError,
+    InvalidDicomError,
+    MedbridgeError,
+    NotDicomError,
+)
 
 __all__ = ["FileResult", "RunSummary", "anonymize_file", "anonymize_paths", "iter_files"]
 
@@ -158,11 +162,13 @@ def anonymize_file(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ds = dcmread(src)
-        except Exception as exc:  # pydicom raises many kinds for broken input
-            status: Status = "skipped" if isinstance(exc, InvalidDicomError) else "failed"
-            reason = "not a DICOM file" if status == "skipped" else f"cannot read: {exc}"
-            return FileResult(src, status, reason=reason)
+            ds = read_dataset(src)
+        except NotDicomError as exc:
+            return FileResult(src, "skipped", reason=exc.reason)
+        except InvalidDicomError as exc:
+            return FileResult(src, "failed", reason=f"cannot read: {exc.reason}")
+        except OSError as exc:
+            return FileResult(src, "failed", reason=f"cannot read: {exc}")
         problem = _truncation(ds, [str(w.message) for w in caught])
         if problem:
             return FileResult(src, "failed", reason=f"cannot read: {problem}")
@@ -175,6 +181,7 @@ def anonymize_file(
             original = {k: str(ds.get(k, "") or "") for k in _LINKED}
             patient_key = _patient_key(ds)
             deidentify(ds, policy, in_place=True, notes=notes)
+            require_file_meta(ds)
         except MedbridgeError as exc:
             return FileResult(src, "failed", reason=str(exc))
         except Exception as exc:  # a malformed element met while walking

@@ -14,6 +14,7 @@ caller falls back to pydicom, which stays the reference parser.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import struct
@@ -23,12 +24,13 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from pydicom.charset import convert_encodings, decode_bytes
-from pydicom.datadict import dictionary_description
+from pydicom.datadict import dictionary_description, dictionary_VR
 
 from medbridge.dicom.flat import LONG_LENGTH_VRS
-from medbridge.errors import InvalidDicomError
+from medbridge.errors import InvalidDicomError, NotDicomError
 
 __all__ = [
+    "MAX_SEQUENCE_DEPTH",
     "NeedsFullParse",
     "RawHeader",
     "read_raw_header",
@@ -45,6 +47,14 @@ _SEQ_END = 0xFFFEE0DD
 _PIXEL_DATA = 0x7FE00010
 _FLOAT_PIXEL_DATA = 0x7FE00008
 _DOUBLE_PIXEL_DATA = 0x7FE00009
+
+#: Deepest nesting of sequences read (a top-level sequence's items are level 1).
+#: Standard objects nest far less (SR content trees ~10 levels; pydicom proposes 100,
+#: fo-dicom 256, as guards); 50 keeps every recursive walker of a dataset (pydicom's
+#: reader, writer and medbridge's de-identifier ~5 Python frames a level, a deep copy
+#: ~14) inside Python's default recursion limit of 1000, so a file is refused before any
+#: walker could overflow.
+MAX_SEQUENCE_DEPTH = 50
 
 # Explicit VRs whose length field is 4 bytes after 2 reserved bytes (PS3.5 7.1.2).
 _LONG_VRS = frozenset(vr.encode() for vr in LONG_LENGTH_VRS)
@@ -125,7 +135,15 @@ _U32 = struct.Struct("<I")
 
 
 class NeedsFullParse(Exception):
-    """The fast path cannot read this file; pydicom must (not an error by itself)."""
+    """The fast path cannot read this file; pydicom must (not an error by itself).
+
+    ``deflated_at`` is where a Deflated Explicit VR Little Endian data set's deflate
+    stream starts, so a reader can bound what it inflates to before pydicom inflates it.
+    """
+
+    def __init__(self, reason: str, *, deflated_at: int | None = None) -> None:
+        super().__init__(reason)
+        self.deflated_at = deflated_at
 
 
 @dataclass(slots=True)
@@ -182,6 +200,7 @@ class _Walker:
     def __init__(self, src: _Source, explicit: bool) -> None:
         self.src = src
         self.explicit = explicit
+        self.first = -1  # where the data set's first element is, once known
 
     def header(self, pos: int) -> tuple[int, bytes | None, int, int]:
         """(tag, vr, value length, header length) of the element at ``pos``."""
@@ -198,37 +217,205 @@ class _Walker:
                 raise _Truncated(pos, tag)
             return tag, vr, struct.unpack_from("<I", raw, 8)[0], 12
         if vr not in _ALL_VRS:
-            raise NeedsFullParse(f"unexpected VR {vr!r} in {tag_label(tag)}")
+            raise _unknown_vr(tag, vr, pos == self.first)
         return tag, vr, struct.unpack_from("<H", raw, 6)[0], 8
 
-    def skip_undefined(self, pos: int, *, implicit_items: bool = False) -> int:
-        """Position after a sequence or encapsulated value of undefined length at ``pos``.
+    def skip_sequence(
+        self, pos: int, length: int, *, implicit_items: bool = False, fragments: bool = False
+    ) -> int:
+        """Position after the sequence (or encapsulated) value at ``pos`` of ``length``.
 
-        ``implicit_items`` is for UN of undefined length, whose items are always Implicit
-        VR Little Endian (PS3.5 6.2.2 note).
+        Every nested item is walked, iteratively, with a stack instead of recursion: a
+        file whose items nest thousands of levels deep must be refused with a reason,
+        not exhaust the interpreter's stack (issue 13). Each length is checked against
+        what holds it (item, sequence, file) before it is believed, and nesting deeper
+        than :data:`MAX_SEQUENCE_DEPTH` is refused. ``implicit_items`` is for UN of
+        undefined length, whose items are always Implicit VR Little Endian (PS3.5 6.2.2
+        note); ``fragments`` for encapsulated pixel data, whose items are fragments of
+        a codestream, skipped by length.
+
+        Raises
+        ------
+        InvalidDicomError
+            Nesting too deep, an item or element longer than what holds it, or a
+            sequence holding something other than items.
         """
-        inner = _Walker(self.src, explicit=self.explicit and not implicit_items)
-        while True:
-            tag, _, length, hlen = self.header(pos)
-            pos += hlen
-            if tag == _SEQ_END:
-                return pos
-            if tag != _ITEM:
-                raise NeedsFullParse(f"expected an item, found {tag_label(tag)}")
-            if length != _UNDEFINED:
-                pos += length
+        size = self.src.size
+        end = None if length == _UNDEFINED else pos + length
+        if end is not None and end > size:
+            raise _Truncated(pos, None)
+        # (kind, end position or None for undefined length, explicit VR)
+        stack: list[tuple[int, int | None, bool]] = [
+            (
+                _IN_FRAGMENTS if fragments else _IN_SEQUENCE,
+                end,
+                self.explicit and not implicit_items,
+            )
+        ]
+        depth = 1
+        while stack:
+            kind, end, expl = stack[-1]
+            if end is not None and pos >= end:
+                if pos > end:
+                    raise InvalidDicomError(
+                        f"an element near byte {pos} runs past the end of the "
+                        f"{'item' if kind == _IN_ITEM else 'sequence'} that holds it"
+                    )
+                stack.pop()
+                depth -= kind != _IN_ITEM
                 continue
-            while True:
-                tag, vr, length, hlen = inner.header(pos)
-                pos += hlen
-                if tag == _ITEM_END:
-                    break
-                if length == _UNDEFINED:
-                    pos = inner.skip_undefined(pos, implicit_items=vr == b"UN")
-                else:
-                    pos += length
-            if pos > self.src.size:
-                raise _Truncated(pos, None)
+            if kind != _IN_ITEM:
+                before = len(stack)
+                pos = self._item(pos, kind, end, expl, stack)
+                depth -= len(stack) < before  # the sequence delimiter ended it
+                continue
+            tag, vr, value_length, hlen = self.nested_header(pos, expl)
+            pos += hlen
+            if tag == _ITEM_END:
+                stack.pop()
+                continue
+            limit = size if end is None else end
+            if _holds_items(self.src, tag, vr, value_length, pos, expl):
+                if depth >= MAX_SEQUENCE_DEPTH:
+                    raise _TooDeep(
+                        f"sequences nested more than {MAX_SEQUENCE_DEPTH} levels deep "
+                        f"(at byte {pos}); no DICOM object nests so deep, so the file "
+                        "is refused rather than read"
+                    )
+                seq_end = None if value_length == _UNDEFINED else pos + value_length
+                if seq_end is not None and seq_end > limit:
+                    raise _Truncated(pos - hlen, tag)
+                encapsulated = _encapsulated(tag, vr, value_length)
+                stack.append(
+                    (_IN_FRAGMENTS if encapsulated else _IN_SEQUENCE, seq_end, expl and vr != b"UN")
+                )
+                depth += 1
+                continue
+            pos += value_length
+            if pos > limit:
+                raise _Truncated(pos - value_length - hlen, tag)
+        return pos
+
+    def _item(
+        self,
+        pos: int,
+        kind: int,
+        end: int | None,
+        expl: bool,
+        stack: list[tuple[int, int | None, bool]],
+    ) -> int:
+        """Read one item header of the sequence on top of ``stack``; push or pop."""
+        raw = self.src.get(pos, 8)
+        if len(raw) < 8:
+            raise _Truncated(pos, None)
+        group, elem, item_length = struct.unpack_from("<HHI", raw)
+        tag = group << 16 | elem
+        if tag == _SEQ_END:
+            stack.pop()
+            return pos + 8
+        if tag != _ITEM:
+            raise InvalidDicomError(
+                f"a sequence holds {tag_label(tag)} near byte {pos} where only items "
+                "(FFFE,E000) may be"
+            )
+        pos += 8
+        if item_length == _UNDEFINED:
+            if kind == _IN_FRAGMENTS:
+                raise InvalidDicomError(f"a pixel data fragment near byte {pos - 8} has no length")
+            stack.append((_IN_ITEM, None, expl))
+            return pos
+        item_end: int = pos + item_length
+        if kind == _IN_FRAGMENTS:
+            if item_end > self.src.size:
+                raise _Truncated(pos - 8, _PIXEL_DATA)
+            return item_end
+        # An item claiming more than its sequence (or the file) holds is read up to
+        # there, as pydicom reads it; what it holds is still checked element by element.
+        item_end = min(item_end, self.src.size if end is None else end)
+        stack.append((_IN_ITEM, item_end, expl))
+        return pos
+
+    def nested_header(self, pos: int, explicit: bool) -> tuple[int, bytes | None, int, int]:
+        """(tag, vr, value length, header length) of an element inside an item.
+
+        An item written in Implicit VR inside an Explicit VR file (some vendors do so in
+        private sequences) is read as implicit, as pydicom does when the two bytes
+        where the VR belongs are not a VR.
+        """
+        raw = self.src.get(pos, 12)
+        if len(raw) < 8:
+            raise _Truncated(pos, None)
+        group, elem = struct.unpack_from("<HH", raw)
+        tag = group << 16 | elem
+        vr = raw[4:6]
+        if group == 0xFFFE or not explicit or vr not in _ALL_VRS:
+            return tag, None, struct.unpack_from("<I", raw, 4)[0], 8
+        if vr in _LONG_VRS:
+            if len(raw) < 12:
+                raise _Truncated(pos, tag)
+            return tag, vr, struct.unpack_from("<I", raw, 8)[0], 12
+        return tag, vr, struct.unpack_from("<H", raw, 6)[0], 8
+
+
+@functools.lru_cache(maxsize=4096)
+def _dictionary_sequence(tag: int) -> bool | None:
+    """Whether pydicom's dictionary makes ``tag`` a sequence; None for tags it lacks."""
+    try:
+        return dictionary_VR(tag) == "SQ"
+    except KeyError:
+        return None
+
+
+_ITEM_BYTES = b"\xfe\xff\x00\xe0"
+_IN_SEQUENCE, _IN_FRAGMENTS, _IN_ITEM = 0, 1, 2
+_ENCAPSULATED_VRS = frozenset({b"OB", b"OW"})
+
+
+def _encapsulated(tag: int, vr: bytes | None, length: int) -> bool:
+    """Whether an undefined-length value holds pixel data fragments, not datasets."""
+    if length != _UNDEFINED:
+        return False
+    if tag in (_PIXEL_DATA, _FLOAT_PIXEL_DATA, _DOUBLE_PIXEL_DATA):
+        return True
+    return vr in _ENCAPSULATED_VRS
+
+
+def _holds_items(
+    src: _Source, tag: int, vr: bytes | None, length: int, pos: int, explicit: bool
+) -> bool:
+    """Whether the value at ``pos`` is read as items (a sequence, encapsulated data).
+
+    As pydicom decides: the VR SQ; an undefined length; in Implicit VR (and for UN) a
+    tag its dictionary names a sequence, or, for tags it does not know, a value that
+    starts with an item tag.
+    """
+    if vr == b"SQ" or length == _UNDEFINED:
+        return True
+    if explicit and vr != b"UN":
+        return False
+    known = _dictionary_sequence(tag)
+    if known is not None:
+        return known
+    return length >= 8 and src.get(pos, 4) == _ITEM_BYTES
+
+
+def _unknown_vr(tag: int, vr: bytes, first: bool) -> Exception:
+    """What two bytes that are no VR mean: implicit VR data (first element), or damage.
+
+    A data set written in Implicit VR under an Explicit VR transfer syntax shows it at
+    its first element, and pydicom reads it so; past the first element, an Explicit VR
+    data set does not change encoding, so the file is damaged there.
+    """
+    if first:
+        return NeedsFullParse(f"unexpected VR {vr!r} in {tag_label(tag)}")
+    return InvalidDicomError(
+        f"{tag_label(tag)} has the VR {vr.decode('latin-1')!r}, which is no DICOM VR: "
+        "the file is damaged there"
+    )
+
+
+class _TooDeep(InvalidDicomError):
+    """Sequences nest deeper than :data:`MAX_SEQUENCE_DEPTH`."""
 
 
 class _Truncated(Exception):
@@ -260,7 +447,7 @@ def sniff(path: str | os.PathLike[str]) -> None:
     except NeedsFullParse:
         pass
     except InvalidDicomError as exc:
-        raise InvalidDicomError(exc.reason, path=path) from None
+        raise type(exc)(exc.reason, path=path) from None
 
 
 def _find_meta_start(head: bytes) -> tuple[bool, bool, int]:
@@ -268,7 +455,7 @@ def _find_meta_start(head: bytes) -> tuple[bool, bool, int]:
     if len(head) >= 132 and head[128:132] == b"DICM":
         return True, True, 132
     if len(head) < 8:
-        raise InvalidDicomError(
+        raise NotDicomError(
             f"not a DICOM file: only {len(head)} bytes" if head else "empty file (0 bytes)"
         )
     group, elem = struct.unpack_from("<HH", head)
@@ -282,7 +469,7 @@ def _find_meta_start(head: bytes) -> tuple[bool, bool, int]:
             return False, False, 0
     if struct.unpack_from(">H", head)[0] in (0x0002, 0x0008):
         raise NeedsFullParse("big endian without preamble")
-    raise InvalidDicomError(
+    raise NotDicomError(
         "not a DICOM file: no 'DICM' marker at byte 128 and it does not start with a DICOM element"
     )
 
@@ -369,9 +556,12 @@ def _walk(
         head = src.get(pos, 6)
         ts = EXPLICIT_VR_LE if head[4:6] in _ALL_VRS else IMPLICIT_VR_LE
     if ts in (DEFLATED_LE, EXPLICIT_VR_BE) or ts.startswith("1.2.840.10008.1.2.2."):
-        raise NeedsFullParse(f"transfer syntax {ts}")
+        raise NeedsFullParse(
+            f"transfer syntax {ts}", deflated_at=pos if ts == DEFLATED_LE else None
+        )
     explicit = ts != IMPLICIT_VR_LE
     walker = _Walker(src, explicit=explicit)
+    walker.first = pos
     encodings = _DEFAULT_ENCODINGS
     pixel_offset: int | None = None
     pixel_length: int | None = None
@@ -392,7 +582,7 @@ def _walk(
             elif vr in _ALL_VRS:
                 hlen = 8
             else:
-                raise NeedsFullParse(f"unexpected VR {vr!r} in {tag_label(tag)}")
+                raise _unknown_vr(tag, vr, pos == walker.first)
         else:
             group, elem, length = _IMPLICIT.unpack_from(buf, off)
             tag, vr, hlen = group << 16 | elem, None, 8
@@ -420,8 +610,8 @@ def _walk(
             pixel_offset, pixel_length = value_pos, length
         if tag == 0xFFFCFFFC:  # Data Set Trailing Padding: meaningless, even when cut short
             break
-        if length == _UNDEFINED:
-            pos = walker.skip_undefined(value_pos, implicit_items=vr == b"UN")
+        if tag >> 16 != 0xFFFE and _holds_items(src, tag, vr, length, value_pos, explicit):
+            pos = _skip_value(walker, tag, vr, length, value_pos, explicit)
             buf, start = src.buf, src.start
         else:
             pos = value_pos + length
@@ -438,6 +628,32 @@ def _walk(
     )
 
 
+def _skip_value(
+    walker: _Walker, tag: int, vr: bytes | None, length: int, pos: int, explicit: bool
+) -> int:
+    """Position after a top-level value read as items, every nested item checked.
+
+    A value only guessed to hold items (an unknown private tag in Implicit VR whose
+    value starts with an item tag; UN the dictionary calls a sequence) that does not
+    parse as items is taken as opaque bytes, as pydicom then takes it; nesting too deep
+    is refused either way.
+    """
+    sure = vr == b"SQ" or length == _UNDEFINED or (not explicit and _dictionary_sequence(tag))
+    try:
+        return walker.skip_sequence(
+            pos,
+            length,
+            implicit_items=vr == b"UN",
+            fragments=_encapsulated(tag, vr, length),
+        )
+    except _TooDeep:
+        raise
+    except (InvalidDicomError, _Truncated):
+        if sure:
+            raise
+        return pos + length
+
+
 def _encodings(charset: str) -> list[str]:
     terms = [t.strip() for t in charset.split("\\")] or [""]
     if not terms[0]:
@@ -446,5 +662,5 @@ def _encodings(charset: str) -> list[str]:
         warnings.simplefilter("ignore")
         try:
             return list(convert_encodings(terms))
-        except LookupError:
+        except (LookupError, ValueError):  # garbage terms (damaged files): Latin-1 then
             return _DEFAULT_ENCODINGS

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-import pydicom
-from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
-
+from medbridge.dicom._read import read_dataset
 from medbridge.errors import InvalidDicomError
 
 __all__ = ["MEDIA_STORAGE_DIRECTORY", "DicomdirContents", "read_dicomdir"]
@@ -17,10 +15,11 @@ MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
 @dataclass
 class DicomdirContents:
-    """Files a DICOMDIR references: those present, and those it names but that are gone."""
+    """Files a DICOMDIR references: present, named but gone, or named outside its folder."""
 
     present: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
 
 
 def read_dicomdir(path: str | os.PathLike[str]) -> DicomdirContents:
@@ -31,6 +30,13 @@ def read_dicomdir(path: str | os.PathLike[str]) -> DicomdirContents:
     out in lower case, so a component that does not exist as written is looked up
     without regard to case, as a user would expect the CD to open anyway.
 
+    The records are taken in the order the sequence holds them; the offsets that chain
+    them into a tree ((0004,1400) 'Offset of the Next Directory Record', (0004,1420)
+    'Offset of Referenced Lower-Level Directory Entity') are not followed, so offsets
+    that loop, point outside the file or are missing cannot stop or mislead the reading
+    (every record is reached once, whatever they say). A file ID that leaves the
+    DICOMDIR's folder (``..``, an absolute path) is reported as missing, never opened.
+
     Raises
     ------
     InvalidDicomError
@@ -38,8 +44,10 @@ def read_dicomdir(path: str | os.PathLike[str]) -> DicomdirContents:
     """
     path = os.fspath(path)
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except (PydicomInvalidDicomError, ValueError, EOFError, OSError) as exc:
+        ds = read_dataset(path, stop_before_pixels=True)
+    except InvalidDicomError as exc:
+        raise InvalidDicomError(f"unreadable DICOMDIR: {exc.reason}", path=path) from None
+    except OSError as exc:
         raise InvalidDicomError(f"unreadable DICOMDIR: {exc}", path=path) from exc
     root = os.path.dirname(os.path.abspath(path))
     contents = DicomdirContents()
@@ -48,6 +56,9 @@ def read_dicomdir(path: str | os.PathLike[str]) -> DicomdirContents:
         if not file_id:
             continue
         parts = [file_id] if isinstance(file_id, str) else [str(p) for p in file_id]
+        if any(p in ("", ".", "..") or "/" in p or "\\" in p or os.sep in p for p in parts):
+            contents.outside.append(os.path.join(root, *parts))
+            continue  # PS3.10 8.5: components are plain names; this one leaves the folder
         resolved = _resolve(root, parts)
         if resolved is None:
             contents.missing.append(os.path.join(root, *parts))

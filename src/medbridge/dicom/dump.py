@@ -12,8 +12,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
-from medbridge.dicom._header import sniff
-from medbridge.errors import InvalidDicomError
+from medbridge.dicom._read import read_dataset
 
 __all__ = ["DumpLine", "dump", "dump_file"]
 
@@ -49,15 +48,9 @@ def dump_file(path: str | os.PathLike[str]) -> Iterator[DumpLine]:
         The file cannot be parsed as DICOM at all.
     """
     path = os.fspath(path)
-    try:
-        sniff(path)  # pydicom's force mode would "read" any bytes at all
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, defer_size=_DEFER, force=True)
-    except InvalidDicomError:
-        raise
-    except (OSError, EOFError, ValueError) as exc:
-        raise InvalidDicomError(f"not readable as DICOM: {exc}", path=path) from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = read_dataset(path, defer_size=_DEFER)
     meta = getattr(ds, "file_meta", None)
     if meta:
         yield from dump(meta)
@@ -65,9 +58,26 @@ def dump_file(path: str | os.PathLike[str]) -> Iterator[DumpLine]:
 
 
 def dump(ds: Dataset, depth: int = 0) -> Iterator[DumpLine]:
-    """List every element of ``ds``, recursing into sequence items."""
+    """List every element of ``ds``, and of every sequence item, in file order.
+
+    Walks with a stack, not recursion, so a data set built in memory however deep
+    (files are bounded when read) is listed, not a ``RecursionError``.
+    """
+    stack: list[Iterator[DumpLine | tuple[Dataset, int]]] = [_lines(ds, depth)]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+        elif isinstance(entry, DumpLine):
+            yield entry
+        else:
+            stack.append(_lines(*entry))
+
+
+def _lines(ds: Dataset, depth: int) -> Iterator[DumpLine | tuple[Dataset, int]]:
+    """The lines of ``ds``'s own elements; an item to list is yielded as (item, depth)."""
     for tag in ds.keys():  # noqa: SIM118 (iterating a Dataset yields elements, not tags)
-        raw = ds.get_item(tag)
+        raw = ds.get_item(tag, keep_deferred=True)  # a deferred value is listed, not read
         if isinstance(raw, RawDataElement) and raw.value is None and raw.length:
             vr = raw.VR or "??"
             yield DumpLine(depth, _tag(tag), vr, _name_of_tag(ds, tag), f"<{raw.length} bytes>")
@@ -81,7 +91,7 @@ def dump(ds: Dataset, depth: int = 0) -> Iterator[DumpLine]:
         if elem.VR == "SQ":
             for number, item in enumerate(elem.value, start=1):
                 yield DumpLine(depth + 1, "(FFFE,E000)", "na", f"Item {number}", "")
-                yield from dump(item, depth + 2)
+                yield (item, depth + 2)
 
 
 def _tag(tag: int) -> str:

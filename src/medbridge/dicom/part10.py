@@ -10,9 +10,11 @@ here directly, byte for byte what pydicom writes for the same values (tested).
 
 from __future__ import annotations
 
+from pydicom.dataset import Dataset
+
 from medbridge.dicom.flat import encode_flat
 
-__all__ = ["PREAMBLE", "file_meta_prefix", "with_preamble"]
+__all__ = ["PREAMBLE", "file_meta_prefix", "meta_values", "with_preamble"]
 
 #: The 128-byte preamble (zeros: PS3.10 7.1 leaves its use to applications) and prefix.
 PREAMBLE = b"\x00" * 128 + b"DICM"
@@ -66,3 +68,36 @@ def with_preamble(data: bytes) -> bytes:
     if data[:2] == b"\x02\x00" and data[4:6] in (b"UL", b"OB", b"UI", b"SH", b"AE"):
         return PREAMBLE + data
     return data
+
+
+def meta_values(ds: Dataset) -> tuple[str, str, str]:
+    """(SOP Class UID, SOP Instance UID, transfer syntax) for a File Meta group of ``ds``.
+
+    Files without a complete File Meta Information group (old archives, CDs, bare data
+    sets; ``ls`` lists them with a warning) get it from what they hold, as the reader
+    takes it: the data set's (0008,0016)/(0008,0018), else what the partial meta names;
+    the transfer syntax the meta names, else the encoding the data set was read in.
+    A value that is nowhere is returned as "".
+    """
+    meta = getattr(ds, "file_meta", None)
+
+    def pick(keyword: str, meta_keyword: str) -> str:
+        value = str(ds.get(keyword, "") or "").strip("\x00 ")
+        if not value and meta is not None:
+            value = str(meta.get(meta_keyword, "") or "").strip("\x00 ")
+        return value
+
+    syntax = str(meta.get("TransferSyntaxUID", "") or "") if meta is not None else ""
+    if not syntax.strip("\x00 "):
+        implicit, little = ds.original_encoding
+        if little is False:
+            syntax = "1.2.840.10008.1.2.2"
+        elif implicit is False:
+            syntax = "1.2.840.10008.1.2.1"
+        else:
+            syntax = "1.2.840.10008.1.2"
+    return (
+        pick("SOPClassUID", "MediaStorageSOPClassUID"),
+        pick("SOPInstanceUID", "MediaStorageSOPInstanceUID"),
+        syntax.strip("\x00 "),
+    )

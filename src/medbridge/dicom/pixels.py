@@ -20,6 +20,8 @@ from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import pixel_array
 from pydicom.uid import UID
 
+from medbridge.dicom._deflate import inflate_frames, is_deflated_frames
+from medbridge.dicom._read import read_dataset
 from medbridge.dicom.records import InstanceRecord
 from medbridge.dicom.scan import read_record
 from medbridge.errors import InvalidDicomError, UnsupportedTransferSyntax
@@ -66,14 +68,16 @@ def load_pixels(
         if isinstance(source, Dataset):
             return _decode_dataset(source, source, path, frame, as_rgb)
         record = source if isinstance(source, InstanceRecord) else _read_record(path)
-        _require_decoder(record.transfer_syntax_uid, path)
         if not record.has_pixels:
             raise InvalidDicomError("no pixel data", path=path)
+        if is_deflated_frames(record.transfer_syntax_uid):
+            return _decode_dataset(read_dataset(record.path), record, path, frame, as_rgb)
+        _require_decoder(record.transfer_syntax_uid, path)
         if record.warnings or UID(record.transfer_syntax_uid).is_deflated:
             # pydicom's by-path reader wants a well-formed Part 10 file and cannot inflate
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the scan already reported the quirks
-                ds = pydicom.dcmread(record.path, force=True)
+                ds = read_dataset(record.path)
             return _decode_dataset(ds, record, path, frame, as_rgb)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pydicom warns about fixable header quirks
@@ -88,6 +92,8 @@ def _decode_dataset(
     ds: Dataset, source: PixelSource, path: str | None, frame: int | None, as_rgb: bool
 ) -> npt.NDArray[Any]:
     _fill_transfer_syntax(ds, source)
+    if is_deflated_frames(ds.file_meta.TransferSyntaxUID):
+        inflate_frames(ds, path=path)
     _require_decoder(ds.file_meta.TransferSyntaxUID, path)
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         raise InvalidDicomError("no pixel data", path=path)
@@ -124,6 +130,10 @@ def decoder_status(transfer_syntax_uid: str) -> tuple[bool, str]:
 
 def _require_decoder(transfer_syntax_uid: str, path: str | None) -> None:
     uid = UID(transfer_syntax_uid)
+    if not uid.is_transfer_syntax:
+        raise UnsupportedTransferSyntax(
+            uid, uid.name, path=path, hint="a transfer syntax pydicom does not know"
+        )
     if not uid.is_compressed:
         return
     available, missing = decoder_status(uid)

@@ -17,6 +17,7 @@ from medbridge.dicom._header import (
     RawHeader,
     read_raw_header,
 )
+from medbridge.dicom._read import read_dataset
 from medbridge.dicom.dicomdir import MEDIA_STORAGE_DIRECTORY, read_dicomdir
 from medbridge.dicom.files import describe_os_error, iter_files
 from medbridge.dicom.records import InstanceRecord, ScanFailure
@@ -99,6 +100,8 @@ def _expand_dicomdir(
         return
     for missing in contents.missing:
         yield ScanFailure(missing, f"referenced by DICOMDIR {path} but missing")
+    for outside in contents.outside:
+        yield ScanFailure(outside, f"referenced by DICOMDIR {path} outside its folder; not read")
     for present in contents.present:
         key = _file_key(present)
         if key not in known:
@@ -124,7 +127,7 @@ def read_record(path: str | os.PathLike[str]) -> InstanceRecord | _Directory:
     try:
         raw = read_raw_header(path)
     except InvalidDicomError as exc:
-        raise InvalidDicomError(exc.reason, path=path) from None
+        raise type(exc)(exc.reason, path=path) from None
     except NeedsFullParse:
         raw = _read_with_pydicom(path, notes)
     values = raw.values
@@ -224,10 +227,7 @@ def _read_with_pydicom(path: str, notes: list[str]) -> RawHeader:
     """The reference parser, for encodings the fast path leaves alone (BE, Deflate)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            ds = pydicom.dcmread(path, force=True, defer_size=1024)
-        except Exception as exc:  # pydicom raises many kinds on broken input
-            raise InvalidDicomError(f"unreadable: {exc}", path=path) from exc
+        ds = read_dataset(path, defer_size=1024)
     notes.extend(str(w.message) for w in caught)
     meta = getattr(ds, "file_meta", None)
     values: dict[str, object] = {}
@@ -245,7 +245,7 @@ def _read_with_pydicom(path: str, notes: list[str]) -> RawHeader:
     ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     if not ts:
         ts = _guess_syntax(ds)
-    pixel = ds.get(0x7FE00010)
+    pixel = ds.get_item(0x7FE00010, keep_deferred=True)  # its length, not its bytes
     length = _value_length(pixel) if pixel is not None else None
     return RawHeader(
         values=values,
@@ -259,6 +259,8 @@ def _read_with_pydicom(path: str, notes: list[str]) -> RawHeader:
 
 def _value_length(elem: Any) -> int | None:
     value = elem.value
+    if value is None and getattr(elem, "length", 0) not in (0, 0xFFFFFFFF):
+        return int(elem.length)  # deferred: left on disk, its length checked on reading
     return len(value) if isinstance(value, bytes | bytearray) else None
 
 

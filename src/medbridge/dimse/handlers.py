@@ -38,7 +38,6 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION, evt
@@ -50,6 +49,7 @@ from pynetdicom.presentation import PresentationContext, build_context
 from medbridge.archive import Archive, InstanceRef, QueryModel, answer_dataset
 from medbridge.archive.audit import AuditEvent, Outcome
 from medbridge.archive.storage import study_of
+from medbridge.dicom import read_dataset
 from medbridge.dicom.flat import Element, NotFlat, encode_flat
 from medbridge.dicom.part10 import file_meta_prefix
 from medbridge.dimse._direct import DirectResponder
@@ -59,6 +59,7 @@ from medbridge.errors import (
     ArchiveError,
     DuplicateInstance,
     InvalidDicomError,
+    MedbridgeError,
     StorageError,
 )
 from medbridge.server.config import ServerConfig
@@ -269,6 +270,9 @@ def handle_store(event: Event, archive: Archive, config: ServerConfig) -> int | 
     except StorageError as exc:
         LOGGER.error("C-STORE %s from %s not stored: %s", sop_uid, _peer(event), exc)
         return _failure(0xA700, "could not store the instance")
+    except MedbridgeError as exc:  # any other refusal of ours: a reason, not a traceback
+        LOGGER.error("C-STORE %s from %s refused: %s", sop_uid, _peer(event), exc)
+        return _failure(0xC000, str(exc))
     LOGGER.info("C-STORE %s from %s: %s", sop_uid, _peer(event), result.outcome)
     _audit(
         event,
@@ -416,9 +420,8 @@ def _sub_operations(
             yield 0xFE00, None
             return
         try:
-            with archive.storage.open(ref.relpath) as f:
-                ds = dcmread(f)
-        except Exception as exc:  # missing or damaged file
+            ds = read_dataset(archive.storage.read(ref.relpath), name=ref.relpath)
+        except (InvalidDicomError, MedbridgeError, OSError) as exc:  # missing or damaged
             LOGGER.error("cannot read %s for retrieve: %s", ref.relpath, exc)
             # pynetdicom counts a pending yield without a Dataset as a failed sub-operation
             yield 0xFF00, ref.sop_instance_uid  # type: ignore[misc]

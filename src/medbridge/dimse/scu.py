@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_file_meta_info
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -26,6 +25,7 @@ from pynetdicom.events import Event
 
 from medbridge.archive import QueryModel, validate_uid
 from medbridge.archive.storage import FileStorage
+from medbridge.dicom import read_dataset
 from medbridge.dimse.handlers import handle_open
 from medbridge.errors import ArchiveError, StorageError
 
@@ -311,7 +311,7 @@ def _store_file(assoc: Association, path: Path) -> Dataset:
         pass
     finally:
         _config.STORE_SEND_CHUNKED_DATASET = previous
-    return assoc.send_c_store(dcmread(path))
+    return assoc.send_c_store(read_dataset(path))
 
 
 def find(

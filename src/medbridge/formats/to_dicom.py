@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pydicom.valuerep import format_number_as_ds
 
+from medbridge.dicom import read_dataset
 from medbridge.errors import FormatError, InvalidDicomError
 from medbridge.formats._layout import layout_of
 from medbridge.volume import Volume
@@ -86,8 +86,8 @@ def find_like_dataset(like: str | os.PathLike[str]) -> Dataset:
     """
     for path in _candidates(Path(like)):
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except (pydicom.errors.InvalidDicomError, OSError, ValueError, EOFError):
+            ds = read_dataset(path, stop_before_pixels=True)
+        except (InvalidDicomError, OSError):
             continue
         if "StudyInstanceUID" in ds and "SOPClassUID" in ds:
             return ds

@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pydicom
 from pydicom.dataset import Dataset
 
+from medbridge.dicom import load_pixels
+from medbridge.dicom._deflate import is_deflated_frames
 from medbridge.errors import ConversionError, InvalidDicomError
 from medbridge.volume._csa import csa_header, csa_value
 from medbridge.volume._encapsulated import decode_with_preferred_plugin, read_rle_frame
@@ -103,10 +104,12 @@ class PixelSource:
                 raise InvalidDicomError(f"cannot read pixel data: {exc}", path=self.path) from exc
             if arr is not None:
                 return arr
+        if is_deflated_frames(self.syntax):
+            return load_pixels(self.path)
         try:
             arr = decode_with_preferred_plugin(self.path, self.syntax)
             if arr is None:
-                arr = pydicom.dcmread(self.path).pixel_array
+                arr = load_pixels(self.path)  # fills what a file without File Meta lacks
             if not arr.dtype.isnative:
                 arr = arr.astype(arr.dtype.newbyteorder("="))
         except (OSError, ValueError, RuntimeError, AttributeError) as exc:
