@@ -169,7 +169,10 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
     car.set(
         "PulseSequenceType",
         pulse_sequence_type(
-            ctx, car.values.get("ScanningSequence"), car.values.get("SequenceVariant")
+            ctx,
+            car.values.get("ScanningSequence"),
+            car.values.get("SequenceVariant"),
+            car.values.get("MultibandAccelerationFactor"),
         ),
         "(0018,0020) + (0018,0021), dcm2niix's rule",
     )

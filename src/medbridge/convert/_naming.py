@@ -94,8 +94,9 @@ def _has_diffusion_b_value(ds: Header) -> bool:
     return False
 
 
-#: The Siemens XA releases dcm2niix recognises in (0018,1020) (its ``isXA10A``).
-XA_VERSIONS = ("XA10", "XA11", "XA20", "XA30", "XA31")
+#: The Siemens XA releases dcm2niix recognises in (0018,1020) (its ``isXA10A``): XA10-XA31 by
+#: name, and any XA5x, XA6x or XA7x (XA50, XA60, XA61...) by prefix.
+XA_VERSIONS = ("XA10", "XA11", "XA20", "XA30", "XA31", "XA5", "XA6", "XA7")
 
 
 def is_xa(ds: Header) -> bool:

@@ -42,9 +42,9 @@ KEY_ORDER: tuple[str, ...] = (
     "XRayExposure", "SliceThickness", "SpacingBetweenSlices", "NumberOfAverages", "SAR",
     "TablePosition", "EchoNumber", "EchoTime", "RepetitionTime", "InversionTime", "MTState",
     "SpoilingState", "FlipAngle", "PhaseEncodingPolarityGE", "PartialFourier", "BaseResolution",
-    "ShimSetting", "PrescanReuseString", "DelayTime", "TxRefAmp", "PhaseResolution",
-    "PhaseOversampling", "VendorReportedEchoSpacing", "ReceiveCoilName", "CoilString",
-    "ReceiveCoilActiveElements", "PulseSequenceDetails", "RefLinesPE", "WipMemBlock",
+    "ShimSetting", "DiffusionScheme", "PrescanReuseString", "DelayTime", "TxRefAmp",
+    "PhaseResolution", "PhaseOversampling", "VendorReportedEchoSpacing", "ReceiveCoilName",
+    "CoilString", "ReceiveCoilActiveElements", "PulseSequenceDetails", "RefLinesPE", "WipMemBlock",
     "CoilCombinationMethod", "ConsistencyInfo", "MatrixCoilMode", "MultibandAccelerationFactor",
     "PercentPhaseFOV", "PercentSampling", "EchoTrainLength", "PartialFourierDirection",
     "PartialFourierEnabled", "PhaseEncodingStepsNoPartialFourier", "PhaseEncodingSteps",
@@ -398,7 +398,10 @@ def common_fields(ctx: OutputContext, car: Sidecar, *, anonymize: bool) -> None:
 
 
 def pulse_sequence_type(
-    ctx: OutputContext, scanning: str | None, variant: str | None
+    ctx: OutputContext,
+    scanning: str | None,
+    variant: str | None,
+    reported_multiband: int | None = None,
 ) -> str | None:
     """ "Gradient Echo EPI", "Spin Echo"... from the scanning sequence alone.
 
@@ -406,7 +409,8 @@ def pulse_sequence_type(
     it: Siemens XA's private item), never from the sequence name or the enhanced IOD's
     (0018,9008): 'SE' is a spin echo; 'GR', or 'EP' without 'SE', a gradient echo (a
     Siemens "epse" diffusion sequence that stores only 'EP' is reported as gradient echo
-    EPI, as dcm2niix does). Siemens multiband (ASCCONV) is prefixed.
+    EPI, as dcm2niix does). Siemens multiband is prefixed: from ASCCONV, the PAT text, or
+    ``reported_multiband`` (the sidecar's factor, which may be inferred from slice times).
     """
     seq = _values(scanning)
     if "SE" in seq:
@@ -419,6 +423,9 @@ def pulse_sequence_type(
     if echo == "Gradient Echo" and "EP" not in seq and "SP" in _values(variant):
         out = "Spoiled " + out
     multiband = multiband_factor(ctx.ascconv) or pat_factors(ctx.ds)[1]
+    if vendor(ctx.ds) == "Siemens":
+        # Siemens: whatever factor the sidecar reports, also one inferred from slice times.
+        multiband = max(multiband or 0, int(reported_multiband or 0))
     if multiband is not None and multiband > 1:
         out = "Multiband " + out
     return out

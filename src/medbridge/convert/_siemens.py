@@ -17,6 +17,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 from medbridge.convert._context import OutputContext
+from medbridge.convert._diffusion import bvals_bvecs
 from medbridge.convert._ge import private
 from medbridge.convert._general import is_3d
 from medbridge.convert._mr import mr_attribute
@@ -41,6 +42,9 @@ __all__ = ["fields", "slice_timing"]
 _COIL_COMBINE = {1: "Sum of Squares", 2: "Adaptive Combine"}
 #: ASCCONV sPat.ucPATMode as dcm2niix names it.
 _PAT_MODE = {1: "SENSE", 2: "GRAPPA"}
+#: ASCCONV sDiffusion.dsScheme → DiffusionScheme of a diffusion series (dcm2niix reads a
+#: missing value as 0, which it reports as monopolar; other values are not reported).
+_DIFFUSION_SCHEME = {0: "Monopolar", 1: "Bipolar", 2: "Monopolar"}
 #: ASCCONV sKSpace.ucPhasePartialFourier → sampled fraction (16 means full sampling).
 _PARTIAL_FOURIER = {1: 0.5, 2: 0.625, 4: 0.75, 8: 0.875}
 
@@ -266,6 +270,15 @@ def _xa_fields(ctx: OutputContext, car: Sidecar) -> None:
         car.set(key, text or None, f"(0021,10FE) SIEMENS MR SDS 01 (0021,xx{element:02X})")
 
 
+def _xa_table_position(ctx: OutputContext) -> list[Any] | None:
+    """XA enhanced: the table position (the CSA's ImaRelTablePosition) as the shared
+    item's (0021,1005) holds it; dcm2niix reads it there, not the per-frame (0021,1145)."""
+    item = _xa_shared_item(ctx)
+    value = private(item, 0x0021, "SIEMENS MR SDS 01", 0x05) if item is not None else None
+    many = isinstance(value, list | tuple) or type(value).__name__ == "MultiValue"
+    return list(value) if many and value is not None else None
+
+
 #: Siemens XA enhanced: per-frame private item (0021,11FE), block "SIEMENS MR SDI 02",
 #: holding what the CSA image header held (element → CSA name).
 _XA_FRAME_AS_CSA = (
@@ -370,6 +383,45 @@ def _coils(ctx: OutputContext, car: Sidecar) -> None:
         car.set("CoilString", coil, "(0051,100F) coil string")
 
 
+def _matrix_coil_mode(ctx: OutputContext, car: Sidecar) -> None:
+    """MatrixCoilMode from ASCCONV sPat.ucPATMode: 1 "SENSE", 2 "GRAPPA", and (as dcm2niix
+    writes it whenever the protocol is there) "None" for any other or missing mode, such
+    as the 32 of XA product sequences."""
+    if not ctx.ascconv:
+        return
+    pat = _proto(ctx, "sPat.ucPATMode")
+    mode = _PAT_MODE.get(pat) if isinstance(pat, int) else None
+    car.set("MatrixCoilMode", mode or "None", "ASCCONV sPat.ucPATMode")
+
+
+def _multiband_from_slice_times(ctx: OutputContext, car: Sidecar) -> None:
+    """A multiband factor no header states, from an MR series' slice times: the number
+    of slices excited with the first (dcm2niix's rule). It matters for Siemens XA
+    enhanced data, whose (0018,9155) reports 1 and whose CMRR protocol keeps
+    lMultiBandFactor at 1."""
+    times = car.values.get("SliceTiming")
+    if "MultibandAccelerationFactor" in car.values or not times or len(times) < 3:
+        return
+    if ctx.ds.get("Modality") != "MR":
+        return
+    together = sum(1 for t in times if t == min(times))
+    if 1 < together < len(times):
+        car.set("MultibandAccelerationFactor", together, "slices sharing the first slice time")
+
+
+def _diffusion_scheme(ctx: OutputContext, car: Sidecar) -> None:
+    """DiffusionScheme of a diffusion series (it has a b-value table) from ASCCONV
+    sDiffusion.dsScheme; dcm2niix leaves it out of other series, which carry the same
+    protocol default."""
+    if not ctx.ascconv or bvals_bvecs(ctx.plan) is None:
+        return
+    scheme = _proto(ctx, "sDiffusion.dsScheme")
+    if scheme is None or isinstance(scheme, int):
+        car.set(
+            "DiffusionScheme", _DIFFUSION_SCHEME.get(scheme or 0), "ASCCONV sDiffusion.dsScheme"
+        )
+
+
 def fields(ctx: OutputContext, car: Sidecar) -> None:
     """Add the Siemens-only fields."""
     ds = ctx.ds
@@ -377,7 +429,7 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
     _xa_fields(ctx, car)
     if not ctx.ascconv:
         _without_protocol(ctx, car)
-    table = csa.get("ImaRelTablePosition")
+    table = csa.get("ImaRelTablePosition") or _xa_table_position(ctx)
     if table and len(table) == 3:
         car.set(
             "TablePosition",
@@ -434,8 +486,7 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         or _proto(ctx, "sProtConsistencyInfo.tBaselineString"),
         "ASCCONV sProtConsistencyInfo.tMeasuredBaselineString",
     )
-    pat = _proto(ctx, "sPat.ucPATMode")
-    car.set("MatrixCoilMode", _PAT_MODE.get(pat) if pat else None, "ASCCONV sPat.ucPATMode")
+    _matrix_coil_mode(ctx, car)
     pf = _PARTIAL_FOURIER.get(_proto(ctx, "sKSpace.ucPhasePartialFourier") or 0)
     car.set("PartialFourier", pf, "ASCCONV sKSpace.ucPhasePartialFourier")
     oversampling = _proto(ctx, "sKSpace.dPhaseOversamplingForDialog")
@@ -502,6 +553,8 @@ def fields(ctx: OutputContext, car: Sidecar) -> None:
         slice_timing(ctx),
         "CSA MosaicRefAcqTimes (ms → s), else each slice's (0008,0032) 'Acquisition Time'",
     )
+    _multiband_from_slice_times(ctx, car)
+    _diffusion_scheme(ctx, car)
     orientation_text = ds.get((0x0051, 0x100E))
     if orientation_text is not None and orientation_text.value:
         car.set("ImageOrientationText", str(orientation_text.value).strip(), "(0051,100E)")
