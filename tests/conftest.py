@@ -16,7 +16,7 @@ from pydicom.data import get_testdata_file
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: dcm2niix's seven validation sets under ``../shared/data/dcm_qa``.
+#: dcm2niix's eight validation sets under ``../shared/data/dcm_qa``.
 DCM_QA_SETS = (
     "dcm_qa",
     "dcm_qa_12bit",
@@ -25,6 +25,7 @@ DCM_QA_SETS = (
     "dcm_qa_nih",
     "dcm_qa_philips",
     "dcm_qa_ts",
+    "dcm_qa_xa60",
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +62,7 @@ class SeriesSpec:
     volumes: int = 1  # repeats of the stack (time points, diffusion directions, echoes)
     acquisition: str = "sequential"  # slice acquisition order: "sequential" or "interleaved"
     repetition_ms: float = 2000.0
+    multiband: int = 1  # slices excited together: slice k with k + slices/multiband...
     # Called on each file's dataset with (slice index, volume index) before saving: the
     # vendor's private tags, a per-volume echo or b-value, a removed attribute.
     tweak: Callable[[Dataset, int, int], None] | None = None
@@ -99,8 +100,12 @@ def slice_order(spec: SeriesSpec) -> list[int]:
 
 def acquisition_seconds(spec: SeriesSpec, k: int, t: int) -> float:
     """Seconds after 10:17:00 at which slice ``k`` of volume ``t`` was acquired."""
-    shot = slice_order(spec).index(k)
     tr = spec.repetition_ms / 1000.0
+    if spec.multiband > 1:  # each band repeats the first band's order
+        band = spec.slices // spec.multiband
+        first = replace(spec, slices=band, multiband=1)
+        return 0.5 + t * tr + slice_order(first).index(k % band) * tr / band
+    shot = slice_order(spec).index(k)
     return 0.5 + t * tr + shot * tr / spec.slices
 
 

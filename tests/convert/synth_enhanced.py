@@ -25,6 +25,8 @@ ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
 _DIMENSIONS = (0x00209056, 0x00209057, 0x00209128)
 #: Private creator of Siemens XA's per-frame item (its block is 0x11, as XA writes it).
 _XA_FRAME = "SIEMENS MR SDI 02"
+#: Private creator of Siemens XA's shared item (block 0x10).
+_XA_SHARED = "SIEMENS MR SDS 01"
 
 
 def _item(**values: object) -> Dataset:
@@ -122,6 +124,8 @@ def write_enhanced(
     software: str = "",
     per_volume: bool = False,
     private: bool = True,
+    protocol: str = "",
+    table: tuple[int, int, int] | None = None,
 ) -> list[Path]:
     """Write ``spec`` as enhanced MR (or CT) files; returns their paths.
 
@@ -131,6 +135,8 @@ def write_enhanced(
     item per frame; ``software`` is (0018,1020) (Siemens XA names itself there). XA's
     files hold their frames in space order, each with a private item giving its
     (0021,1104) 'TimeAfterStart', which ``private=False`` strips as de-identifiers do.
+    ``protocol`` (ASCCONV text) and ``table`` (the table position) go where XA keeps
+    them: (0021,1019) and (0021,1005) of the shared groups' private item (0021,10FE).
     """
     folder.mkdir(parents=True, exist_ok=True)
     order = slice_order(spec)
@@ -140,6 +146,7 @@ def write_enhanced(
     uids = (generate_uid(), generate_uid(), generate_uid())
     if not per_volume:
         ds = _enhanced(spec, pairs, 1, uids, dims, diffusion, software, False, False)
+        _xa_shared(ds, protocol, table)
         ds.save_as(path := folder / f"{spec.name}.dcm", enforce_file_format=True)
         return [path]
     paths = []
@@ -147,9 +154,26 @@ def write_enhanced(
     for t in range(spec.volumes):
         volume = [(k, t) for k in space]
         ds = _enhanced(spec, volume, t + 1, uids, dims, diffusion, software, True, private)
+        _xa_shared(ds, protocol, table)
         ds.save_as(path := folder / f"{spec.name}_{t + 1}.dcm", enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+def _xa_shared(ds: Dataset, protocol: str, table: tuple[int, int, int] | None) -> None:
+    """Siemens XA's shared private item (0021,10FE), block "SIEMENS MR SDS 01"."""
+    if not protocol and table is None:
+        return
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    item = Dataset()
+    for holder in (shared, item):
+        holder.add_new(0x00210010, "LO", _XA_SHARED)
+    if table is not None:
+        item.add_new(0x00211005, "IS", [str(v) for v in table])
+    if protocol:
+        text = f"<XProtocol>\n### ASCCONV BEGIN ###\n{protocol}\n### ASCCONV END ###\n"
+        item.add_new(0x00211019, "OB", text.encode("latin-1"))
+    shared.add_new(0x002110FE, "SQ", Sequence([item]))
 
 
 def _enhanced(

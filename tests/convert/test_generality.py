@@ -137,6 +137,17 @@ def _punctuation(ds: Dataset, k: int, t: int) -> None:
 GE = "GE MEDICAL SYSTEMS"
 PHILIPS = "Philips Medical Systems"
 _XA = "syngo MR XA30"
+_XA60 = "syngo MR XA60"
+#: ASCCONV lines as XA60 product and CMRR sequences write them (tab-separated): product
+#: SMS has PAT mode 32, CMRR keeps lMultiBandFactor at 1 (its factor is in the WIP block).
+_PRODUCT_PROTOCOL = (
+    "sPat.lAccelFactPE\t = \t2\nsPat.ucPATMode\t = \t32\nsDiffusion.dsScheme\t = \t1\n"
+    "sSliceAcceleration.lMultiBandFactor\t = \t1"
+)
+_CMRR_PROTOCOL = (
+    "sPat.lAccelFactPE\t = \t2\nsPat.ucPATMode\t = \t2\nsDiffusion.dsScheme\t = \t1\n"
+    "sSliceAcceleration.lMultiBandFactor\t = \t1\nsWipMemBlock.alFree[13]\t = \t2"
+)
 _DWI = (list(BVALS), list(BVECS))  # b-values and LPS directions, one per volume
 
 
@@ -618,6 +629,22 @@ CASES = [_single(spec) for spec in SINGLE_SERIES] + [
          orientation=CORONAL, descending=True),), enhanced={"software": _XA, "per_volume": True}),
     Case("xa_fmri_deidentified", (SeriesSpec("xa_fmri_deidentified", volumes=3),),
          enhanced={"software": _XA, "per_volume": True, "private": False}),
+    # Siemens XA60/XA61 (dcm2niix knows XA5x-XA7x as XA): a multiband factor inferred from
+    # the slice times (XA's headers say 1), the protocol in the shared private item.
+    Case("xa60_fmri_multiband", (SeriesSpec("xa60_fmri_multiband", volumes=3, slices=6,
+         acquisition="interleaved", multiband=2),),
+         enhanced={"software": _XA60, "per_volume": True, "protocol": _CMRR_PROTOCOL}),
+    Case("xa60_fmri_multiband3_descending", (SeriesSpec("xa60_fmri_multiband3_descending",
+         volumes=2, slices=6, descending=True, multiband=3),),
+         enhanced={"software": "syngo MR XA61", "per_volume": True}),
+    Case("xa60_dwi_product", (SeriesSpec("xa60_dwi_product", volumes=5),),
+         enhanced={"diffusion": _DWI, "software": _XA60, "per_volume": True,
+                   "protocol": _PRODUCT_PROTOCOL, "table": (3, -2, 1146)}),
+    Case("xa60_dwi_monopolar", (SeriesSpec("xa60_dwi_monopolar", volumes=5),),
+         enhanced={"diffusion": _DWI, "software": _XA60, "per_volume": True,
+                   "protocol": _PRODUCT_PROTOCOL.replace("dsScheme\t = \t1", "dsScheme\t = \t2")}),
+    Case("xa60_fmri_product", (SeriesSpec("xa60_fmri_product", volumes=3),),
+         enhanced={"software": _XA60, "per_volume": True, "protocol": _PRODUCT_PROTOCOL}),
     Case("siemens_enhanced_per_volume", (SeriesSpec("siemens_enhanced_per_volume", volumes=3,
          acquisition="interleaved"),), enhanced={"per_volume": True}),
     Case("ge_enhanced_per_volume", (SeriesSpec("ge_enhanced_per_volume", volumes=3,

@@ -27,7 +27,7 @@ POLICY = Policy(key=KEY, dates="shift", retain_safe_private=True)
 
 SETS = DCM_QA_SETS
 
-#: Every DICOM input of the seven dcm_qa sets, in units converted on their own
+#: Every DICOM input of the eight dcm_qa sets, in units converted on their own
 #: (dcm_qa_philips/In/Rosetta_2013 holds no DICOM: its one file is missing, MISSING.txt).
 UNITS = (
     "dcm_qa/In",
@@ -40,6 +40,8 @@ UNITS = (
     "dcm_qa_philips/In/Magdeburg_2014",
     "dcm_qa_philips/In/Vanderbilt_2018",
     "dcm_qa_ts/In",
+    "dcm_qa_xa60/In/XA60",
+    "dcm_qa_xa60/In/XA61",
 )
 
 #: Sidecar fields that de-identification changes by design, with the attribute each
@@ -133,6 +135,8 @@ def deidentify_folder(source: Path, target: Path) -> None:
         if result.status == "skipped" and result.reason.startswith("same SOP Instance UID"):
             again = anonymize_paths([result.source], target / f"repeat{n}", POLICY, jobs=1)
             assert again.count("written") == 1, again.results
+        elif result.reason.startswith("a DICOMDIR is not copied"):
+            continue  # a File-set's directory names input paths; the instances are copied
         else:
             assert result.status == "written" or result.reason.startswith(
                 ("not a DICOM file", "empty file")

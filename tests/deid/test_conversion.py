@@ -1,6 +1,6 @@
 """De-identified research data still converts (issue 6).
 
-Every dcm_qa series (all seven sets), de-identified with shifted dates and the safe
+Every dcm_qa series (all eight sets), de-identified with shifted dates and the safe
 private elements kept, converts to as many outputs as before, with the same voxels,
 affine, scaling, bval/bvec and sidecar, except the fields de-identification changes by
 design (``conversion_check.BY_DESIGN``, each with its reason) and the few listed with

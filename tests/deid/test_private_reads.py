@@ -52,7 +52,7 @@ class TestConverterReads:
         assert unlisted(reads) == [], HINT
 
     def test_units_hold_every_dcm_qa_input(self, dcm_qa_sets):
-        """The units cover every DICOM file of the seven sets: no series goes unchecked."""
+        """The units cover every DICOM file of the eight sets: no series goes unchecked."""
         for name in SETS:
             units = [u for u in UNITS if u.startswith(f"{name}/")]
             covered = set().union(*(dicom_files(dcm_qa_sets, u) for u in units))

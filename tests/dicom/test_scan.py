@@ -13,6 +13,7 @@ import pytest
 
 from conftest import require_tool
 from medbridge.dicom import InstanceRecord, ScanFailure, build_hierarchy, scan
+from medbridge.dicom.dicomdir import MEDIA_STORAGE_DIRECTORY
 
 # Every file in pydicom's test data that a scan must refuse, with the reason it must
 # give. These are pydicom's own broken or non-DICOM samples (see its test_files README).
@@ -152,8 +153,8 @@ def dcm_qa_oracle(dcm_qa: Path) -> dict[str, tuple[str, str, str, str, str]]:
             ds = _pydicom_read_strict(str(path))
         except pydicom.errors.InvalidDicomError:
             continue
-        if ds.file_meta.get("MediaStorageSOPClassUID") == "1.2.840.10008.1.3.10":
-            continue  # a DICOMDIR (dcm_qa_xa60 has two): an index, not an instance
+        if ds.file_meta.get("MediaStorageSOPClassUID") == MEDIA_STORAGE_DIRECTORY:
+            continue  # a File-set's directory (PS3.10 8.6), not a composite instance
         oracle[str(path)] = (
             str(ds.get("PatientID", "")),
             str(ds.get("PatientName", "")),
@@ -162,6 +163,16 @@ def dcm_qa_oracle(dcm_qa: Path) -> dict[str, tuple[str, str, str, str, str]]:
             ds.SOPInstanceUID,
         )
     return oracle
+
+
+def _listed_missing(dcm_qa: Path) -> set[str]:
+    """Input paths each set's MISSING.txt says the copy lacks."""
+    absent = set()
+    for listing in dcm_qa.glob("*/MISSING.txt"):
+        for line in listing.read_text().splitlines():
+            if line.startswith("In/"):
+                absent.add(str(listing.parent / line.strip()))
+    return absent
 
 
 def _pydicom_read_strict(path: str) -> pydicom.Dataset:
@@ -173,15 +184,24 @@ def _pydicom_read_strict(path: str) -> pydicom.Dataset:
 class TestScanDcmQa:
     """The dcm_qa sets: the hierarchy counts equal those of independent readers."""
 
-    def test_every_input_file_is_an_instance(self, dcm_qa_oracle: dict, scanned: tuple) -> None:
-        """Each DICOM input is read without warnings; the rest (.nii, .mat) are refused."""
+    def test_every_input_file_is_an_instance(
+        self, dcm_qa: Path, dcm_qa_oracle: dict, scanned: tuple
+    ) -> None:
+        """Each DICOM input is read without warnings; the rest (.nii, .mat) are refused.
+
+        A DICOMDIR is no instance but leads to its files; the ones it names that the
+        copy lacks (each set's MISSING.txt) are reported as missing, and only those.
+        """
         records, failures = scanned
         assert sorted(r.path for r in records) == sorted(dcm_qa_oracle)
         assert [r for r in records if r.warnings] == []
-        assert all(
-            f.reason.startswith("not a DICOM file") or f.reason.endswith("but missing")
-            for f in failures  # dcm_qa_xa60's DICOMDIRs name two files the set lacks
-        )
+        absent = _listed_missing(dcm_qa)
+        for failure in failures:
+            if "referenced by DICOMDIR" in failure.reason:
+                assert failure.reason.endswith("but missing"), failure
+                assert failure.path in absent, failure
+            else:
+                assert failure.reason.startswith("not a DICOM file"), failure
 
     def test_hierarchy_matches_pydicom_count(self, dcm_qa_oracle: dict, scanned: tuple) -> None:
         """Patients, studies, series and instances per series equal pydicom's count."""

@@ -173,7 +173,7 @@ class TestGet:
         assert (
             by_web.stdout
             == by_dimse.stdout
-            == ("C-GET status 0x0000: received 5, completed 5, failed 0\n")
+            == ("C-GET status 0x0000: received 5, failed 0, warning 0\n")
         )
         assert sorted(p.name for p in out_web.iterdir()) == sorted(
             p.name for p in out_dimse.iterdir()

@@ -60,13 +60,15 @@ def _location(func: Any) -> Any:
     func = click.option(
         "--index-url",
         envvar="MEDBRIDGE_INDEX_URL",
-        help="SQLAlchemy URL of the index [default: SQLite in --data-dir].",
+        help="SQLAlchemy URL of a shared index (postgresql+psycopg://...); default: the "
+        "SQLite index in --data-dir (env MEDBRIDGE_INDEX_URL).",
     )(func)
     func = click.option(
         "--data-dir",
-        type=click.Path(path_type=Path),
+        type=click.Path(path_type=Path, file_okay=False),
         envvar="MEDBRIDGE_DATA_DIR",
-        help="The server's data folder [default: ./var].",
+        help="The archive's folder, as given to `medbridge serve` [default: ./var] "
+        "(env MEDBRIDGE_DATA_DIR).",
     )(func)
     func = click.option(
         "--config",
