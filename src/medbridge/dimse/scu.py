@@ -12,7 +12,7 @@ import logging
 import ssl
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from pynetdicom.events import Event
 from medbridge.archive import QueryModel, validate_uid
 from medbridge.archive.storage import FileStorage
 from medbridge.dicom import read_dataset
+from medbridge.dicom.transfer import RetrieveResult, SendResult, dicom_files
 from medbridge.dimse.handlers import handle_open
 from medbridge.errors import ArchiveError, StorageError
 
@@ -82,35 +83,6 @@ class Peer:
     calling_ae_title: str = "MEDBRIDGE"
     max_pdu: int = 0
     tls: ssl.SSLContext | None = None
-
-
-@dataclass
-class SendResult:
-    """What `send` did: instances accepted, (path, reason) of each failure, and of each
-    instance accepted with a warning status."""
-
-    sent: int = 0
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-    warnings: list[tuple[Path, str]] = field(default_factory=list)
-
-
-@dataclass
-class RetrieveResult:
-    """Sub-operation counts of a C-MOVE or C-GET (PS3.4 C.4.2.1.5), and files received."""
-
-    status: int = 0
-    completed: int = 0
-    failed: int = 0
-    warning: int = 0
-    remaining: int = 0
-    received: list[Path] = field(default_factory=list)
-    text: str = ""
-    """The final status for people (`status_text`), with the peer's Error Comment."""
-
-    @property
-    def total(self) -> int:
-        """Sub-operations announced so far (done and remaining)."""
-        return self.completed + self.failed + self.warning + self.remaining
 
 
 class _Reasons(logging.Handler):
@@ -195,17 +167,6 @@ def echo(peer: Peer) -> int:
     if "Status" not in status:
         raise ArchiveError(f"no C-ECHO response from {peer.ae_title}@{peer.host}:{peer.port}")
     return int(status.Status)
-
-
-def dicom_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Yield the files under each path (folders recursively), sorted, hidden ones skipped."""
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(
-                p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
-            )
-        else:
-            yield path
 
 
 def send(

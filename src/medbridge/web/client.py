@@ -43,7 +43,7 @@ from pydicom.multival import MultiValue
 
 from medbridge.archive import QueryModel, validate_uid
 from medbridge.archive.storage import FileStorage
-from medbridge.dimse.scu import RetrieveResult, SendResult, dicom_files
+from medbridge.dicom.transfer import RetrieveResult, SendResult, dicom_files
 from medbridge.errors import ArchiveError, QueryError, StorageError
 from medbridge.web._related import boundary_of, encode_parts, iter_parts, new_boundary
 
